@@ -1,0 +1,219 @@
+import { type Entry, type Snapshot, RaftError, RaftErrorCode } from './types.js';
+
+/** Bytes an entry counts for in size limits: its payload plus a small fixed overhead. */
+export function entryBytes(e: Entry): number {
+  return e.data.length + 16;
+}
+
+/**
+ * The replicated log as one node sees it: a compacted prefix (summarised by the entry at
+ * `prevIndex`), the entries after it, and the cursors that say how far they have been handed to the
+ * application for persisting and applying.
+ *
+ * Invariants: prevIndex <= applied <= applying <= committed <= lastIndex();
+ * entries[i].index == prevIndex + 1 + i.
+ */
+export class RaftLog {
+  /** The last compacted index and its term (the snapshot's, or the log's start). */
+  private prevIndex: number;
+  private prevTerm: number;
+  private entries: Entry[];
+  /** The newest snapshot this node has, kept to send to followers that fell behind. */
+  snapshot: Snapshot | undefined;
+  /** A snapshot received from the leader and not yet handed out for persisting. */
+  pendingSnapshot: Snapshot | undefined;
+  /** First index not yet handed out in a Ready for persisting. */
+  unstableFrom: number;
+  committed: number;
+  /** Highest index handed out for applying. */
+  applying: number;
+  /** Highest index the application confirmed applied (through advance). */
+  applied: number;
+
+  constructor(snapshot: Snapshot | undefined, entries: readonly Entry[], committed: number, applied: number) {
+    this.snapshot = snapshot;
+    this.pendingSnapshot = undefined;
+    this.prevIndex = snapshot?.metadata.index ?? 0;
+    this.prevTerm = snapshot?.metadata.term ?? 0;
+    this.entries = [...entries];
+    this.entries.forEach((e, i) => {
+      if (e.index !== this.prevIndex + 1 + i) throw new Error(`log entries not contiguous at ${e.index}`);
+    });
+    this.unstableFrom = this.lastIndex() + 1;
+    if (committed < this.prevIndex || committed > this.lastIndex()) {
+      throw new Error(`commit ${committed} out of range [${this.prevIndex}, ${this.lastIndex()}]`);
+    }
+    this.committed = committed;
+    const start = Math.max(applied, this.prevIndex);
+    if (start > committed) throw new Error(`applied ${applied} is beyond commit ${committed}`);
+    this.applied = start;
+    this.applying = start;
+  }
+
+  firstIndex(): number {
+    return this.prevIndex + 1;
+  }
+
+  lastIndex(): number {
+    return this.prevIndex + this.entries.length;
+  }
+
+  lastTerm(): number {
+    return this.entries.length > 0 ? (this.entries[this.entries.length - 1] as Entry).term : this.prevTerm;
+  }
+
+  /** The term of the entry at index, or undefined when it is compacted or beyond the end. */
+  term(index: number): number | undefined {
+    if (index === this.prevIndex) return this.prevTerm;
+    if (index < this.prevIndex || index > this.lastIndex()) return undefined;
+    return (this.entries[index - this.prevIndex - 1] as Entry).term;
+  }
+
+  matchTerm(index: number, term: number): boolean {
+    return this.term(index) === term;
+  }
+
+  entryAt(index: number): Entry | undefined {
+    if (index <= this.prevIndex || index > this.lastIndex()) return undefined;
+    return this.entries[index - this.prevIndex - 1];
+  }
+
+  /** Raft's election restriction: is a log ending at (index, term) at least as up to date as ours? */
+  isUpToDate(index: number, term: number): boolean {
+    const lastTerm = this.lastTerm();
+    return term > lastTerm || (term === lastTerm && index >= this.lastIndex());
+  }
+
+  /**
+   * The follower side of AppendEntries: if our entry at `index` has `logTerm`, append `entries`
+   * (truncating a conflicting suffix) and advance commit. Returns the last index now known to match
+   * the leader, or undefined when the consistency check fails.
+   */
+  maybeAppend(index: number, logTerm: number, commit: number, entries: readonly Entry[]): number | undefined {
+    if (!this.matchTerm(index, logTerm)) return undefined;
+    const lastNew = index + entries.length;
+    const conflict = this.findConflict(entries);
+    if (conflict !== 0) {
+      if (conflict <= this.committed) throw new Error(`entry ${conflict} conflicts with committed entry`);
+      this.append(entries.slice(conflict - index - 1));
+    }
+    this.commitTo(Math.min(commit, lastNew));
+    return lastNew;
+  }
+
+  /** The first index where entries disagree with ours, or the first new one; 0 if all are present. */
+  private findConflict(entries: readonly Entry[]): number {
+    for (const e of entries) {
+      if (!this.matchTerm(e.index, e.term)) return e.index;
+    }
+    return 0;
+  }
+
+  /**
+   * For fast backtracking: the largest index <= index whose term is <= term, with that term. When
+   * the leader and follower disagree at index, every entry above the answer is known to differ.
+   */
+  findConflictByTerm(index: number, term: number): { index: number; term: number } {
+    let i = Math.min(index, this.lastIndex());
+    for (; i > this.prevIndex; i--) {
+      const t = this.term(i) as number;
+      if (t <= term) return { index: i, term: t };
+    }
+    return { index: this.prevIndex, term: i === this.prevIndex ? this.prevTerm : 0 };
+  }
+
+  /** Appends entries that start at or before lastIndex()+1, dropping any suffix they replace. */
+  append(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const first = (entries[0] as Entry).index;
+    if (first <= this.committed) throw new Error(`append at ${first} would overwrite committed ${this.committed}`);
+    if (first > this.lastIndex() + 1) throw new Error(`append at ${first} leaves a gap after ${this.lastIndex()}`);
+    this.entries.length = first - this.prevIndex - 1;
+    for (const e of entries) this.entries.push(e);
+    if (first < this.unstableFrom) this.unstableFrom = first;
+  }
+
+  commitTo(index: number): void {
+    if (index <= this.committed) return;
+    if (index > this.lastIndex()) throw new Error(`commit ${index} is beyond the last index ${this.lastIndex()}`);
+    this.committed = index;
+  }
+
+  /** Commits index if it is newer and (Raft's rule) its entry is of the current term. */
+  maybeCommit(index: number, term: number): boolean {
+    if (index > this.committed && this.term(index) === term) {
+      this.commitTo(index);
+      return true;
+    }
+    return false;
+  }
+
+  /** Entries in [lo, hi) up to maxBytes (always at least one). Throws Compacted below firstIndex. */
+  slice(lo: number, hi: number, maxBytes: number): Entry[] {
+    if (lo <= this.prevIndex) throw new RaftError(RaftErrorCode.Compacted, `index ${lo} is compacted`);
+    if (hi > this.lastIndex() + 1) throw new Error(`slice end ${hi} beyond last index ${this.lastIndex()}`);
+    const out: Entry[] = [];
+    let bytes = 0;
+    for (let i = lo; i < hi; i++) {
+      const e = this.entries[i - this.prevIndex - 1] as Entry;
+      bytes += entryBytes(e);
+      if (out.length > 0 && bytes > maxBytes) break;
+      out.push(e);
+    }
+    return out;
+  }
+
+  unstableEntries(): Entry[] {
+    return this.entries.slice(this.unstableFrom - this.prevIndex - 1);
+  }
+
+  hasNextCommittedEntries(): boolean {
+    return this.committed > this.applying;
+  }
+
+  nextCommittedEntries(maxBytes: number): Entry[] {
+    if (this.committed <= this.applying) return [];
+    return this.slice(this.applying + 1, this.committed + 1, maxBytes);
+  }
+
+  /** Replaces the whole log with a snapshot received from the leader. */
+  restore(snapshot: Snapshot): void {
+    const { index, term } = snapshot.metadata;
+    this.prevIndex = index;
+    this.prevTerm = term;
+    this.entries = [];
+    this.snapshot = snapshot;
+    this.pendingSnapshot = snapshot;
+    this.unstableFrom = index + 1;
+    this.committed = index;
+    this.applying = index;
+    this.applied = index;
+  }
+
+  /** Records a snapshot the application took of its own state at `snapshot.metadata.index`. */
+  setSnapshot(snapshot: Snapshot): void {
+    this.snapshot = snapshot;
+  }
+
+  /** Drops entries up to and including index; the application has them in a snapshot. */
+  compact(index: number): void {
+    if (index <= this.prevIndex) return;
+    if (index > this.applied) throw new Error(`compact ${index} is beyond applied ${this.applied}`);
+    if (index >= this.unstableFrom) throw new Error(`compact ${index} includes entries not yet persisted`);
+    if (this.snapshot === undefined || this.snapshot.metadata.index < index) {
+      throw new Error(`compact ${index} is beyond the newest snapshot`);
+    }
+    this.prevTerm = this.term(index) as number;
+    this.entries = this.entries.slice(index - this.prevIndex);
+    this.prevIndex = index;
+  }
+
+  /** Bytes of the entries in (from, to]. */
+  bytesBetween(from: number, to: number): number {
+    let bytes = 0;
+    for (let i = Math.max(from, this.prevIndex) + 1; i <= Math.min(to, this.lastIndex()); i++) {
+      bytes += entryBytes(this.entries[i - this.prevIndex - 1] as Entry);
+    }
+    return bytes;
+  }
+}
