@@ -113,6 +113,7 @@ type SimEvent =
   | { kind: 'persisted'; id: NodeId; incarnation: number; ready: Ready }
   | { kind: 'snapStatus'; leader: NodeId; incarnation: number; to: NodeId; ok: boolean }
   | { kind: 'restart'; id: NodeId }
+  | { kind: 'crashLeader'; id: NodeId; incarnation: number }
   | { kind: 'heal' }
   | { kind: 'client' }
   | { kind: 'fault' };
@@ -185,6 +186,8 @@ export class Simulation {
   private readonly maxDelay: number;
   private readonly maxDiskDelay: number;
   private readonly snapshotEvery: number;
+  private readonly crashInPersistRate: number;
+  private readonly newLeaderCrashRate: number;
   private readonly raftTuning: Pick<RaftConfig, 'maxSizePerMsg' | 'maxInflightMsgs' | 'maxInflightBytes' | 'preVote'>;
   /** Directed links that drop everything: `${from}>${to}`. */
   private blocked = new Set<string>();
@@ -211,6 +214,8 @@ export class Simulation {
     this.maxDelay = r.pick([2, 5, 10, 20, 40]);
     this.maxDiskDelay = r.pick([0, 1, 3, 8]);
     this.snapshotEvery = r.pick([10, 25, 60, 1_000_000]);
+    this.crashInPersistRate = r.pick([0, 0.002, 0.01, 0.03]);
+    this.newLeaderCrashRate = r.pick([0, 0.1, 0.3, 0.6]);
     this.raftTuning = {
       maxSizePerMsg: r.pick([1, 64, 256, 1024 * 1024]),
       maxInflightMsgs: r.pick([1, 2, 4, 256]),
@@ -650,6 +655,12 @@ export class Simulation {
       case 'persisted': {
         const sn = this.nodes.get(ev.id) as SimNode;
         if (sn.incarnation !== ev.incarnation || !sn.alive) return;
+        if (this.faultsOn && this.rnd.chance(this.crashInPersistRate)) {
+          // Power loss with a write in flight: the worst moment for anything promised too early.
+          this.crash(sn);
+          this.queue.push(this.now + (1 + this.rnd.int(10)) * TICK, { kind: 'restart', id: sn.id });
+          return;
+        }
         this.persisted(sn, ev.ready);
         this.pump(sn);
         return;
@@ -659,6 +670,13 @@ export class Simulation {
         if (sn.incarnation !== ev.incarnation || !sn.alive) return;
         sn.node?.reportSnapshot(ev.to, ev.ok);
         this.pump(sn);
+        return;
+      }
+      case 'crashLeader': {
+        const sn = this.nodes.get(ev.id) as SimNode;
+        if (sn.incarnation !== ev.incarnation || !sn.alive || !this.faultsOn) return;
+        this.crash(sn);
+        this.queue.push(this.now + (1 + this.rnd.int(20)) * TICK, { kind: 'restart', id: sn.id });
         return;
       }
       case 'restart': {
@@ -727,6 +745,10 @@ export class Simulation {
         this.leaders.set(s.term, sn.id);
         this.stats.leaderChanges++;
         this.checkLeaderCompleteness(sn, node, s.term);
+        if (this.faultsOn && this.rnd.chance(this.newLeaderCrashRate)) {
+          // A leader that dies just after winning leaves old-term entries half replicated (figure 8).
+          this.queue.push(this.now + this.rnd.int(3 * TICK), { kind: 'crashLeader', id: sn.id, incarnation: sn.incarnation });
+        }
       } else if (known !== sn.id) {
         this.fail(`two leaders in term ${s.term}: ${known} and ${sn.id}`);
       }
