@@ -114,12 +114,13 @@ export class RaftLog {
    * the leader and follower disagree at index, every entry above the answer is known to differ.
    */
   findConflictByTerm(index: number, term: number): { index: number; term: number } {
-    let i = Math.min(index, this.lastIndex());
-    for (; i > this.prevIndex; i--) {
-      const t = this.term(i) as number;
+    for (let i = Math.min(index, this.lastIndex()); i > 0; i--) {
+      const t = this.term(i);
+      // Compacted: we cannot tell, so answer with the index itself and term 0 (send a snapshot).
+      if (t === undefined) return { index: i, term: 0 };
       if (t <= term) return { index: i, term: t };
     }
-    return { index: this.prevIndex, term: i === this.prevIndex ? this.prevTerm : 0 };
+    return { index: 0, term: 0 };
   }
 
   /** Appends entries that start at or before lastIndex()+1, dropping any suffix they replace. */
