@@ -1,0 +1,76 @@
+// The history of one key, as etcd's keyIndex keeps it: every revision not yet compacted away,
+// oldest first. A tombstone ends a generation; the next put starts a new one (version 1, a new
+// create revision). etcd stores generations as nested lists; a flat list where tombstones mark the
+// boundaries answers the same questions with one array.
+
+/** One kept revision of a key. */
+export interface KeyRevision {
+  /** The key as latin1 (one char per byte); the same string instance as its KeyIndex's. */
+  readonly key: string;
+  readonly main: number;
+  readonly sub: number;
+  /** Main revision of the generation's first put; 0 for a tombstone. */
+  readonly createRevision: number;
+  /** 1 for the generation's first put, +1 per put; 0 for a tombstone. */
+  readonly version: number;
+  /** Canonical int64 decimal; '0' = none (always for a tombstone). */
+  readonly lease: string;
+  /** The value as latin1; null marks a tombstone. */
+  readonly value: string | null;
+}
+
+export class KeyIndex {
+  /**
+   * Kept revisions, strictly increasing by (main, sub). Never empty while the key is indexed; never
+   * starts with a tombstone (compaction drops a tombstone together with what it ended).
+   */
+  readonly revs: KeyRevision[] = [];
+  /** Main revision of the last write that touched the key; lets a write list touched keys once. */
+  touchedAt = 0;
+
+  constructor(readonly key: string) {}
+
+  /** The key's put at the newest revision, or undefined if the key is deleted (or never was). */
+  current(): KeyRevision | undefined {
+    const last = this.revs[this.revs.length - 1];
+    return last !== undefined && last.value !== null ? last : undefined;
+  }
+
+  /** Index of the newest revision with main <= rev, or -1. */
+  private newestAtOrBefore(rev: number): number {
+    const revs = this.revs;
+    let hi = revs.length - 1;
+    if (hi < 0 || (revs[hi] as KeyRevision).main <= rev) return hi;
+    let lo = 0;
+    if ((revs[0] as KeyRevision).main > rev) return -1;
+    // Invariant: revs[lo].main <= rev < revs[hi].main.
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1;
+      if ((revs[mid] as KeyRevision).main <= rev) lo = mid;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * The put visible at main revision `rev`: the newest revision <= rev unless it is a tombstone.
+   * This is also what etcd's keyIndex.keep(rev) keeps.
+   */
+  at(rev: number): KeyRevision | undefined {
+    const i = this.newestAtOrBefore(rev);
+    if (i < 0) return undefined;
+    const r = this.revs[i] as KeyRevision;
+    return r.value !== null ? r : undefined;
+  }
+
+  /**
+   * etcd's keyIndex.compact(rev): keeps the newest revision <= rev unless it is a tombstone, and
+   * everything newer; drops the rest. Returns the dropped revisions, oldest first.
+   */
+  compact(rev: number): KeyRevision[] {
+    const i = this.newestAtOrBefore(rev);
+    if (i < 0) return [];
+    const dropCount = (this.revs[i] as KeyRevision).value === null ? i + 1 : i;
+    return dropCount === 0 ? [] : this.revs.splice(0, dropCount);
+  }
+}

@@ -1,0 +1,696 @@
+// The MVCC key-value store with etcd 3.4's semantics (mvcc/kvstore_txn.go, key_index.go,
+// etcdserver/apply.go), synchronous and in memory. Every Raft member applies the same requests in
+// the same order and must end in the same state, so nothing here reads a clock, draws a random
+// number or depends on anything but its input. Each write returns the LevelDB batch that makes it
+// durable; `load` rebuilds the identical store from those records.
+
+import { Crc32c } from './crc32c.js';
+import type { KeyIndex, KeyRevision } from './key-index.js';
+import {
+  COMPACT_REVISION_KEY,
+  REVISION_PREFIX,
+  canonicalLease,
+  compareLease,
+  decodeCompactRevision,
+  decodeKeyValue,
+  decodeRevisionKey,
+  encodeCompactRevision,
+  encodeKeyValue,
+  encodeRevisionKey,
+} from './record-codec.js';
+import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js';
+import { TreeIndex } from './tree-index.js';
+import {
+  MvccError,
+  type Compare,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type Event,
+  type HashKVResult,
+  type KeyValue,
+  type MvccStats,
+  type MvccStoreOptions,
+  type PutRequest,
+  type PutResponse,
+  type RangeRequest,
+  type RangeResponse,
+  type RequestOp,
+  type ResponseOp,
+  type StorageOp,
+  type TxnRequest,
+  type TxnResponse,
+  type WriteResult,
+} from './types.js';
+
+const EMPTY = Buffer.alloc(0);
+/** Counted per kept revision in stats().approximateBytes, besides its key and value bytes. */
+const REVISION_OVERHEAD_BYTES = 64;
+
+/** A write in progress: every change gets main revision `main` and the next sub revision. */
+interface Write {
+  readonly beginRev: number;
+  readonly main: number;
+  /** Next sub revision; also the number of changes so far. */
+  sub: number;
+  readonly events: Event[];
+  readonly ops: StorageOp[];
+  /** Keys changed by this write, each once: for lease bookkeeping at commit and for undo. */
+  readonly touched: KeyIndex[];
+}
+
+/** Where a range goes: a single key (end null), [key, end), or every key >= key (end ''). */
+function rangeEndOf(rangeEnd: Buffer): string | null {
+  if (rangeEnd.length === 0) return null;
+  if (rangeEnd.length === 1 && rangeEnd[0] === 0) return '';
+  return rangeEnd.toString('latin1');
+}
+
+function assertRevision(n: number, what: string): void {
+  if (!Number.isSafeInteger(n)) throw new RangeError(`${what} ${String(n)} is not a safe integer`);
+}
+
+function compareNumbers(a: number, b: number): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function toKeyValue(r: KeyRevision, keysOnly = false): KeyValue {
+  return {
+    key: Buffer.from(r.key, 'latin1'),
+    createRevision: r.createRevision,
+    modRevision: r.main,
+    version: r.version,
+    value: keysOnly || r.value === null || r.value.length === 0 ? EMPTY : Buffer.from(r.value, 'latin1'),
+    lease: r.lease,
+  };
+}
+
+const sortKeys: Record<RangeRequest['sortTarget'], (a: KeyRevision, b: KeyRevision) => number> = {
+  KEY: (a, b) => compareStrings(a.key, b.key),
+  VERSION: (a, b) => compareNumbers(a.version, b.version),
+  CREATE: (a, b) => compareNumbers(a.createRevision, b.createRevision),
+  MOD: (a, b) => compareNumbers(a.main, b.main),
+  VALUE: (a, b) => compareStrings(a.value ?? '', b.value ?? ''),
+};
+
+export class MvccStore {
+  private readonly index = new TreeIndex();
+  /** Lease ID -> keys (latin1) whose current put carries it. Only current puts count. */
+  private readonly leaseKeys = new Map<string, Set<string>>();
+  private readonly leaseExists: (id: string) => boolean;
+  /** The last main revision written; 1 for a fresh store (etcd's first write makes 2). */
+  private rev = 1;
+  /** Revisions below this were compacted away; 0 when never compacted. */
+  private compactRev = 0;
+  private liveKeyCount = 0;
+  private revisionCount = 0;
+  private keptBytes = 0;
+
+  /**
+   * `leaseExists` is the lessor's lookup. Without it every lease is taken to exist (a store used
+   * without leases, as in tests).
+   */
+  constructor(opts: MvccStoreOptions = {}) {
+    this.leaseExists = opts.leaseExists ?? (() => true);
+  }
+
+  get currentRevision(): number {
+    return this.rev;
+  }
+
+  get compactRevision(): number {
+    return this.compactRev;
+  }
+
+  // ---- Reads.
+
+  /** Throws MvccError FutureRevision or Compacted for a revision out of reach. */
+  range(req: RangeRequest): RangeResponse {
+    return this.rangeAt(req, this.rev);
+  }
+
+  /** etcd's applierV3backend.Range over storeTxnRead.rangeKeys, as of `curRev`. */
+  private rangeAt(req: RangeRequest, curRev: number): RangeResponse {
+    assertRevision(req.revision, 'range revision');
+    assertRevision(req.limit, 'range limit');
+    let rev = req.revision;
+    if (rev > curRev) throw new MvccError('FutureRevision');
+    if (rev <= 0) rev = curRev;
+    if (rev < this.compactRev) throw new MvccError('Compacted');
+
+    // etcd fetches everything when it will sort or filter, else limit+1 to know `more`.
+    const filtered =
+      req.minModRevision !== 0 ||
+      req.maxModRevision !== 0 ||
+      req.minCreateRevision !== 0 ||
+      req.maxCreateRevision !== 0;
+    const fetchLimit = req.sortOrder !== 'NONE' || filtered ? 0 : req.limit > 0 ? req.limit + 1 : 0;
+
+    let count = 0;
+    let found: KeyRevision[] = [];
+    const key = req.key.toString('latin1');
+    const end = rangeEndOf(req.rangeEnd);
+    if (end === null) {
+      const r = this.index.get(key)?.at(rev);
+      if (r !== undefined) {
+        count = 1;
+        if (!req.countOnly) found.push(r);
+      }
+    } else {
+      this.index.forRange(key, end, (ki) => {
+        const r = ki.at(rev);
+        if (r === undefined) return;
+        count++;
+        if (!req.countOnly && (fetchLimit === 0 || found.length < fetchLimit)) found.push(r);
+      });
+    }
+
+    if (filtered) {
+      found = found.filter(
+        (r) =>
+          !(req.maxModRevision !== 0 && r.main > req.maxModRevision) &&
+          !(req.minModRevision !== 0 && r.main < req.minModRevision) &&
+          !(req.maxCreateRevision !== 0 && r.createRevision > req.maxCreateRevision) &&
+          !(req.minCreateRevision !== 0 && r.createRevision < req.minCreateRevision),
+      );
+    }
+
+    // etcd: results come in key order; any other target with order NONE sorts ascending. A
+    // stable sort keeps ties in key order, as Go's sort.Sort does for up to 12 items.
+    let order = req.sortOrder;
+    if (req.sortTarget !== 'KEY' && order === 'NONE') order = 'ASCEND';
+    if (order === 'ASCEND' && req.sortTarget !== 'KEY') {
+      const cmp = sortKeys[req.sortTarget];
+      found.sort(cmp);
+    } else if (order === 'DESCEND') {
+      if (req.sortTarget === 'KEY') found.reverse();
+      else {
+        const cmp = sortKeys[req.sortTarget];
+        found.sort((a, b) => cmp(b, a));
+      }
+    }
+
+    let more = false;
+    if (req.limit > 0 && found.length > req.limit) {
+      found.length = req.limit;
+      more = true;
+    }
+    const kvs = new Array<KeyValue>(found.length);
+    for (let i = 0; i < found.length; i++) kvs[i] = toKeyValue(found[i] as KeyRevision, req.keysOnly);
+    return { kvs, more, count, revision: curRev };
+  }
+
+  /** Current keys (bytewise ascending) attached to a lease: what revoking it deletes. */
+  keysWithLease(leaseId: string): Buffer[] {
+    const keys = this.leaseKeys.get(canonicalLease(leaseId));
+    if (keys === undefined) return [];
+    return [...keys].sort().map((k) => Buffer.from(k, 'latin1'));
+  }
+
+  // ---- Writes.
+
+  put(req: PutRequest): WriteResult<PutResponse> {
+    if (req.key.length === 0) throw new MvccError('KeyNotProvided');
+    // etcd checks the lease before looking at the key (applierV3backend.Put outside a txn).
+    const lease = canonicalLease(req.lease);
+    if (lease !== '0' && !this.leaseExists(lease)) throw new MvccError('LeaseNotFound');
+    const w = this.beginWrite();
+    const response = this.putIn(w, req, lease);
+    return this.commit(w, response);
+  }
+
+  deleteRange(req: DeleteRangeRequest): WriteResult<DeleteRangeResponse> {
+    if (req.key.length === 0) throw new MvccError('KeyNotProvided');
+    const w = this.beginWrite();
+    const response = this.deleteIn(w, req);
+    return this.commit(w, response);
+  }
+
+  /**
+   * etcd's applierV3backend.Txn: every compare, nested ones on the taken branches included, sees the
+   * store as it was before the txn; then the branch's puts and ranges are checked (errors leave the
+   * store untouched); then the ops run in order, each seeing the previous ones' writes, all at one
+   * main revision. Duplicate-key rejection is the API layer's (see checkTxnDuplicateKeys).
+   */
+  txn(req: TxnRequest): WriteResult<TxnResponse> {
+    const path: boolean[] = [];
+    this.comparePath(req, path);
+    this.checkTxn(req, path, { next: 0 });
+    const w = this.beginWrite();
+    let response: TxnResponse;
+    try {
+      response = this.applyTxn(w, req, path, { next: 0 });
+    } catch (err) {
+      // Only a put whose key an earlier op of the same txn deleted gets here (etcd would panic).
+      this.undo(w);
+      throw err;
+    }
+    response.revision = w.sub > 0 ? w.main : w.beginRev;
+    return this.commit(w, response);
+  }
+
+  /**
+   * Deletes every current key attached to the lease in one write, in key order, as etcd's lessor
+   * does on revoke and expiry. No keys: nothing is written and the revision stays.
+   */
+  deleteLeaseKeys(leaseId: string): WriteResult<DeleteRangeResponse> {
+    const keys = this.keysWithLease(leaseId);
+    const w = this.beginWrite();
+    for (const key of keys) {
+      const ki = this.index.get(key.toString('latin1'));
+      if (ki?.current() !== undefined) this.tombstone(w, ki);
+    }
+    const response: DeleteRangeResponse = { deleted: w.sub, prevKvs: [], revision: w.sub > 0 ? w.main : w.beginRev };
+    return this.commit(w, response);
+  }
+
+  /**
+   * Drops, per key, every revision older than the newest one <= revision, and that one too when it
+   * is a tombstone (etcd's treeIndex.Compact plus the backend delete). Reads below `revision` fail
+   * with Compacted from now on; a read at it still works.
+   */
+  compact(revision: number): WriteResult<Record<string, never>> {
+    assertRevision(revision, 'compact revision');
+    if (revision <= this.compactRev) throw new MvccError('Compacted');
+    if (revision > this.rev) throw new MvccError('FutureRevision');
+    const ops: StorageOp[] = [];
+    const emptied: string[] = [];
+    this.index.forEach((ki) => {
+      for (const r of ki.compact(revision)) {
+        ops.push({ type: 'del', key: encodeRevisionKey(r.main, r.sub, r.value === null) });
+        this.revisionCount--;
+        this.keptBytes -= revisionBytes(r);
+      }
+      if (ki.revs.length === 0) emptied.push(ki.key);
+    });
+    for (const key of emptied) this.index.remove(key);
+    ops.push({ type: 'put', key: COMPACT_REVISION_KEY, value: encodeCompactRevision(revision) });
+    this.compactRev = revision;
+    return { response: {}, revision: this.rev, events: [], ops };
+  }
+
+  // ---- Write internals.
+
+  private beginWrite(): Write {
+    return { beginRev: this.rev, main: this.rev + 1, sub: 0, events: [], ops: [], touched: [] };
+  }
+
+  private commit<R>(w: Write, response: R): WriteResult<R> {
+    if (w.sub > 0) {
+      this.rev = w.main;
+      for (const ki of w.touched) this.updateLease(ki, w.beginRev);
+    }
+    return { response, revision: this.rev, events: w.events, ops: w.ops };
+  }
+
+  /** Moves a touched key between lease sets: from its lease before the write to its lease now. */
+  private updateLease(ki: KeyIndex, beginRev: number): void {
+    const before = ki.at(beginRev)?.lease ?? '0';
+    const after = ki.current()?.lease ?? '0';
+    if (before === after) return;
+    if (before !== '0') {
+      const keys = this.leaseKeys.get(before);
+      keys?.delete(ki.key);
+      if (keys?.size === 0) this.leaseKeys.delete(before);
+    }
+    if (after !== '0') this.attachLease(after, ki.key);
+  }
+
+  private attachLease(lease: string, key: string): void {
+    let keys = this.leaseKeys.get(lease);
+    if (keys === undefined) {
+      keys = new Set();
+      this.leaseKeys.set(lease, keys);
+    }
+    keys.add(key);
+  }
+
+  /** Reverts every change of an unfinished write. */
+  private undo(w: Write): void {
+    for (const ki of w.touched) {
+      while (ki.revs.length > 0 && (ki.revs[ki.revs.length - 1] as KeyRevision).main === w.main) {
+        this.popRevision(ki);
+      }
+      ki.touchedAt = 0;
+      if (ki.revs.length === 0) this.index.remove(ki.key);
+    }
+  }
+
+  private pushRevision(ki: KeyIndex, r: KeyRevision): void {
+    const wasLive = ki.current() !== undefined;
+    ki.revs.push(r);
+    this.liveKeyCount += (r.value !== null ? 1 : 0) - (wasLive ? 1 : 0);
+    this.revisionCount++;
+    this.keptBytes += revisionBytes(r);
+  }
+
+  private popRevision(ki: KeyIndex): void {
+    const r = ki.revs.pop() as KeyRevision;
+    const isLive = ki.current() !== undefined;
+    this.liveKeyCount += (isLive ? 1 : 0) - (r.value !== null ? 1 : 0);
+    this.revisionCount--;
+    this.keptBytes -= revisionBytes(r);
+  }
+
+  private touch(w: Write, ki: KeyIndex): void {
+    if (ki.touchedAt !== w.main) {
+      ki.touchedAt = w.main;
+      w.touched.push(ki);
+    }
+  }
+
+  /** The revision reads inside a write see: the write's own changes once it has any. */
+  private static readRev(w: Write): number {
+    return w.sub > 0 ? w.main : w.beginRev;
+  }
+
+  /** etcd's applierV3backend.Put inside a write; `lease` is canonical and already checked. */
+  private putIn(w: Write, req: PutRequest, lease: string): PutResponse {
+    const key = req.key.toString('latin1');
+    let ki = this.index.get(key);
+    const prev = ki?.current();
+    if ((req.ignoreValue || req.ignoreLease) && prev === undefined) throw new MvccError('KeyNotFound');
+    const value = req.ignoreValue ? (prev?.value as string) : req.value.toString('latin1');
+    const newLease = req.ignoreLease ? (prev as KeyRevision).lease : lease;
+
+    if (ki === undefined) ki = this.index.insert(key);
+    const r: KeyRevision = {
+      key: ki.key,
+      main: w.main,
+      sub: w.sub++,
+      createRevision: prev !== undefined ? prev.createRevision : w.main,
+      version: prev !== undefined ? prev.version + 1 : 1,
+      lease: newLease,
+      value,
+    };
+    this.touch(w, ki);
+    this.pushRevision(ki, r);
+    w.ops.push({
+      type: 'put',
+      key: encodeRevisionKey(r.main, r.sub, false),
+      value: encodeKeyValue(key, r.createRevision, r.main, r.version, value, newLease),
+    });
+    const prevKv = prev !== undefined ? toKeyValue(prev) : undefined;
+    w.events.push(prevKv !== undefined ? { type: 'PUT', kv: toKeyValue(r), prevKv } : { type: 'PUT', kv: toKeyValue(r) });
+    return req.prevKv && prevKv !== undefined ? { prevKv, revision: w.main } : { revision: w.main };
+  }
+
+  /** etcd's applierV3backend.DeleteRange inside a write. */
+  private deleteIn(w: Write, req: DeleteRangeRequest): DeleteRangeResponse {
+    const doomed: KeyIndex[] = [];
+    const key = req.key.toString('latin1');
+    const end = rangeEndOf(req.rangeEnd);
+    if (end === null) {
+      const ki = this.index.get(key);
+      if (ki?.current() !== undefined) doomed.push(ki);
+    } else {
+      this.index.forRange(key, end, (ki) => {
+        if (ki.current() !== undefined) doomed.push(ki);
+      });
+    }
+    const prevKvs: KeyValue[] = [];
+    for (const ki of doomed) {
+      const prevKv = this.tombstone(w, ki);
+      if (req.prevKv) prevKvs.push(prevKv);
+    }
+    // etcd: a delete of nothing leaves the revision unless the txn already changed something.
+    const revision = doomed.length !== 0 || w.sub > 0 ? w.main : w.beginRev;
+    return { deleted: doomed.length, prevKvs, revision };
+  }
+
+  /** Ends a current key's generation; returns the kv it deleted. */
+  private tombstone(w: Write, ki: KeyIndex): KeyValue {
+    const prev = ki.current() as KeyRevision;
+    const r: KeyRevision = { key: ki.key, main: w.main, sub: w.sub++, createRevision: 0, version: 0, lease: '0', value: null };
+    this.touch(w, ki);
+    this.pushRevision(ki, r);
+    w.ops.push({
+      type: 'put',
+      key: encodeRevisionKey(r.main, r.sub, true),
+      value: encodeKeyValue(ki.key, 0, 0, 0, null, '0'),
+    });
+    const prevKv = toKeyValue(prev);
+    w.events.push({
+      type: 'DELETE',
+      kv: { key: Buffer.from(ki.key, 'latin1'), createRevision: 0, modRevision: w.main, version: 0, value: EMPTY, lease: '0' },
+      prevKv,
+    });
+    return prevKv;
+  }
+
+  // ---- Txn internals. The three walks below visit nested txns in the same order (etcd's txnPath):
+  // a txn's own compare result, then its taken branch's nested txns depth first.
+
+  private comparePath(t: TxnRequest, path: boolean[]): void {
+    let ok = true;
+    for (const c of t.compare) {
+      if (!this.applyCompare(c)) {
+        ok = false;
+        break;
+      }
+    }
+    path.push(ok);
+    for (const op of ok ? t.success : t.failure) {
+      if ('txn' in op) this.comparePath(op.txn, path);
+    }
+  }
+
+  /** etcd's applyCompare: every key in the range must satisfy it; no key compares as a zero kv. */
+  private applyCompare(c: Compare): boolean {
+    const key = c.key.toString('latin1');
+    const end = rangeEndOf(c.rangeEnd);
+    if (end === null) {
+      const r = this.index.get(key)?.current();
+      if (r === undefined && c.target === 'VALUE') return false;
+      return compareKV(c, r);
+    }
+    let any = false;
+    let ok = true;
+    this.index.forRange(key, end, (ki) => {
+      if (!ok) return;
+      const r = ki.current();
+      if (r === undefined) return;
+      any = true;
+      ok = compareKV(c, r);
+    });
+    if (!any) return c.target === 'VALUE' ? false : compareKV(c, undefined);
+    return ok;
+  }
+
+  /** etcd's checkRequests: first every put on the taken path, then every range. */
+  private checkTxn(t: TxnRequest, path: readonly boolean[], cursor: { next: number }): void {
+    const start = cursor.next;
+    this.walkPath(t, path, cursor, (op) => {
+      if ('put' in op) this.checkPut(op.put);
+    });
+    cursor.next = start;
+    this.walkPath(t, path, cursor, (op) => {
+      if ('range' in op) this.checkRange(op.range);
+    });
+  }
+
+  private walkPath(t: TxnRequest, path: readonly boolean[], cursor: { next: number }, f: (op: RequestOp) => void): void {
+    const ok = path[cursor.next++] as boolean;
+    for (const op of ok ? t.success : t.failure) {
+      if ('txn' in op) this.walkPath(op.txn, path, cursor, f);
+      else f(op);
+    }
+  }
+
+  private checkPut(req: PutRequest): void {
+    if (req.key.length === 0) throw new MvccError('KeyNotProvided');
+    if ((req.ignoreValue || req.ignoreLease) && this.index.get(req.key.toString('latin1'))?.current() === undefined) {
+      throw new MvccError('KeyNotFound');
+    }
+    const lease = canonicalLease(req.lease);
+    if (lease !== '0' && !this.leaseExists(lease)) throw new MvccError('LeaseNotFound');
+  }
+
+  /** etcd's checkRequestRange: only 0 means "current" here; a negative revision is Compacted. */
+  private checkRange(req: RangeRequest): void {
+    assertRevision(req.revision, 'range revision');
+    if (req.revision === 0) return;
+    if (req.revision > this.rev) throw new MvccError('FutureRevision');
+    if (req.revision < this.compactRev) throw new MvccError('Compacted');
+  }
+
+  private applyTxn(w: Write, t: TxnRequest, path: readonly boolean[], cursor: { next: number }): TxnResponse {
+    const succeeded = path[cursor.next++] as boolean;
+    const ops = succeeded ? t.success : t.failure;
+    const responses: ResponseOp[] = [];
+    for (const op of ops) {
+      if ('range' in op) responses.push({ range: this.rangeAt(op.range, MvccStore.readRev(w)) });
+      else if ('put' in op) responses.push({ put: this.putIn(w, op.put, canonicalLease(op.put.lease)) });
+      else if ('deleteRange' in op) responses.push({ deleteRange: this.deleteIn(w, op.deleteRange) });
+      else responses.push({ txn: this.applyTxn(w, op.txn, path, cursor) });
+    }
+    return { succeeded, responses, revision: 0 };
+  }
+
+  // ---- Hash, snapshots, persistence.
+
+  /**
+   * etcd 3.4's HashByRev: CRC-32C of "key" then every kept record (etcd's revision key and KeyValue
+   * bytes) up to `revision` in revision order, leaving out records at or below the compact revision
+   * unless the key's put at `revision` is that record. Identical histories give identical hashes,
+   * here and in etcd. 0 hashes at the current revision.
+   */
+  hashKV(revision: number): HashKVResult {
+    assertRevision(revision, 'hash revision');
+    if (revision > 0 && revision <= this.compactRev) throw new MvccError('Compacted');
+    if (revision > 0 && revision > this.rev) throw new MvccError('FutureRevision');
+    const rev = revision === 0 ? this.rev : revision;
+
+    let anyKept = false;
+    this.index.forEach((ki) => {
+      if (!anyKept && ki.at(rev) !== undefined) anyKept = true;
+    });
+    const picked: KeyRevision[] = [];
+    this.index.forEach((ki) => {
+      const kept = ki.at(rev);
+      for (const r of ki.revs) {
+        if (r.main > rev) break;
+        if (r.main <= this.compactRev && anyKept && r !== kept) continue;
+        picked.push(r);
+      }
+    });
+    picked.sort((a, b) => a.main - b.main || a.sub - b.sub);
+    const h = new Crc32c().update(Buffer.from('key', 'latin1'));
+    for (const r of picked) {
+      h.update(encodeRevisionKey(r.main, r.sub, r.value === null).subarray(REVISION_PREFIX.length));
+      h.update(encodeRecordValue(r));
+    }
+    return { hash: h.digest(), compactRevision: this.compactRev, hashRevision: rev };
+  }
+
+  /** Every record `load` needs, in key order and, per key, revision order. */
+  private *records(): Generator<[Buffer, Buffer]> {
+    if (this.compactRev > 0) yield [COMPACT_REVISION_KEY, encodeCompactRevision(this.compactRev)];
+    const all: KeyRevision[] = [];
+    this.index.forEach((ki) => {
+      for (const r of ki.revs) all.push(r);
+    });
+    for (const r of all) yield [encodeRevisionKey(r.main, r.sub, r.value === null), encodeRecordValue(r)];
+  }
+
+  /** The whole state (every kept revision, current and compact revision) as bytes. */
+  exportSnapshot(): Buffer {
+    return encodeSnapshot(this.rev, this.compactRev, this.records());
+  }
+
+  /** The store a snapshot describes, and the batch that persists it into an empty 'm' keyspace. */
+  static importSnapshot(data: Buffer, opts: MvccStoreOptions = {}): { store: MvccStore; ops: StorageOp[] } {
+    const snapshot = decodeSnapshot(data);
+    const store = MvccStore.load(snapshot.records, opts);
+    if (store.rev !== snapshot.currentRevision || store.compactRev !== snapshot.compactRevision) {
+      throw new MvccError(
+        'Corrupt',
+        `mvcc: snapshot says revision ${snapshot.currentRevision} compacted at ${snapshot.compactRevision}, ` +
+          `its records give ${store.rev} and ${store.compactRev}`,
+      );
+    }
+    const ops: StorageOp[] = snapshot.records.map(([key, value]) => ({ type: 'put', key, value }));
+    return { store, ops };
+  }
+
+  /**
+   * Rebuilds a store from the records its writes emitted (all keys under 'm', in LevelDB key order;
+   * what matters is that each key's revisions come oldest first). The current revision is the
+   * newest record's, or the compact revision if compaction removed that record.
+   */
+  static load(records: Iterable<[Buffer, Buffer]>, opts: MvccStoreOptions = {}): MvccStore {
+    const store = new MvccStore(opts);
+    let newest = 0;
+    for (const [key, value] of records) {
+      if (key.equals(COMPACT_REVISION_KEY)) {
+        store.compactRev = decodeCompactRevision(value);
+        continue;
+      }
+      const rk = decodeRevisionKey(key);
+      const kv = decodeKeyValue(value);
+      if (kv.key.length === 0) throw new MvccError('Corrupt', `mvcc: record ${rk.main}/${rk.sub} has no key`);
+      const ki = store.index.get(kv.key) ?? store.index.insert(kv.key);
+      const last = ki.revs[ki.revs.length - 1];
+      if (last !== undefined && (last.main > rk.main || (last.main === rk.main && last.sub >= rk.sub))) {
+        throw new MvccError('Corrupt', `mvcc: records of a key out of revision order at ${rk.main}/${rk.sub}`);
+      }
+      if (!rk.tombstone && kv.modRevision !== rk.main) {
+        throw new MvccError('Corrupt', `mvcc: record ${rk.main}/${rk.sub} has mod revision ${kv.modRevision}`);
+      }
+      store.pushRevision(
+        ki,
+        rk.tombstone
+          ? { key: ki.key, main: rk.main, sub: rk.sub, createRevision: 0, version: 0, lease: '0', value: null }
+          : {
+              key: ki.key,
+              main: rk.main,
+              sub: rk.sub,
+              createRevision: kv.createRevision,
+              version: kv.version,
+              lease: canonicalLease(kv.lease),
+              value: kv.value,
+            },
+      );
+      if (rk.main > newest) newest = rk.main;
+    }
+    store.rev = Math.max(1, newest, store.compactRev);
+    store.index.forEach((ki) => {
+      const lease = ki.current()?.lease ?? '0';
+      if (lease !== '0') store.attachLease(lease, ki.key);
+    });
+    return store;
+  }
+
+  stats(): MvccStats {
+    return { keys: this.liveKeyCount, revisions: this.revisionCount, approximateBytes: this.keptBytes };
+  }
+}
+
+/** The KeyValue bytes etcd stores for a revision. */
+function encodeRecordValue(r: KeyRevision): Buffer {
+  return encodeKeyValue(r.key, r.createRevision, r.main, r.version, r.value, r.lease);
+}
+
+function revisionBytes(r: KeyRevision): number {
+  return r.key.length + (r.value?.length ?? 0) + REVISION_OVERHEAD_BYTES;
+}
+
+/** etcd's compareKV; `r` undefined compares as the zero KeyValue. */
+function compareKV(c: Compare, r: KeyRevision | undefined): boolean {
+  let result: number;
+  switch (c.target) {
+    case 'VALUE':
+      result = compareStrings(r?.value ?? '', c.value.toString('latin1'));
+      break;
+    case 'CREATE':
+      result = compareNumbers(r?.createRevision ?? 0, c.createRevision);
+      break;
+    case 'MOD':
+      result = compareNumbers(r?.main ?? 0, c.modRevision);
+      break;
+    case 'VERSION':
+      result = compareNumbers(r?.version ?? 0, c.version);
+      break;
+    case 'LEASE':
+      result = compareLease(r?.lease ?? '0', canonicalLease(c.lease));
+      break;
+    default:
+      result = 0;
+  }
+  switch (c.result) {
+    case 'EQUAL':
+      return result === 0;
+    case 'NOT_EQUAL':
+      return result !== 0;
+    case 'GREATER':
+      return result > 0;
+    case 'LESS':
+      return result < 0;
+    default:
+      return true;
+  }
+}
+export { checkTxnDuplicateKeys } from './txn-check.js';

@@ -1,0 +1,85 @@
+// The MVCC snapshot: the store's LevelDB records, framed, with the revisions they must yield and a
+// checksum. Raft snapshots and the Snapshot RPC carry it; importing it is loading its records.
+//
+//   'KMVCC001'                        8 bytes
+//   current revision, compact rev.    8 bytes BE each
+//   record count                      8 bytes BE
+//   records                           (key length u32 BE, key, value length u32 BE, value) each
+//   CRC-32C of everything above       4 bytes BE
+
+import { Crc32c } from './crc32c.js';
+import { MvccError } from './types.js';
+
+const MAGIC = Buffer.from('KMVCC001', 'latin1');
+const HEADER_BYTES = MAGIC.length + 24;
+const TWO_POW_32 = 0x1_0000_0000;
+
+export interface DecodedSnapshot {
+  currentRevision: number;
+  compactRevision: number;
+  records: Array<[Buffer, Buffer]>;
+}
+
+function writeUint64(buf: Buffer, offset: number, n: number): void {
+  buf.writeUInt32BE(Math.floor(n / TWO_POW_32), offset);
+  buf.writeUInt32BE(n >>> 0, offset + 4);
+}
+
+function readUint64(buf: Buffer, offset: number): number {
+  const n = buf.readUInt32BE(offset) * TWO_POW_32 + buf.readUInt32BE(offset + 4);
+  if (!Number.isSafeInteger(n)) throw new MvccError('Corrupt', 'mvcc: snapshot number out of range');
+  return n;
+}
+
+export function encodeSnapshot(
+  currentRevision: number,
+  compactRevision: number,
+  records: Iterable<[Buffer, Buffer]>,
+): Buffer {
+  const chunks: Buffer[] = [];
+  const header = Buffer.alloc(HEADER_BYTES);
+  MAGIC.copy(header, 0);
+  writeUint64(header, MAGIC.length, currentRevision);
+  writeUint64(header, MAGIC.length + 8, compactRevision);
+  chunks.push(header);
+  let count = 0;
+  for (const [key, value] of records) {
+    const lengths = Buffer.allocUnsafe(4);
+    lengths.writeUInt32BE(key.length, 0);
+    chunks.push(lengths, key);
+    const valueLength = Buffer.allocUnsafe(4);
+    valueLength.writeUInt32BE(value.length, 0);
+    chunks.push(valueLength, value);
+    count++;
+  }
+  writeUint64(header, MAGIC.length + 16, count);
+  const body = Buffer.concat(chunks);
+  const trailer = Buffer.allocUnsafe(4);
+  trailer.writeUInt32BE(new Crc32c().update(body).digest(), 0);
+  return Buffer.concat([body, trailer]);
+}
+
+export function decodeSnapshot(data: Buffer): DecodedSnapshot {
+  const fail = (why: string): MvccError => new MvccError('Corrupt', `mvcc: invalid snapshot: ${why}`);
+  if (data.length < HEADER_BYTES + 4 || !data.subarray(0, MAGIC.length).equals(MAGIC)) throw fail('bad header');
+  const body = data.subarray(0, data.length - 4);
+  if (new Crc32c().update(body).digest() !== data.readUInt32BE(data.length - 4)) throw fail('checksum mismatch');
+  const currentRevision = readUint64(data, MAGIC.length);
+  const compactRevision = readUint64(data, MAGIC.length + 8);
+  const count = readUint64(data, MAGIC.length + 16);
+  const records: Array<[Buffer, Buffer]> = [];
+  let at = HEADER_BYTES;
+  const field = (): Buffer => {
+    if (at + 4 > body.length) throw fail('truncated record');
+    const len = body.readUInt32BE(at);
+    at += 4;
+    if (at + len > body.length) throw fail('truncated record');
+    // Copies, so the records never pin the (possibly large) snapshot buffer.
+    const bytes = Buffer.from(body.subarray(at, at + len));
+    at += len;
+    return bytes;
+  };
+  for (let i = 0; i < count; i++) records.push([field(), field()]);
+  if (at !== body.length) throw fail('trailing bytes');
+  return { currentRevision, compactRevision, records };
+}
