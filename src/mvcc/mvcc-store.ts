@@ -43,6 +43,13 @@ import {
 } from './types.js';
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * The message of the KeyNotFound a txn gets when a put with ignore_value/ignore_lease follows a
+ * delete of its key in the same txn. etcd 3.4's pre-check passes such a txn and its apply then
+ * panics (the member crashes); the duplicate-key check misses it when the delete's range end is
+ * "\0". We refuse the txn instead and leave the store as it was.
+ */
+export const DELETED_IN_TXN = 'key not found: an earlier operation of the txn deleted it';
 /** Counted per kept revision in stats().approximateBytes, besides its key and value bytes. */
 const REVISION_OVERHEAD_BYTES = 64;
 
@@ -103,8 +110,12 @@ export class MvccStore {
   private readonly leaseExists: (id: string) => boolean;
   /** The last main revision written; 1 for a fresh store (etcd's first write makes 2). */
   private rev = 1;
-  /** Revisions below this were compacted away; 0 when never compacted. */
-  private compactRev = 0;
+  /**
+   * etcd's compactMainRev: revisions below it were compacted away. -1 until the first compaction,
+   * as in etcd, which is observable: Compact(0) succeeds once, a txn range at revision -1 is fine
+   * only before it, and HashKV reports -1.
+   */
+  private compactRev = -1;
   private liveKeyCount = 0;
   private revisionCount = 0;
   private keptBytes = 0;
@@ -121,8 +132,9 @@ export class MvccStore {
     return this.rev;
   }
 
+  /** The last compaction's revision; 0 when never compacted. */
   get compactRevision(): number {
-    return this.compactRev;
+    return Math.max(0, this.compactRev);
   }
 
   // ---- Reads.
@@ -218,7 +230,7 @@ export class MvccStore {
     const lease = canonicalLease(req.lease);
     if (lease !== '0' && !this.leaseExists(lease)) throw new MvccError('LeaseNotFound');
     const w = this.beginWrite();
-    const response = this.putIn(w, req, lease);
+    const response = this.putIn(w, req, lease, false);
     return this.commit(w, response);
   }
 
@@ -368,11 +380,14 @@ export class MvccStore {
   }
 
   /** etcd's applierV3backend.Put inside a write; `lease` is canonical and already checked. */
-  private putIn(w: Write, req: PutRequest, lease: string): PutResponse {
+  private putIn(w: Write, req: PutRequest, lease: string, inTxn: boolean): PutResponse {
     const key = req.key.toString('latin1');
     let ki = this.index.get(key);
     const prev = ki?.current();
-    if ((req.ignoreValue || req.ignoreLease) && prev === undefined) throw new MvccError('KeyNotFound');
+    if ((req.ignoreValue || req.ignoreLease) && prev === undefined) {
+      // In a txn the check before it saw the key, so an earlier op of the txn deleted it.
+      throw inTxn ? new MvccError('KeyNotFound', DELETED_IN_TXN) : new MvccError('KeyNotFound');
+    }
     const value = req.ignoreValue ? (prev?.value as string) : req.value.toString('latin1');
     const newLease = req.ignoreLease ? (prev as KeyRevision).lease : lease;
 
@@ -509,7 +524,7 @@ export class MvccStore {
     if (lease !== '0' && !this.leaseExists(lease)) throw new MvccError('LeaseNotFound');
   }
 
-  /** etcd's checkRequestRange: only 0 means "current" here; a negative revision is Compacted. */
+  /** etcd's checkRequestRange: only 0 means "current" here; below the compact revision is Compacted. */
   private checkRange(req: RangeRequest): void {
     assertRevision(req.revision, 'range revision');
     if (req.revision === 0) return;
@@ -523,7 +538,7 @@ export class MvccStore {
     const responses: ResponseOp[] = [];
     for (const op of ops) {
       if ('range' in op) responses.push({ range: this.rangeAt(op.range, MvccStore.readRev(w)) });
-      else if ('put' in op) responses.push({ put: this.putIn(w, op.put, canonicalLease(op.put.lease)) });
+      else if ('put' in op) responses.push({ put: this.putIn(w, op.put, canonicalLease(op.put.lease), true) });
       else if ('deleteRange' in op) responses.push({ deleteRange: this.deleteIn(w, op.deleteRange) });
       else responses.push({ txn: this.applyTxn(w, op.txn, path, cursor) });
     }
@@ -568,7 +583,7 @@ export class MvccStore {
 
   /** Every record `load` needs, in key order and, per key, revision order. */
   private *records(): Generator<[Buffer, Buffer]> {
-    if (this.compactRev > 0) yield [COMPACT_REVISION_KEY, encodeCompactRevision(this.compactRev)];
+    if (this.compactRev >= 0) yield [COMPACT_REVISION_KEY, encodeCompactRevision(this.compactRev)];
     const all: KeyRevision[] = [];
     this.index.forEach((ki) => {
       for (const r of ki.revs) all.push(r);

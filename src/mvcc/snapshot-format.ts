@@ -2,7 +2,7 @@
 // checksum. Raft snapshots and the Snapshot RPC carry it; importing it is loading its records.
 //
 //   'KMVCC001'                        8 bytes
-//   current revision, compact rev.    8 bytes BE each
+//   current revision, compact rev.    8 bytes BE each (the compact revision signed: -1 = never)
 //   record count                      8 bytes BE
 //   records                           (key length u32 BE, key, value length u32 BE, value) each
 //   CRC-32C of everything above       4 bytes BE
@@ -40,7 +40,7 @@ export function encodeSnapshot(
   const header = Buffer.alloc(HEADER_BYTES);
   MAGIC.copy(header, 0);
   writeUint64(header, MAGIC.length, currentRevision);
-  writeUint64(header, MAGIC.length + 8, compactRevision);
+  header.writeBigInt64BE(BigInt(compactRevision), MAGIC.length + 8);
   chunks.push(header);
   let count = 0;
   for (const [key, value] of records) {
@@ -65,7 +65,8 @@ export function decodeSnapshot(data: Buffer): DecodedSnapshot {
   const body = data.subarray(0, data.length - 4);
   if (new Crc32c().update(body).digest() !== data.readUInt32BE(data.length - 4)) throw fail('checksum mismatch');
   const currentRevision = readUint64(data, MAGIC.length);
-  const compactRevision = readUint64(data, MAGIC.length + 8);
+  const compactRevision = Number(data.readBigInt64BE(MAGIC.length + 8));
+  if (!Number.isSafeInteger(compactRevision)) throw fail('compact revision out of range');
   const count = readUint64(data, MAGIC.length + 16);
   const records: Array<[Buffer, Buffer]> = [];
   let at = HEADER_BYTES;

@@ -139,6 +139,7 @@ export interface WriteResult<R> {
 export interface HashKVResult {
   /** CRC-32C over the kept revisions <= hashRevision, computed as etcd 3.4's HashByRev does. */
   hash: number;
+  /** As etcd's HashKV reports it: -1 before the first compaction. */
   compactRevision: number;
   /** The revision the hash covers (the current one when 0 was asked for). */
   hashRevision: number;

@@ -50,7 +50,7 @@ function keptRevisions(r: Recorded): string[] {
 describe('compaction', () => {
   it('refuses revisions at or below the compact revision and above the current one', () => {
     const r = history();
-    expect(errorCode(() => r.store.compact(0))).toBe('Compacted');
+    expect(errorCode(() => r.store.compact(-1))).toBe('Compacted');
     expect(errorCode(() => r.store.compact(10))).toBe('FutureRevision');
     r.store.compact(4);
     expect(errorCode(() => r.store.compact(4))).toBe('Compacted');
@@ -141,7 +141,7 @@ describe('hashKV', () => {
   });
 
   it('of an empty store is CRC-32C of "key"', () => {
-    expect(new MvccStore().hashKV(0)).toEqual({ hash: 0x40a4756d, compactRevision: 0, hashRevision: 1 });
+    expect(new MvccStore().hashKV(0)).toEqual({ hash: 0x40a4756d, compactRevision: -1, hashRevision: 1 });
   });
 });
 
@@ -166,6 +166,16 @@ describe('load and snapshots', () => {
     expect(r.reload().keysWithLease('77').length).toBe(1);
     r.do(r.store.compact(10));
     check();
+  });
+
+  it('compaction at 0 is allowed once, as in etcd (whose compact revision starts at -1)', () => {
+    const r = history();
+    r.do(r.store.compact(0));
+    expect(r.store.compactRevision).toBe(0);
+    expect(r.store.hashKV(0).compactRevision).toBe(0);
+    expect(errorCode(() => r.store.compact(0))).toBe('Compacted');
+    expect(r.reload().exportSnapshot().equals(r.store.exportSnapshot())).toBe(true);
+    expect(errorCode(() => r.store.txn(txnReq([], [{ range: rangeReq('a', { revision: -1 }) }])))).toBe('Compacted');
   });
 
   it('load of nothing is a fresh store', () => {

@@ -233,6 +233,10 @@ describe('txn checks leave the store untouched', () => {
     expect(errorCode(() => store.txn(txnReq([], [compacted])))).toBe('Compacted');
     // etcd's check: only 0 means current inside a txn; a negative revision is below the compact one.
     expect(errorCode(() => store.txn(txnReq([], [{ range: rangeReq('a', { revision: -1 }) }])))).toBe('Compacted');
+    // Before any compaction etcd's compact revision is -1: -1 reads the current revision, -2 fails.
+    const fresh = seeded();
+    expect(fresh.txn(txnReq([], [{ range: rangeReq('a', { revision: -1 }) }])).response.succeeded).toBe(true);
+    expect(errorCode(() => fresh.txn(txnReq([], [{ range: rangeReq('a', { revision: -2 }) }])))).toBe('Compacted');
     const badPut: RequestOp = { put: putReq('zz', '', { ignoreLease: true }) };
     expect(errorCode(() => store.txn(txnReq([], [future, badPut])))).toBe('KeyNotFound');
     expect(store.currentRevision).toBe(4);
