@@ -1,0 +1,34 @@
+// Peer URLs (etcd's --listen-peer-urls / --initial-advertise-peer-urls, e.g. http://127.0.0.1:2380)
+// to the host:port form grpc-js binds and dials.
+
+import { TransportError, TransportErrorCode } from './transport-error.js';
+
+/**
+ * `http://host:port` → `host:port` (IPv6 hosts keep their brackets). Anything else is refused:
+ * https needs TLS credentials that the transport does not take yet, and a peer URL without an
+ * explicit port is almost always a mistake (etcd's default peer port is not implied by http).
+ */
+export function peerUrlToTarget(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TransportError(TransportErrorCode.InvalidUrl, `invalid peer URL ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== 'http:') {
+    throw new TransportError(
+      TransportErrorCode.InvalidUrl,
+      `peer URL ${url}: scheme ${parsed.protocol} is not supported (use http://host:port)`,
+    );
+  }
+  // URL drops a port equal to the scheme's default, so an explicit ":80" must be read back.
+  const port = parsed.port !== '' ? parsed.port : /^http:\/\/[^/?#]*:80(?:[/?#]|$)/i.test(url) ? '80' : '';
+  if (port === '' || parsed.hostname === '') {
+    throw new TransportError(TransportErrorCode.InvalidUrl, `peer URL ${url} must name a host and a port`);
+  }
+  if ((parsed.pathname !== '/' && parsed.pathname !== '') || parsed.search !== '' || parsed.username !== '') {
+    throw new TransportError(TransportErrorCode.InvalidUrl, `peer URL ${url} must be just http://host:port`);
+  }
+  // URL keeps IPv6 hostnames bracketed ("[::1]"), which is the form grpc-js expects.
+  return `${parsed.hostname}:${port}`;
+}

@@ -1,0 +1,45 @@
+// What the transport has done since it started, for tests, logs and (later) /metrics.
+
+export interface TransportCounters {
+  /** Messages handed to a stream write (a batch) or to a snapshot call. */
+  messagesSent: number;
+  /** MessageBatch writes on peer streams, including the empty batch that opens each stream. */
+  streamWrites: number;
+  /** Messages delivered to the handler. */
+  messagesReceived: number;
+  /** Batches received on inbound streams. */
+  batchesReceived: number;
+  /** Messages for a peer that is not in the peer list (or for this member itself). */
+  droppedUnknownPeer: number;
+  /** Messages dropped because the peer's queue was at maxQueuedPerPeer. */
+  droppedQueueFull: number;
+  /** Messages lost with a broken stream, or sent while the peer was unreachable. */
+  droppedUnreachable: number;
+  /** Messages that could not be encoded (not a valid Raft message). */
+  droppedInvalid: number;
+  /** Outbound streams that failed or broke. */
+  streamBreaks: number;
+  /** Inbound streams and snapshot calls refused (other cluster, other member, malformed). */
+  rejected: number;
+  snapshotsSent: number;
+  snapshotsFailed: number;
+  snapshotsReceived: number;
+}
+
+export function newTransportCounters(): TransportCounters {
+  return {
+    messagesSent: 0,
+    streamWrites: 0,
+    messagesReceived: 0,
+    batchesReceived: 0,
+    droppedUnknownPeer: 0,
+    droppedQueueFull: 0,
+    droppedUnreachable: 0,
+    droppedInvalid: 0,
+    streamBreaks: 0,
+    rejected: 0,
+    snapshotsSent: 0,
+    snapshotsFailed: 0,
+    snapshotsReceived: 0,
+  };
+}
