@@ -24,11 +24,18 @@ export class KeyIndex {
    * Kept revisions, strictly increasing by (main, sub). Never empty while the key is indexed; never
    * starts with a tombstone (compaction drops a tombstone together with what it ended).
    */
-  readonly revs: KeyRevision[] = [];
+  revs: KeyRevision[] = [];
   /** Main revision of the last write that touched the key; lets a write list touched keys once. */
   touchedAt = 0;
 
   constructor(readonly key: string) {}
+
+  /** Appends a revision (the caller keeps the order). */
+  push(r: KeyRevision): void {
+    // Most keys hold one revision: an exact-size array instead of push's 16 preallocated slots.
+    if (this.revs.length === 0) this.revs = [r];
+    else this.revs.push(r);
+  }
 
   /** The key's put at the newest revision, or undefined if the key is deleted (or never was). */
   current(): KeyRevision | undefined {
@@ -71,6 +78,10 @@ export class KeyIndex {
     const i = this.newestAtOrBefore(rev);
     if (i < 0) return [];
     const dropCount = (this.revs[i] as KeyRevision).value === null ? i + 1 : i;
-    return dropCount === 0 ? [] : this.revs.splice(0, dropCount);
+    if (dropCount === 0) return [];
+    const dropped = this.revs.slice(0, dropCount);
+    // A fresh exact-size array: splice would keep the capacity a busy key's history grew to.
+    this.revs = this.revs.slice(dropCount);
+    return dropped;
   }
 }

@@ -17,7 +17,9 @@ import {
   encodeCompactRevision,
   encodeKeyValue,
   encodeRevisionKey,
+  viewKeyValue,
 } from './record-codec.js';
+import { fromLatin1, toLatin1 } from './latin1.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js';
 import { TreeIndex } from './tree-index.js';
 import {
@@ -69,7 +71,7 @@ interface Write {
 function rangeEndOf(rangeEnd: Buffer): string | null {
   if (rangeEnd.length === 0) return null;
   if (rangeEnd.length === 1 && rangeEnd[0] === 0) return '';
-  return rangeEnd.toString('latin1');
+  return toLatin1(rangeEnd);
 }
 
 function assertRevision(n: number, what: string): void {
@@ -86,11 +88,11 @@ function compareStrings(a: string, b: string): number {
 
 function toKeyValue(r: KeyRevision, keysOnly = false): KeyValue {
   return {
-    key: Buffer.from(r.key, 'latin1'),
+    key: fromLatin1(r.key),
     createRevision: r.createRevision,
     modRevision: r.main,
     version: r.version,
-    value: keysOnly || r.value === null || r.value.length === 0 ? EMPTY : Buffer.from(r.value, 'latin1'),
+    value: keysOnly || r.value === null || r.value.length === 0 ? EMPTY : fromLatin1(r.value),
     lease: r.lease,
   };
 }
@@ -163,7 +165,7 @@ export class MvccStore {
 
     let count = 0;
     let found: KeyRevision[] = [];
-    const key = req.key.toString('latin1');
+    const key = toLatin1(req.key);
     const end = rangeEndOf(req.rangeEnd);
     if (end === null) {
       const r = this.index.get(key)?.at(rev);
@@ -219,7 +221,7 @@ export class MvccStore {
   keysWithLease(leaseId: string): Buffer[] {
     const keys = this.leaseKeys.get(canonicalLease(leaseId));
     if (keys === undefined) return [];
-    return [...keys].sort().map((k) => Buffer.from(k, 'latin1'));
+    return [...keys].sort().map(fromLatin1);
   }
 
   // ---- Writes.
@@ -272,7 +274,7 @@ export class MvccStore {
     const keys = this.keysWithLease(leaseId);
     const w = this.beginWrite();
     for (const key of keys) {
-      const ki = this.index.get(key.toString('latin1'));
+      const ki = this.index.get(toLatin1(key));
       if (ki?.current() !== undefined) this.tombstone(w, ki);
     }
     const response: DeleteRangeResponse = { deleted: w.sub, prevKvs: [], revision: w.sub > 0 ? w.main : w.beginRev };
@@ -353,7 +355,7 @@ export class MvccStore {
 
   private pushRevision(ki: KeyIndex, r: KeyRevision): void {
     const wasLive = ki.current() !== undefined;
-    ki.revs.push(r);
+    ki.push(r);
     this.liveKeyCount += (r.value !== null ? 1 : 0) - (wasLive ? 1 : 0);
     this.revisionCount++;
     this.keptBytes += revisionBytes(r);
@@ -381,14 +383,14 @@ export class MvccStore {
 
   /** etcd's applierV3backend.Put inside a write; `lease` is canonical and already checked. */
   private putIn(w: Write, req: PutRequest, lease: string, inTxn: boolean): PutResponse {
-    const key = req.key.toString('latin1');
+    const key = toLatin1(req.key);
     let ki = this.index.get(key);
     const prev = ki?.current();
     if ((req.ignoreValue || req.ignoreLease) && prev === undefined) {
       // In a txn the check before it saw the key, so an earlier op of the txn deleted it.
       throw inTxn ? new MvccError('KeyNotFound', DELETED_IN_TXN) : new MvccError('KeyNotFound');
     }
-    const value = req.ignoreValue ? (prev?.value as string) : req.value.toString('latin1');
+    const value = req.ignoreValue ? (prev?.value as string) : toLatin1(req.value);
     const newLease = req.ignoreLease ? (prev as KeyRevision).lease : lease;
 
     if (ki === undefined) ki = this.index.insert(key);
@@ -403,20 +405,30 @@ export class MvccStore {
     };
     this.touch(w, ki);
     this.pushRevision(ki, r);
-    w.ops.push({
-      type: 'put',
-      key: encodeRevisionKey(r.main, r.sub, false),
-      value: encodeKeyValue(key, r.createRevision, r.main, r.version, value, newLease),
-    });
-    const prevKv = prev !== undefined ? toKeyValue(prev) : undefined;
-    w.events.push(prevKv !== undefined ? { type: 'PUT', kv: toKeyValue(r), prevKv } : { type: 'PUT', kv: toKeyValue(r) });
-    return req.prevKv && prevKv !== undefined ? { prevKv, revision: w.main } : { revision: w.main };
+    const data = encodeKeyValue(key, r.createRevision, r.main, r.version, value, newLease);
+    w.ops.push({ type: 'put', key: encodeRevisionKey(r.main, r.sub, false), value: data });
+    // The event's kv views the record's bytes, and the prevKv shares its key: no copies.
+    const kv = viewKeyValue(data, r);
+    if (prev === undefined) {
+      w.events.push({ type: 'PUT', kv });
+      return { revision: w.main };
+    }
+    const prevKv: KeyValue = {
+      key: kv.key,
+      createRevision: prev.createRevision,
+      modRevision: prev.main,
+      version: prev.version,
+      value: prev.value === null || prev.value.length === 0 ? EMPTY : fromLatin1(prev.value),
+      lease: prev.lease,
+    };
+    w.events.push({ type: 'PUT', kv, prevKv });
+    return req.prevKv ? { prevKv, revision: w.main } : { revision: w.main };
   }
 
   /** etcd's applierV3backend.DeleteRange inside a write. */
   private deleteIn(w: Write, req: DeleteRangeRequest): DeleteRangeResponse {
     const doomed: KeyIndex[] = [];
-    const key = req.key.toString('latin1');
+    const key = toLatin1(req.key);
     const end = rangeEndOf(req.rangeEnd);
     if (end === null) {
       const ki = this.index.get(key);
@@ -450,7 +462,7 @@ export class MvccStore {
     const prevKv = toKeyValue(prev);
     w.events.push({
       type: 'DELETE',
-      kv: { key: Buffer.from(ki.key, 'latin1'), createRevision: 0, modRevision: w.main, version: 0, value: EMPTY, lease: '0' },
+      kv: { key: prevKv.key, createRevision: 0, modRevision: w.main, version: 0, value: EMPTY, lease: '0' },
       prevKv,
     });
     return prevKv;
@@ -475,7 +487,7 @@ export class MvccStore {
 
   /** etcd's applyCompare: every key in the range must satisfy it; no key compares as a zero kv. */
   private applyCompare(c: Compare): boolean {
-    const key = c.key.toString('latin1');
+    const key = toLatin1(c.key);
     const end = rangeEndOf(c.rangeEnd);
     if (end === null) {
       const r = this.index.get(key)?.current();
@@ -517,7 +529,7 @@ export class MvccStore {
 
   private checkPut(req: PutRequest): void {
     if (req.key.length === 0) throw new MvccError('KeyNotProvided');
-    if ((req.ignoreValue || req.ignoreLease) && this.index.get(req.key.toString('latin1'))?.current() === undefined) {
+    if ((req.ignoreValue || req.ignoreLease) && this.index.get(toLatin1(req.key))?.current() === undefined) {
       throw new MvccError('KeyNotFound');
     }
     const lease = canonicalLease(req.lease);
@@ -678,7 +690,7 @@ function compareKV(c: Compare, r: KeyRevision | undefined): boolean {
   let result: number;
   switch (c.target) {
     case 'VALUE':
-      result = compareStrings(r?.value ?? '', c.value.toString('latin1'));
+      result = compareStrings(r?.value ?? '', toLatin1(c.value));
       break;
     case 'CREATE':
       result = compareNumbers(r?.createRevision ?? 0, c.createRevision);

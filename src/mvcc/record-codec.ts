@@ -10,7 +10,9 @@
 // Key and value bytes travel as latin1 strings inside the store (one char per byte, ordered as the
 // bytes are).
 
-import { MvccError } from './types.js';
+import type { KeyRevision } from './key-index.js';
+import { toLatin1, writeLatin1 } from './latin1.js';
+import { MvccError, type KeyValue } from './types.js';
 
 export const REVISION_PREFIX: Buffer = Buffer.from('mk', 'latin1');
 export const COMPACT_REVISION_KEY: Buffer = Buffer.from('mc', 'latin1');
@@ -157,7 +159,7 @@ export function encodeKeyValue(
     const buf = Buffer.allocUnsafe(1 + varintSize(key.length) + key.length);
     buf[0] = 0x0a;
     const at = writeVarint(buf, 1, key.length);
-    buf.write(key, at, 'latin1');
+    writeLatin1(buf, key, at);
     return buf;
   }
   const leaseBytes = lease === '0' ? undefined : leaseVarint(lease);
@@ -173,7 +175,7 @@ export function encodeKeyValue(
   if (key.length > 0) {
     buf[at++] = 0x0a;
     at = writeVarint(buf, at, key.length);
-    at += buf.write(key, at, 'latin1');
+    at += writeLatin1(buf, key, at);
   }
   if (createRevision !== 0) {
     buf[at++] = 0x10;
@@ -190,7 +192,7 @@ export function encodeKeyValue(
   if (value.length > 0) {
     buf[at++] = 0x2a;
     at = writeVarint(buf, at, value.length);
-    at += buf.write(value, at, 'latin1');
+    at += writeLatin1(buf, value, at);
   }
   if (leaseBytes !== undefined) {
     buf[at++] = 0x30;
@@ -199,6 +201,27 @@ export function encodeKeyValue(
   }
   if (at !== size) throw new Error(`mvcc: KeyValue encoding wrote ${at} of ${size} bytes`);
   return buf;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The KeyValue of a put revision whose record `data` encodeKeyValue just wrote, with key and value
+ * viewing `data` (no copies). Relies on the layout above: the key right after its tag and length,
+ * the value last but for the lease field.
+ */
+export function viewKeyValue(data: Buffer, r: KeyRevision): KeyValue {
+  const value = r.value ?? '';
+  const keyStart = 1 + varintSize(r.key.length);
+  const valueEnd = data.length - (r.lease === '0' ? 0 : 1 + leaseVarint(r.lease).length);
+  return {
+    key: data.subarray(keyStart, keyStart + r.key.length),
+    createRevision: r.createRevision,
+    modRevision: r.main,
+    version: r.version,
+    value: value.length === 0 ? EMPTY : data.subarray(valueEnd - value.length, valueEnd),
+    lease: r.lease,
+  };
 }
 
 export interface DecodedKeyValue {
@@ -249,7 +272,7 @@ export function decodeKeyValue(buf: Buffer): DecodedKeyValue {
   const bytes = (): string => {
     const len = safe(varint(), 'length');
     if (at + len > buf.length) throw corrupt('truncated bytes');
-    const s = buf.toString('latin1', at, at + len);
+    const s = toLatin1(buf, at, at + len);
     at += len;
     return s;
   };
