@@ -5,6 +5,7 @@
 // durable; `load` rebuilds the identical store from those records.
 
 import { Crc32c } from './crc32c.js';
+import { goSort } from './go-sort.js';
 import type { KeyIndex, KeyRevision } from './key-index.js';
 import {
   COMPACT_REVISION_KEY,
@@ -97,12 +98,12 @@ function toKeyValue(r: KeyRevision, keysOnly = false): KeyValue {
   };
 }
 
-const sortKeys: Record<RangeRequest['sortTarget'], (a: KeyRevision, b: KeyRevision) => number> = {
-  KEY: (a, b) => compareStrings(a.key, b.key),
-  VERSION: (a, b) => compareNumbers(a.version, b.version),
-  CREATE: (a, b) => compareNumbers(a.createRevision, b.createRevision),
-  MOD: (a, b) => compareNumbers(a.main, b.main),
-  VALUE: (a, b) => compareStrings(a.value ?? '', b.value ?? ''),
+/** etcd's kvSortBy*.Less (etcdserver/apply.go). */
+const sortLess: Record<Exclude<RangeRequest['sortTarget'], 'KEY'>, (a: KeyRevision, b: KeyRevision) => boolean> = {
+  VERSION: (a, b) => a.version < b.version,
+  CREATE: (a, b) => a.createRevision < b.createRevision,
+  MOD: (a, b) => a.main < b.main,
+  VALUE: (a, b) => (a.value ?? '') < (b.value ?? ''),
 };
 
 export class MvccStore {
@@ -192,19 +193,16 @@ export class MvccStore {
       );
     }
 
-    // etcd: results come in key order; any other target with order NONE sorts ascending. A
-    // stable sort keeps ties in key order, as Go's sort.Sort does for up to 12 items.
+    // etcd: results come in key order; any other target with order NONE sorts ascending. Go's
+    // sort.Sort is not stable, so equal kvs are ordered exactly as it would (keys are unique, so
+    // by key a reverse is all it takes).
     let order = req.sortOrder;
     if (req.sortTarget !== 'KEY' && order === 'NONE') order = 'ASCEND';
-    if (order === 'ASCEND' && req.sortTarget !== 'KEY') {
-      const cmp = sortKeys[req.sortTarget];
-      found.sort(cmp);
-    } else if (order === 'DESCEND') {
-      if (req.sortTarget === 'KEY') found.reverse();
-      else {
-        const cmp = sortKeys[req.sortTarget];
-        found.sort((a, b) => cmp(b, a));
-      }
+    if (req.sortTarget === 'KEY') {
+      if (order === 'DESCEND') found.reverse();
+    } else if (order === 'ASCEND' || order === 'DESCEND') {
+      const less = sortLess[req.sortTarget];
+      goSort(found, order === 'ASCEND' ? less : (a, b) => less(b, a));
     }
 
     let more = false;
