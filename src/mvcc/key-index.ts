@@ -19,6 +19,8 @@ export interface KeyRevision {
   readonly value: string | null;
 }
 
+const NOTHING: readonly KeyRevision[] = Object.freeze([]);
+
 export class KeyIndex {
   /**
    * Kept revisions, strictly increasing by (main, sub). Never empty while the key is indexed; never
@@ -74,11 +76,11 @@ export class KeyIndex {
    * etcd's keyIndex.compact(rev): keeps the newest revision <= rev unless it is a tombstone, and
    * everything newer; drops the rest. Returns the dropped revisions, oldest first.
    */
-  compact(rev: number): KeyRevision[] {
+  compact(rev: number): readonly KeyRevision[] {
     const i = this.newestAtOrBefore(rev);
-    if (i < 0) return [];
+    if (i < 0) return NOTHING;
     const dropCount = (this.revs[i] as KeyRevision).value === null ? i + 1 : i;
-    if (dropCount === 0) return [];
+    if (dropCount === 0) return NOTHING;
     const dropped = this.revs.slice(0, dropCount);
     // A fresh exact-size array: splice would keep the capacity a busy key's history grew to.
     this.revs = this.revs.slice(dropCount);

@@ -7,6 +7,7 @@
 import { Crc32c } from './crc32c.js';
 import { goSort } from './go-sort.js';
 import type { KeyIndex, KeyRevision } from './key-index.js';
+import { fromLatin1, toLatin1 } from './latin1.js';
 import {
   COMPACT_REVISION_KEY,
   REVISION_PREFIX,
@@ -20,7 +21,6 @@ import {
   encodeRevisionKey,
   viewKeyValue,
 } from './record-codec.js';
-import { fromLatin1, toLatin1 } from './latin1.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js';
 import { TreeIndex } from './tree-index.js';
 import {
@@ -269,10 +269,10 @@ export class MvccStore {
    * does on revoke and expiry. No keys: nothing is written and the revision stays.
    */
   deleteLeaseKeys(leaseId: string): WriteResult<DeleteRangeResponse> {
-    const keys = this.keysWithLease(leaseId);
+    const keys = [...(this.leaseKeys.get(canonicalLease(leaseId)) ?? [])].sort();
     const w = this.beginWrite();
     for (const key of keys) {
-      const ki = this.index.get(toLatin1(key));
+      const ki = this.index.get(key);
       if (ki?.current() !== undefined) this.tombstone(w, ki);
     }
     const response: DeleteRangeResponse = { deleted: w.sub, prevKvs: [], revision: w.sub > 0 ? w.main : w.beginRev };
