@@ -1,0 +1,144 @@
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { CLUSTER_VERSION, type KetchServer, SERVER_VERSION } from '../server/ketch-server.js';
+import { clusterService } from './cluster-service.js';
+import { etcdServiceDefinitions } from './etcd-proto.js';
+import { AuthorityFixingStream } from './h2-authority-fix.js';
+import { kvService } from './kv-service.js';
+import { maintenanceService } from './maintenance-service.js';
+
+/** grpc's own framing on top of the request limit, as etcd allows (grpcOverheadBytes). */
+const GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0');
+
+/**
+ * Serves a member's client URLs: gRPC (etcd v3 API) and HTTP/1.1 (/health, /version, /metrics) on the
+ * same port, as etcd does, told apart by the HTTP/2 connection preface.
+ */
+export class ClientListener {
+  private readonly grpcServer: grpc.Server;
+  private readonly injector: grpc.ConnectionInjector;
+  private readonly netServers: NetServer[] = [];
+  private readonly sockets = new Set<Socket>();
+  private readonly http = createHttpServer((req, res) => void this.serveHttp(req, res));
+
+  constructor(
+    private readonly server: KetchServer,
+    private readonly log: Logger,
+    limits: { maxRequestBytes: number; maxTxnOps: number },
+  ) {
+    this.grpcServer = new grpc.Server({
+      'grpc.max_receive_message_length': limits.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+      'grpc.max_send_message_length': 2 ** 31 - 1,
+      // etcd's keepalive enforcement: clients may ping every 5 s.
+      'grpc.http2.min_ping_interval_without_data_ms': 5000,
+      'grpc.keepalive_permit_without_calls': 1,
+    });
+    const defs = etcdServiceDefinitions();
+    this.grpcServer.addService(defs.KV, kvService(server, log, limits));
+    this.grpcServer.addService(defs.Cluster, clusterService(server, log));
+    this.grpcServer.addService(defs.Maintenance, maintenanceService(server, log));
+    this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  }
+
+  /** Adds more services (Watch, Lease) before listening. */
+  addService(def: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation): void {
+    this.grpcServer.addService(def, impl);
+  }
+
+  async listen(url: string): Promise<void> {
+    const u = new URL(url);
+    if (u.protocol !== 'http:') throw new Error(`${url}: only http:// client URLs are supported so far`);
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    const net = createNetServer((socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      net.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new Error(`cannot listen for clients on ${url}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)),
+      );
+      net.listen(Number(u.port), host, () => resolve());
+    });
+    this.netServers.push(net);
+    this.log.info({ url }, 'serving client requests (gRPC and HTTP)');
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.once('error', () => socket.destroy());
+    // Read until the first 3 bytes are in: "PRI" starts an HTTP/2 (gRPC) connection, anything else
+    // is an HTTP/1.1 method. Then hand the socket, with those bytes put back, to the right server.
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < 3) return;
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(head);
+      if (head.subarray(0, 3).equals(HTTP2_PREFACE.subarray(0, 3))) {
+        // http2 takes over (through the authority fix) and first consumes what is buffered.
+        this.injector.injectConnection(new AuthorityFixingStream(socket));
+      } else {
+        this.http.emit('connection', socket);
+        socket.resume();
+      }
+    };
+    socket.on('data', onData);
+  }
+
+  private async serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    try {
+      if (path === '/health') {
+        const ok = await this.checkHealth();
+        res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ health: String(ok) }));
+      } else if (path === '/version') {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }));
+      } else if (path === '/metrics') {
+        const st = this.server.raftStatus();
+        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' });
+        res.end(
+          this.server.metrics.render({
+            hasLeader: st.lead !== '',
+            isLeader: st.lead === st.id,
+            dbSizeBytes: await this.server.dbSize(),
+            appliedIndex: this.server.appliedIndex(),
+            term: st.term,
+          }),
+        );
+      } else {
+        res.writeHead(404, { 'Content-Type': 'text/plain' });
+        res.end('404 page not found\n');
+      }
+    } catch (err) {
+      this.log.warn({ err, path }, 'http request failed');
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    }
+  }
+
+  /** Healthy when there is a leader and a linearizable read goes through (etcd's /health does a QGET). */
+  private async checkHealth(): Promise<boolean> {
+    if (!this.server.healthy()) return false;
+    try {
+      await Promise.race([
+        this.server.linearizableBarrier(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('health check timed out')), 1000)),
+      ]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.injector.destroy();
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(this.netServers.map((n) => new Promise<void>((r) => n.close(() => r()))));
+    this.grpcServer.forceShutdown();
+  }
+}

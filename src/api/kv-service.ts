@@ -1,0 +1,79 @@
+import type { Logger } from 'pino';
+import type { KetchServer } from '../server/ketch-server.js';
+import { fromRangeResponse, fromTxnResponse, num, toRangeRequest, toTxnRequest, txnHasWrites } from '../server/etcd-convert.js';
+import type { RequestOp, TxnRequest } from '../mvcc/types.js';
+import { checkTxnDuplicateKeys } from '../mvcc/txn-check.js';
+import { EtcdErrors } from '../util/etcd-errors.js';
+import { type Msg, unary } from './grpc-handler.js';
+
+/** etcdserverpb.KV: thin handlers that validate as etcd's v3rpc/key.go does, then call the server. */
+export function kvService(server: KetchServer, log: Logger, limits: { maxTxnOps: number }) {
+  return {
+    Range: unary(log, 'Range', async (req) => {
+      checkKey(req);
+      if (req.serializable !== true) await server.linearizableBarrier();
+      const res = server.mvcc.range(toRangeRequest(req));
+      return { header: server.header(), ...fromRangeResponse(res) };
+    }),
+
+    Put: unary(log, 'Put', async (req) => {
+      checkKey(req);
+      await server.checkQuota();
+      const out = await server.propose({ request: 'put', put: req });
+      return { header: server.header(out.revision), ...out.response };
+    }),
+
+    DeleteRange: unary(log, 'DeleteRange', async (req) => {
+      checkKey(req);
+      const out = await server.propose({ request: 'delete_range', delete_range: req });
+      return { header: server.header(out.revision), ...out.response };
+    }),
+
+    Txn: unary(log, 'Txn', async (req) => {
+      const txn = toTxnRequest(req);
+      checkTxn(txn, limits.maxTxnOps);
+      if (!txnHasWrites(txn)) {
+        // Read-only: a linearizable read, no log entry (as etcd serves it).
+        await server.linearizableBarrier();
+        const r = server.mvcc.txn(txn);
+        return { header: server.header(), ...fromTxnResponse(r.response) };
+      }
+      await server.checkQuota();
+      const out = await server.propose({ request: 'txn', txn: req });
+      return { header: server.header(out.revision), ...out.response };
+    }),
+
+    Compact: unary(log, 'Compact', async (req) => {
+      const out = await server.propose({ request: 'compaction', compaction: { revision: String(num(req.revision)), physical: req.physical === true } });
+      return { header: server.header(out.revision) };
+    }),
+  };
+}
+
+function checkKey(req: Msg): void {
+  const key = req.key;
+  if (!Buffer.isBuffer(key) || key.length === 0) throw EtcdErrors.emptyKey;
+}
+
+/** etcd's checkTxnRequest: op counts, keys present, no key written twice. */
+function checkTxn(txn: TxnRequest, maxTxnOps: number): void {
+  const check = (t: TxnRequest, depth: number): void => {
+    if (t.compare.length > maxTxnOps || t.success.length > maxTxnOps || t.failure.length > maxTxnOps) {
+      throw EtcdErrors.tooManyOps;
+    }
+    for (const c of t.compare) if (c.key.length === 0) throw EtcdErrors.emptyKey;
+    const ops = (list: RequestOp[]): void => {
+      for (const op of list) {
+        if ('txn' in op) check(op.txn, depth + 1);
+        else {
+          const key = 'range' in op ? op.range.key : 'put' in op ? op.put.key : op.deleteRange.key;
+          if (key.length === 0) throw EtcdErrors.emptyKey;
+        }
+      }
+    };
+    ops(t.success);
+    ops(t.failure);
+  };
+  check(txn, 0);
+  if (checkTxnDuplicateKeys(txn)) throw EtcdErrors.duplicateKey;
+}

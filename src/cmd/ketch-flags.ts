@@ -1,0 +1,205 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+
+/**
+ * etcd 3.4's command-line flags, with etcd's names, meanings and defaults, so an etcd command line,
+ * config file or systemd unit works with `etcd` replaced by `ketch`. Precedence as etcd: a config
+ * file replaces flags entirely; otherwise flags, then ETCD_* environment variables, then defaults.
+ */
+export interface KetchFlags {
+  name: string;
+  dataDir: string;
+  listenClientUrls: string[];
+  advertiseClientUrls: string[];
+  listenPeerUrls: string[];
+  initialAdvertisePeerUrls: string[];
+  initialCluster: Map<string, string[]>;
+  initialClusterState: 'new' | 'existing';
+  initialClusterToken: string;
+  heartbeatIntervalMs: number;
+  electionTimeoutMs: number;
+  snapshotCount: number;
+  quotaBackendBytes: number;
+  maxRequestBytes: number;
+  maxTxnOps: number;
+  autoCompactionMode: 'periodic' | 'revision';
+  autoCompactionRetention: string;
+  listenMetricsUrls: string[];
+  logLevel: string;
+}
+
+interface FlagSpec {
+  readonly kind: 'string' | 'int' | 'bool';
+  readonly def: string;
+  readonly help: string;
+}
+
+const SPECS: Record<string, FlagSpec> = {
+  name: { kind: 'string', def: 'default', help: 'Human-readable name for this member.' },
+  'data-dir': { kind: 'string', def: '${name}.etcd', help: 'Path to the data directory.' },
+  'listen-client-urls': { kind: 'string', def: 'http://localhost:2379', help: 'List of URLs to listen on for client traffic.' },
+  'advertise-client-urls': { kind: 'string', def: 'http://localhost:2379', help: "List of this member's client URLs to advertise to the public." },
+  'listen-peer-urls': { kind: 'string', def: 'http://localhost:2380', help: 'List of URLs to listen on for peer traffic.' },
+  'initial-advertise-peer-urls': { kind: 'string', def: 'http://localhost:2380', help: "List of this member's peer URLs to advertise to the rest of the cluster." },
+  'initial-cluster': { kind: 'string', def: '', help: 'Initial cluster configuration for bootstrapping (name=peerURL,...).' },
+  'initial-cluster-state': { kind: 'string', def: 'new', help: "Initial cluster state ('new' or 'existing')." },
+  'initial-cluster-token': { kind: 'string', def: 'etcd-cluster', help: 'Initial cluster token for the etcd cluster during bootstrap.' },
+  'heartbeat-interval': { kind: 'int', def: '100', help: 'Time (in milliseconds) of a heartbeat interval.' },
+  'election-timeout': { kind: 'int', def: '1000', help: 'Time (in milliseconds) for an election to timeout.' },
+  'snapshot-count': { kind: 'int', def: '100000', help: 'Number of committed transactions to trigger a snapshot to disk.' },
+  'quota-backend-bytes': { kind: 'int', def: '0', help: 'Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB).' },
+  'max-request-bytes': { kind: 'int', def: '1572864', help: 'Maximum client request size in bytes the server will accept.' },
+  'max-txn-ops': { kind: 'int', def: '128', help: 'Maximum number of operations permitted in a transaction.' },
+  'auto-compaction-mode': { kind: 'string', def: 'periodic', help: "Interpret 'auto-compaction-retention' as 'periodic' (duration) or 'revision'." },
+  'auto-compaction-retention': { kind: 'string', def: '0', help: 'Auto compaction retention for mvcc key value store (0 disables; hours if no unit).' },
+  'listen-metrics-urls': { kind: 'string', def: '', help: 'List of URLs to listen on for the metrics and health endpoints.' },
+  'log-level': { kind: 'string', def: 'info', help: 'Log level: debug, info, warn, error, fatal.' },
+  'config-file': { kind: 'string', def: '', help: 'Path to the server configuration file (YAML, etcd keys).' },
+};
+
+/** etcd flags Ketch accepts and ignores, because they have no meaning here (logging backends etc.). */
+const IGNORED = new Set(['logger', 'log-outputs', 'enable-v2', 'enable-pprof', 'metrics', 'strict-reconfig-check', 'pre-vote']);
+
+export class FlagError extends Error {}
+
+export function usage(): string {
+  const lines = ['usage: ketch [flags]', '', 'Start a Ketch member (flags as etcd 3.4; ETCD_<FLAG> environment variables are read too).', ''];
+  for (const [name, spec] of Object.entries(SPECS)) {
+    lines.push(`  --${name}${spec.def ? ` (default ${JSON.stringify(spec.def)})` : ''}`, `      ${spec.help}`);
+  }
+  lines.push('  --help', '      Show this help.');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Parses argv (without node and script) and env into raw strings, etcd's precedence applied. */
+export function rawFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Map<string, string> | 'help' {
+  const fromArgs = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--help' || arg === '-h') return 'help';
+    const m = /^--?([a-z0-9-]+)(?:=(.*))?$/.exec(arg);
+    if (m === null) throw new FlagError(`unexpected argument ${JSON.stringify(arg)} (flags look like --name=value)`);
+    const name = m[1] as string;
+    if (IGNORED.has(name)) {
+      if (m[2] === undefined && argv[i + 1] !== undefined && !(argv[i + 1] as string).startsWith('-')) i++;
+      continue;
+    }
+    const spec = SPECS[name];
+    if (spec === undefined) throw new FlagError(`unknown flag --${name} (see ketch --help)`);
+    let value = m[2];
+    if (value === undefined) {
+      if (spec.kind === 'bool') value = 'true';
+      else {
+        value = argv[++i];
+        if (value === undefined) throw new FlagError(`flag --${name} needs a value`);
+      }
+    }
+    fromArgs.set(name, value);
+  }
+  const configFile = fromArgs.get('config-file') ?? env.ETCD_CONFIG_FILE;
+  if (configFile) return fromConfigFile(configFile);
+  const out = new Map<string, string>();
+  for (const [name, spec] of Object.entries(SPECS)) {
+    const envValue = env[`ETCD_${name.toUpperCase().replaceAll('-', '_')}`];
+    const value = fromArgs.get(name) ?? envValue ?? spec.def;
+    out.set(name, value);
+  }
+  return out;
+}
+
+function fromConfigFile(path: string): Map<string, string> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new FlagError(`cannot read --config-file ${path}: ${(err as Error).message}`);
+  }
+  if (typeof doc !== 'object' || doc === null) throw new FlagError(`--config-file ${path} is not a YAML mapping`);
+  const out = new Map<string, string>();
+  for (const [name, spec] of Object.entries(SPECS)) out.set(name, spec.def);
+  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    if (IGNORED.has(key) || value === null) continue;
+    if (SPECS[key] === undefined) continue; // etcd config files carry many keys Ketch has no use for
+    out.set(key, Array.isArray(value) ? value.join(',') : String(value));
+  }
+  return out;
+}
+
+function urls(flag: string, value: string): string[] {
+  if (value.trim() === '') return [];
+  return value.split(',').map((u) => {
+    const url = u.trim();
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new FlagError(`--${flag}: ${JSON.stringify(url)} is not a URL (expected http://host:port)`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new FlagError(`--${flag}: ${url} must be http:// or https://`);
+    }
+    if (parsed.port === '') throw new FlagError(`--${flag}: ${url} needs a port`);
+    return url.replace(/\/$/, '');
+  });
+}
+
+function int(flag: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new FlagError(`--${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): KetchFlags | 'help' {
+  const raw = rawFlags(argv, env);
+  if (raw === 'help') return raw;
+  const get = (k: string): string => raw.get(k) ?? '';
+  const name = get('name');
+  const dataDir = get('data-dir').replace('${name}', name);
+  const advertisePeer = urls('initial-advertise-peer-urls', get('initial-advertise-peer-urls'));
+  const initialCluster = new Map<string, string[]>();
+  const clusterText = get('initial-cluster') || `${name}=${advertisePeer.join(`,${name}=`)}`;
+  for (const part of clusterText.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new FlagError(`--initial-cluster: ${JSON.stringify(part)} is not name=peerURL`);
+    const member = part.slice(0, eq).trim();
+    const list = initialCluster.get(member) ?? [];
+    list.push(...urls('initial-cluster', part.slice(eq + 1)));
+    initialCluster.set(member, list);
+  }
+  const state = get('initial-cluster-state');
+  if (state !== 'new' && state !== 'existing') {
+    throw new FlagError(`--initial-cluster-state must be 'new' or 'existing', got ${JSON.stringify(state)}`);
+  }
+  const mode = get('auto-compaction-mode');
+  if (mode !== 'periodic' && mode !== 'revision') {
+    throw new FlagError(`--auto-compaction-mode must be 'periodic' or 'revision', got ${JSON.stringify(mode)}`);
+  }
+  const heartbeatIntervalMs = int('heartbeat-interval', get('heartbeat-interval'), 1);
+  const electionTimeoutMs = int('election-timeout', get('election-timeout'), 1);
+  if (electionTimeoutMs < 5 * heartbeatIntervalMs) {
+    throw new FlagError(
+      `--election-timeout[${electionTimeoutMs}ms] should be at least as 5 times as --heartbeat-interval[${heartbeatIntervalMs}ms]`,
+    );
+  }
+  return {
+    name,
+    dataDir,
+    listenClientUrls: urls('listen-client-urls', get('listen-client-urls')),
+    advertiseClientUrls: urls('advertise-client-urls', get('advertise-client-urls')),
+    listenPeerUrls: urls('listen-peer-urls', get('listen-peer-urls')),
+    initialAdvertisePeerUrls: advertisePeer,
+    initialCluster,
+    initialClusterState: state,
+    initialClusterToken: get('initial-cluster-token'),
+    heartbeatIntervalMs,
+    electionTimeoutMs,
+    snapshotCount: int('snapshot-count', get('snapshot-count'), 1),
+    quotaBackendBytes: int('quota-backend-bytes', get('quota-backend-bytes'), 0),
+    maxRequestBytes: int('max-request-bytes', get('max-request-bytes'), 1),
+    maxTxnOps: int('max-txn-ops', get('max-txn-ops'), 1),
+    autoCompactionMode: mode,
+    autoCompactionRetention: get('auto-compaction-retention'),
+    listenMetricsUrls: urls('listen-metrics-urls', get('listen-metrics-urls')),
+    logLevel: get('log-level'),
+  };
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+/**
+ * `ketch`: one member of a Ketch cluster, started with etcd 3.4's flags.
+ */
+import { pino } from 'pino';
+import { ClientListener } from '../api/client-listener.js';
+import { KetchServer } from '../server/ketch-server.js';
+import { discoverCluster } from '../transport/peer-discovery.js';
+import { FlagError, parseFlags, usage } from './ketch-flags.js';
+
+async function main(): Promise<number> {
+  let flags;
+  try {
+    flags = parseFlags(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`ketch: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (flags === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const log = pino({ level: flags.logLevel, base: { name: flags.name } });
+  let server: KetchServer;
+  try {
+    server = await KetchServer.open({
+      ...flags,
+      logger: log,
+      discoverExisting: (peerUrls) => discoverCluster(peerUrls, { timeoutMs: 5000 }),
+    });
+  } catch (err) {
+    log.fatal({ err }, 'cannot start member');
+    process.stderr.write(`ketch: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const clients = new ClientListener(server, log, flags);
+  let stopping: Promise<void> | undefined;
+  const stop = (code: number): Promise<void> => {
+    stopping ??= (async () => {
+      log.info('stopping');
+      await clients.close().catch((err: unknown) => log.warn({ err }, 'closing client listener failed'));
+      await server.stop().catch((err: unknown) => log.warn({ err }, 'stopping server failed'));
+      log.info('stopped');
+      process.exit(code);
+    })();
+    return stopping;
+  };
+  server.onFatal = () => void stop(1);
+  try {
+    await server.start();
+    for (const url of flags.listenClientUrls) await clients.listen(url);
+    for (const url of flags.listenMetricsUrls) await clients.listen(url);
+  } catch (err) {
+    log.fatal({ err }, 'cannot start member');
+    process.stderr.write(`ketch: ${(err as Error).message}\n`);
+    await server.stop().catch(() => undefined);
+    return 1;
+  }
+  log.info({ memberId: server.memberId, clusterId: server.clusterId }, 'ready to serve client requests');
+  process.once('SIGTERM', () => void stop(0));
+  process.once('SIGINT', () => void stop(0));
+  return -1;
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`ketch: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

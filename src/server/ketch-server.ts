@@ -1,0 +1,907 @@
+import type { Logger } from 'pino';
+import { EtcdError, EtcdErrors } from '../util/etcd-errors.js';
+import type { StorageOp } from '../mvcc/types.js';
+import { MvccStore } from '../mvcc/mvcc-store.js';
+import { bootstrapState, joiningState } from '../raft/bootstrap.js';
+import { decodeConfChange } from '../raft/conf-change.js';
+import { RaftNode } from '../raft/raft-node.js';
+import {
+  ConfChangeType,
+  type Entry,
+  EntryType,
+  type HardState,
+  type Message,
+  MessageType,
+  NONE,
+  RaftError,
+  RaftErrorCode,
+  type ReadState,
+  type Snapshot,
+  type SoftState,
+  StateRole,
+} from '../raft/types.js';
+import { MemberStore } from '../storage/member-store.js';
+import { PeerTransport } from '../transport/peer-transport.js';
+import { SeededRandom } from '../util/prng.js';
+import { type ApplyOutcome, applyRequest } from './apply.js';
+import { type Member, Membership } from './membership.js';
+import { clusterId as computeClusterId, memberId as computeMemberId } from './member-id.js';
+import { ServerMetrics } from './metrics.js';
+import {
+  decodeInternalRequest,
+  decodeMemberContext,
+  encodeInternalRequest,
+  encodeMemberContext,
+  type InternalRequest,
+  type MemberContext,
+} from './request-codec.js';
+import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.js';
+
+export interface ServerConfig {
+  readonly name: string;
+  readonly dataDir: string;
+  readonly advertiseClientUrls: readonly string[];
+  readonly listenPeerUrls: readonly string[];
+  readonly initialAdvertisePeerUrls: readonly string[];
+  readonly initialCluster: ReadonlyMap<string, readonly string[]>;
+  readonly initialClusterState: 'new' | 'existing';
+  readonly initialClusterToken: string;
+  readonly heartbeatIntervalMs: number;
+  readonly electionTimeoutMs: number;
+  readonly snapshotCount: number;
+  readonly quotaBackendBytes: number;
+  readonly maxRequestBytes: number;
+  readonly maxTxnOps: number;
+  readonly logger: Logger;
+  /** Finds the cluster to join for --initial-cluster-state existing (asks the peers). */
+  readonly discoverExisting?: (peerUrls: string[]) => Promise<{ clusterId: string; members: Member[] }>;
+}
+
+/** etcd's default backend quota when --quota-backend-bytes is 0. */
+const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
+/** Entries kept behind a snapshot so slightly lagging followers catch up without one (etcd: 5000). */
+const CATCH_UP_ENTRIES = 5000;
+/** How long a ReadIndex round may go unanswered before it is asked again (etcd: 500 ms). */
+const READ_INDEX_RETRY_MS = 500;
+/** A member must have been connected this long to count as started for reconfiguration (etcd: 5 s). */
+const HEALTH_INTERVAL_MS = 5000;
+
+export const SERVER_VERSION = '3.4.23';
+export const CLUSTER_VERSION = '3.4.0';
+
+interface Deferred<T> {
+  resolve(value: T): void;
+  reject(err: Error): void;
+}
+
+interface Waiter extends Deferred<ApplyOutcome> {
+  timer: NodeJS.Timeout;
+}
+
+interface ReadRound {
+  ctx: string;
+  waiters: Array<Deferred<void>>;
+  timer: NodeJS.Timeout;
+}
+
+export interface ResponseHeader {
+  cluster_id: string;
+  member_id: string;
+  revision: string;
+  raft_term: string;
+}
+
+/**
+ * One Ketch member: the loop that owns the Raft node (persist Ready, send, apply, advance), the
+ * replicated state (MVCC store and membership), proposals with waiters, linearizable reads, and
+ * membership and leadership operations. The gRPC layer (src/api) talks to it and nothing else.
+ */
+export class KetchServer {
+  readonly memberId: string;
+  readonly clusterId: string;
+  readonly metrics = new ServerMetrics();
+  mvcc: MvccStore;
+  membership: Membership;
+
+  private readonly cfg: ServerConfig;
+  private readonly log: Logger;
+  private readonly store: MemberStore;
+  private readonly node: RaftNode;
+  private readonly transport: PeerTransport;
+  /** The state machine's applied index (persisted with it). */
+  private applied: number;
+  private snapshotIndex: number;
+  private leader = NONE;
+  private role = StateRole.Follower;
+  private processing = false;
+  private scheduled = false;
+  private stopped = false;
+  private ticker: NodeJS.Timeout | undefined;
+  private proposalSeq = 0;
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly appliedWaiters: Array<{ index: number; d: Deferred<void> }> = [];
+  private readSeq = 0;
+  private readQueue: Array<Deferred<void>> = [];
+  private readRound: ReadRound | undefined;
+  private readRetry: NodeJS.Timeout | undefined;
+  private leaderWaiters: Array<() => void> = [];
+  private published = false;
+  private fatalError: Error | undefined;
+  private dbSizeBytes = 0;
+  onFatal: (err: Error) => void = () => {};
+
+  private constructor(
+    cfg: ServerConfig,
+    parts: {
+      memberId: string;
+      clusterId: string;
+      store: MemberStore;
+      node: RaftNode;
+      mvcc: MvccStore;
+      membership: Membership;
+      applied: number;
+      snapshotIndex: number;
+    },
+  ) {
+    this.cfg = cfg;
+    this.log = cfg.logger;
+    this.memberId = parts.memberId;
+    this.clusterId = parts.clusterId;
+    this.store = parts.store;
+    this.node = parts.node;
+    this.mvcc = parts.mvcc;
+    this.membership = parts.membership;
+    this.applied = parts.applied;
+    this.snapshotIndex = parts.snapshotIndex;
+    this.transport = new PeerTransport({
+      selfId: this.memberId,
+      clusterId: this.clusterId,
+      logger: this.log,
+      // Served on the peer URL so a member joining with --initial-cluster-state existing can find itself.
+      members: () => this.membership.sorted(),
+      handler: {
+        onMessage: (m) => this.onPeerMessage(m),
+        onUnreachable: (id) => {
+          this.node.reportUnreachable(id);
+          this.schedule();
+        },
+        onSnapshotStatus: (id, ok) => {
+          this.node.reportSnapshot(id, ok);
+          this.schedule();
+        },
+      },
+    });
+    this.syncPeers();
+  }
+
+  /** Opens the data dir: bootstraps a new member from the initial flags, or recovers one. */
+  static async open(cfg: ServerConfig): Promise<KetchServer> {
+    const store = await MemberStore.open(cfg.dataDir, { logger: cfg.logger });
+    try {
+      return store.isNew ? await KetchServer.bootstrap(cfg, store) : await KetchServer.recover(cfg, store);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
+
+  private static raftConfig(cfg: ServerConfig, id: string, seed: number): ConstructorParameters<typeof RaftNode>[0] {
+    return {
+      id,
+      electionTicks: Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs)),
+      heartbeatTicks: 1,
+      random: new SeededRandom(seed),
+      preVote: true,
+      checkQuorum: true,
+      maxSizePerMsg: 1024 * 1024,
+      maxInflightMsgs: 512,
+      maxInflightBytes: 64 * 1024 * 1024,
+      maxUncommittedEntriesBytes: 512 * 1024 * 1024,
+    };
+  }
+
+  private static async bootstrap(cfg: ServerConfig, store: MemberStore): Promise<KetchServer> {
+    const advertised = [...cfg.initialAdvertisePeerUrls].sort().join(',');
+    const own = cfg.initialCluster.get(cfg.name);
+    if (own === undefined) {
+      throw new Error(`--initial-cluster has no member named ${JSON.stringify(cfg.name)} (the --name of this member)`);
+    }
+    if ([...own].sort().join(',') !== advertised) {
+      throw new Error(
+        `--initial-cluster has ${cfg.name}=${own.join(',')} but --initial-advertise-peer-urls is ${cfg.initialAdvertisePeerUrls.join(',')}; they must match`,
+      );
+    }
+    const memberId = computeMemberId(cfg.initialAdvertisePeerUrls, cfg.initialClusterToken);
+    let clusterId: string;
+    let state;
+    if (cfg.initialClusterState === 'new') {
+      const members = [...cfg.initialCluster].map(([name, urls]) => ({
+        id: computeMemberId(urls, cfg.initialClusterToken),
+        name,
+        urls: [...urls],
+      }));
+      clusterId = computeClusterId(members.map((m) => m.id));
+      members.sort((a, b) => (BigInt(`0x${a.id}`) < BigInt(`0x${b.id}`) ? -1 : 1));
+      state = bootstrapState(
+        members.map((m) => ({
+          id: m.id,
+          context: encodeMemberContext({
+            request_id: '',
+            id: m.id,
+            name: m.name,
+            peer_urls: m.urls,
+            client_urls: [],
+            is_learner: false,
+          }),
+        })),
+      );
+    } else {
+      if (cfg.discoverExisting === undefined) throw new Error('joining an existing cluster needs peer discovery');
+      const peers = [...cfg.initialCluster]
+        .filter(([name]) => name !== cfg.name)
+        .flatMap(([, urls]) => [...urls]);
+      const found = await cfg.discoverExisting(peers);
+      const me = found.members.find((m) => [...m.peerURLs].sort().join(',') === advertised);
+      if (me === undefined) {
+        throw new Error(
+          `this member's peer URLs ${advertised} are not in the existing cluster's member list; run 'etcdctl member add' first`,
+        );
+      }
+      clusterId = found.clusterId;
+      state = joiningState();
+      cfg.logger.info({ memberId: me.id, clusterId }, 'joining existing cluster');
+      return KetchServer.finishBootstrap(cfg, store, me.id, clusterId, state);
+    }
+    return KetchServer.finishBootstrap(cfg, store, memberId, clusterId, state);
+  }
+
+  private static async finishBootstrap(
+    cfg: ServerConfig,
+    store: MemberStore,
+    memberId: string,
+    clusterId: string,
+    state: ReturnType<typeof bootstrapState>,
+  ): Promise<KetchServer> {
+    await store.setMeta('member-id', Buffer.from(memberId));
+    await store.setMeta('cluster-id', Buffer.from(clusterId));
+    await store.saveRaft({ hardState: state.hardState, entries: state.entries });
+    cfg.logger.info({ memberId, clusterId, name: cfg.name }, 'bootstrapped new member');
+    const node = new RaftNode(KetchServer.raftConfig(cfg, memberId, seedFrom(memberId)), state);
+    return new KetchServer(cfg, {
+      memberId,
+      clusterId,
+      store,
+      node,
+      mvcc: new MvccStore(),
+      membership: new Membership(),
+      applied: 0,
+      snapshotIndex: 0,
+    });
+  }
+
+  private static async recover(cfg: ServerConfig, store: MemberStore): Promise<KetchServer> {
+    const memberId = (await store.getMeta('member-id'))?.toString();
+    const clusterId = (await store.getMeta('cluster-id'))?.toString();
+    if (memberId === undefined || clusterId === undefined) {
+      throw new Error(`data dir ${cfg.dataDir} has no member identity; it was not written by ketch or is damaged`);
+    }
+    const rec = await store.recover();
+    if (rec.truncatedTail !== undefined) {
+      cfg.logger.warn(rec.truncatedTail, 'cut a torn or corrupt tail from the raft log');
+    }
+    const mvccRecords: Array<[Buffer, Buffer]> = [];
+    for await (const r of store.appRecords(Buffer.from('m'))) mvccRecords.push(r);
+    const clusterRecords: Array<[Buffer, Buffer]> = [];
+    for await (const r of store.appRecords(Buffer.from('c'))) clusterRecords.push(r);
+    const mvcc = MvccStore.load(mvccRecords);
+    const membership = Membership.load(clusterRecords);
+    const snapshot: Snapshot | undefined =
+      rec.snapshot === undefined ? undefined : { metadata: rec.snapshot, data: new Uint8Array() };
+    const node = new RaftNode(KetchServer.raftConfig(cfg, memberId, seedFrom(memberId) + 1), {
+      hardState: rec.hardState,
+      snapshot,
+      entries: rec.entries,
+      confState: { voters: [], learners: [] },
+      // Our state may be ahead of the raft commit we persisted (a snapshot from the leader carries the
+      // leader's newer state); raft need not hand out again what is applied, and we skip the rest.
+      applied: Math.min(rec.applied, rec.hardState.commit),
+    });
+    cfg.logger.info(
+      { memberId, clusterId, term: rec.hardState.term, commit: rec.hardState.commit, applied: rec.applied, revision: mvcc.currentRevision },
+      'recovered member from data dir',
+    );
+    return new KetchServer(cfg, {
+      memberId,
+      clusterId,
+      store,
+      node,
+      mvcc,
+      membership,
+      applied: rec.applied,
+      snapshotIndex: rec.snapshot?.index ?? 0,
+    });
+  }
+
+  /** Listens on the peer URLs and starts the clock. */
+  async start(): Promise<void> {
+    for (const url of this.cfg.listenPeerUrls) await this.transport.listen(url);
+    this.dbSizeBytes = await this.store.approximateSizeBytes();
+    this.ticker = setInterval(() => {
+      this.node.tick();
+      this.schedule();
+    }, this.cfg.heartbeatIntervalMs);
+    // A lone voter need not wait an election timeout for itself.
+    const st = this.node.status();
+    if (st.voters.length === 1 && st.voters[0] === this.memberId) this.node.campaign();
+    this.schedule();
+    void this.publishSelf();
+  }
+
+  // ---- The Raft loop ---------------------------------------------------------------------------
+
+  private schedule(): void {
+    if (this.scheduled || this.processing || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.processReady();
+    });
+  }
+
+  private async processReady(): Promise<void> {
+    if (this.processing || this.stopped || !this.node.hasReady()) return;
+    this.processing = true;
+    try {
+      const rd = this.node.ready();
+      if (rd.softState !== undefined) this.onSoftState(rd.softState);
+      this.send(rd.messages);
+      const t0 = performance.now();
+      if (rd.snapshot !== undefined) {
+        // The leader's state and the raft snapshot record go to disk in one batch: a crash between
+        // them would leave a log that starts after state we do not have.
+        await this.installSnapshot(rd.snapshot, { hardState: rd.hardState, entries: rd.entries });
+      } else if (rd.hardState !== undefined || rd.entries.length > 0) {
+        await this.store.saveRaft({ hardState: rd.hardState, entries: rd.entries });
+      }
+      this.metrics.observeFsync((performance.now() - t0) / 1000);
+      this.send(rd.messagesAfterPersist);
+      if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
+      for (const rs of rd.readStates) this.onReadState(rs);
+      this.node.advance();
+      await this.maybeSnapshot();
+    } catch (err) {
+      this.fatal(err as Error);
+      return;
+    } finally {
+      this.processing = false;
+    }
+    if (this.node.hasReady()) this.schedule();
+  }
+
+  /** Storage failed: this member cannot keep its promises, so it stops (etcd panics here). */
+  private fatal(err: Error): void {
+    if (this.fatalError !== undefined) return;
+    this.fatalError = err;
+    this.log.fatal({ err }, 'storage failure; stopping this member');
+    this.onFatal(err);
+  }
+
+  private send(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    const out = messages.map((m) =>
+      m.type === MessageType.Snap && m.snapshot !== undefined
+        ? { ...m, snapshot: { metadata: m.snapshot.metadata, data: this.exportState() } }
+        : m,
+    );
+    this.transport.send(out);
+  }
+
+  private onPeerMessage(m: Message): void {
+    if (this.stopped) return;
+    // A removed member must not disturb the cluster (etcd answers it with 410 Gone).
+    if (this.membership.removed.has(m.from)) return;
+    try {
+      this.node.step(m);
+    } catch (err) {
+      this.log.warn({ err, type: m.type, from: m.from }, 'dropped a malformed peer message');
+      return;
+    }
+    this.schedule();
+  }
+
+  private onSoftState(ss: SoftState): void {
+    if (ss.leader !== this.leader) {
+      if (ss.leader !== NONE) this.metrics.leaderChanges++;
+      this.log.info({ leader: ss.leader || null, role: ss.role, term: this.node.basicStatus().term }, 'leader changed');
+    }
+    this.leader = ss.leader;
+    this.role = ss.role;
+
+    if (this.leader !== NONE) {
+      const waiting = this.leaderWaiters;
+      this.leaderWaiters = [];
+      for (const w of waiting) w();
+    }
+  }
+
+  private async applyEntries(entries: readonly Entry[]): Promise<void> {
+    const ops: StorageOp[] = [];
+    const done: Array<() => void> = [];
+    let selfRemoved = false;
+    for (const e of entries) {
+      if (e.index <= this.applied) continue;
+      if (e.type === EntryType.ConfChange) {
+        const cc = decodeConfChange(e.data);
+        const ctx = cc.context.length > 0 ? decodeMemberContext(cc.context) : undefined;
+        ops.push(...this.membership.applyConfChange(cc.type, cc.nodeId, ctx));
+        if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.memberId) selfRemoved = true;
+        this.syncPeers();
+        const waiter = ctx?.request_id ? this.takeWaiter(ctx.request_id) : undefined;
+        if (waiter !== undefined) done.push(() => waiter.resolve({ revision: this.mvcc.currentRevision }));
+      } else if (e.data.length > 0) {
+        const req = decodeInternalRequest(e.data);
+        const outcome = applyRequest(req, { mvcc: this.mvcc, membership: this.membership, maxTxnOps: this.cfg.maxTxnOps });
+        if (outcome.ops !== undefined) ops.push(...outcome.ops);
+        if (req.request === 'member_update') this.syncPeers();
+        const waiter = this.takeWaiter(req.id);
+        if (waiter !== undefined) {
+          done.push(() => (outcome.error !== undefined ? waiter.reject(outcome.error) : waiter.resolve(outcome)));
+        }
+      }
+      this.applied = e.index;
+      this.metrics.proposalsCommitted++;
+    }
+    await this.store.applyBatch(ops, this.applied);
+    for (const d of done) d();
+    this.releaseAppliedWaiters();
+    if (selfRemoved) {
+      this.log.warn('this member was removed from the cluster; stopping');
+      this.fatal(new Error('the member has been permanently removed from the cluster'));
+    }
+  }
+
+  private async installSnapshot(snap: Snapshot, raft: { hardState?: HardState; entries: readonly Entry[] }): Promise<void> {
+    const state = decodeStateSnapshot(Buffer.from(snap.data));
+    const imported = MvccStore.importSnapshot(state.mvcc);
+    const membership = Membership.fromJSON(state.membership);
+    await this.store.installSnapshot(
+      { ...raft, snapshot: snap.metadata },
+      { prefixes: [Buffer.from('m'), Buffer.from('c')], ops: [...imported.ops, ...membership.allOps()], applied: state.applied },
+    );
+    this.mvcc = imported.store;
+    this.membership = membership;
+    this.applied = state.applied;
+    this.snapshotIndex = snap.metadata.index;
+    this.syncPeers();
+    this.releaseAppliedWaiters();
+    this.log.info({ index: snap.metadata.index, applied: state.applied }, 'installed snapshot from leader');
+  }
+
+  private exportState(): Buffer {
+    return encodeStateSnapshot({ applied: this.applied, membership: this.membership.toJSON(), mvcc: this.mvcc.exportSnapshot() });
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.applied - this.snapshotIndex < this.cfg.snapshotCount) return;
+    const raftApplied = this.node.basicStatus().applied;
+    if (raftApplied <= this.snapshotIndex) return;
+    const compactTo = Math.max(0, raftApplied - Math.min(CATCH_UP_ENTRIES, this.cfg.snapshotCount));
+    const snap = this.node.createSnapshot(new Uint8Array(), compactTo);
+    await this.store.saveSnapshot(snap.metadata, compactTo);
+    this.snapshotIndex = snap.metadata.index;
+    this.dbSizeBytes = await this.store.approximateSizeBytes();
+    this.log.info({ index: snap.metadata.index, compactTo }, 'took raft snapshot and compacted the log');
+  }
+
+  private syncPeers(): void {
+    for (const m of this.membership.members.values()) {
+      if (m.id !== this.memberId) this.transport.addPeer(m.id, m.peerURLs);
+    }
+    for (const id of this.membership.removed) this.transport.removePeer(id);
+  }
+
+  // ---- Proposals -------------------------------------------------------------------------------
+
+  private requestTimeoutMs(): number {
+    return 5000 + 2 * this.cfg.electionTimeoutMs;
+  }
+
+  private takeWaiter(id: string): Waiter | undefined {
+    const w = this.waiters.get(id);
+    if (w === undefined) return undefined;
+    this.waiters.delete(id);
+    clearTimeout(w.timer);
+    return w;
+  }
+
+  private checkUsable(): void {
+    if (this.stopped || this.fatalError !== undefined) throw EtcdErrors.stopped;
+  }
+
+  /** Proposes a request and resolves with its outcome once this member has applied it. */
+  async propose(body: Omit<InternalRequest, 'id'>): Promise<ApplyOutcome> {
+    this.checkUsable();
+    const id = `${this.memberId}:${++this.proposalSeq}`;
+    const data = encodeInternalRequest({ ...body, id } as InternalRequest);
+    if (data.length > this.cfg.maxRequestBytes) throw EtcdErrors.requestTooLarge;
+    const deadline = Date.now() + this.requestTimeoutMs();
+    const outcome = new Promise<ApplyOutcome>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(id);
+        reject(this.leader === NONE ? EtcdErrors.timeoutDueToLeaderFail : EtcdErrors.timeout);
+      }, this.requestTimeoutMs());
+      this.waiters.set(id, { resolve, reject, timer });
+    });
+    try {
+      await this.withLeader(deadline, () => this.node.propose(data));
+    } catch (err) {
+      this.takeWaiter(id);
+      throw err;
+    }
+    this.schedule();
+    return outcome;
+  }
+
+  /** Runs a raft input that needs a leader, waiting for one (up to the deadline) while there is none. */
+  private async withLeader(deadline: number, fn: () => void): Promise<void> {
+    for (;;) {
+      this.checkUsable();
+      try {
+        fn();
+        return;
+      } catch (err) {
+        if (!(err instanceof RaftError)) throw err;
+        if (err.code === RaftErrorCode.ConfChangePending) {
+          // One membership change at a time: wait for the previous one to apply.
+        } else if (err.code !== RaftErrorCode.ProposalDropped) {
+          throw err;
+        }
+        if (Date.now() >= deadline) throw this.leader === NONE ? EtcdErrors.noLeader : EtcdErrors.timeout;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, this.cfg.heartbeatIntervalMs);
+          this.leaderWaiters.push(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+    }
+  }
+
+  // ---- Linearizable reads ----------------------------------------------------------------------
+
+  /** Resolves once this member has applied everything committed before the call (ReadIndex). */
+  linearizableBarrier(): Promise<void> {
+    this.checkUsable();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.readQueue.indexOf(d);
+        if (i >= 0) this.readQueue.splice(i, 1);
+        if (this.readRound !== undefined) {
+          const j = this.readRound.waiters.indexOf(d);
+          if (j >= 0) this.readRound.waiters.splice(j, 1);
+        }
+        reject(this.leader === NONE ? EtcdErrors.noLeader : EtcdErrors.timeout);
+      }, this.requestTimeoutMs());
+      const d: Deferred<void> = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      this.readQueue.push(d);
+      this.startReadRound();
+    });
+  }
+
+  /** Reads that arrive together share one ReadIndex round, as etcd's linearizable read loop does. */
+  private startReadRound(): void {
+    if (this.readRound !== undefined || this.readQueue.length === 0 || this.stopped) return;
+    const waiters = this.readQueue;
+    this.readQueue = [];
+    const ctx = `${this.memberId}:r${++this.readSeq}`;
+    try {
+      this.node.readIndex(ctx);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      // No leader yet: try again shortly (each read has its own deadline).
+      this.readQueue = waiters.concat(this.readQueue);
+      if (this.readRetry === undefined) {
+        this.readRetry = setTimeout(() => {
+          this.readRetry = undefined;
+          this.startReadRound();
+        }, this.cfg.heartbeatIntervalMs);
+      }
+      return;
+    }
+    const timer = setTimeout(() => {
+      // Lost (leader change, dropped message): ask again with the same readers.
+      if (this.readRound?.ctx !== ctx) return;
+      this.readRound = undefined;
+      this.readQueue = waiters.concat(this.readQueue);
+      this.startReadRound();
+    }, READ_INDEX_RETRY_MS);
+    this.readRound = { ctx, waiters, timer };
+    this.schedule();
+  }
+
+  private onReadState(rs: ReadState): void {
+    const round = this.readRound;
+    if (round === undefined || rs.requestCtx !== round.ctx) return;
+    clearTimeout(round.timer);
+    this.readRound = undefined;
+    void this.waitApplied(rs.index).then(() => {
+      for (const w of round.waiters) w.resolve();
+    });
+    this.startReadRound();
+  }
+
+  private waitApplied(index: number): Promise<void> {
+    if (this.applied >= index) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.appliedWaiters.push({ index, d: { resolve, reject } });
+    });
+  }
+
+  private releaseAppliedWaiters(): void {
+    for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
+      const w = this.appliedWaiters[i] as { index: number; d: Deferred<void> };
+      if (w.index <= this.applied) {
+        this.appliedWaiters.splice(i, 1);
+        w.d.resolve();
+      }
+    }
+  }
+
+  // ---- What the API layer reads ----------------------------------------------------------------
+
+  header(revision?: number): ResponseHeader {
+    return {
+      cluster_id: BigInt(`0x${this.clusterId}`).toString(),
+      member_id: BigInt(`0x${this.memberId}`).toString(),
+      revision: String(revision ?? this.mvcc.currentRevision),
+      raft_term: String(this.node.basicStatus().term),
+    };
+  }
+
+  leaderId(): string {
+    return this.leader;
+  }
+
+  isLearner(): boolean {
+    return this.membership.members.get(this.memberId)?.isLearner ?? false;
+  }
+
+  raftStatus(): ReturnType<RaftNode['status']> {
+    return this.node.status();
+  }
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  async dbSize(): Promise<number> {
+    this.dbSizeBytes = await this.store.approximateSizeBytes();
+    return this.dbSizeBytes;
+  }
+
+  quotaBytes(): number {
+    return this.cfg.quotaBackendBytes > 0 ? this.cfg.quotaBackendBytes : DEFAULT_QUOTA_BYTES;
+  }
+
+  /** Writes that add data are refused once the NOSPACE alarm is raised (etcd's quota). */
+  async checkQuota(): Promise<void> {
+    if (this.membership.hasAlarm('NOSPACE')) throw EtcdErrors.noSpace;
+    if (this.dbSizeBytes > this.quotaBytes()) {
+      this.log.warn({ dbSize: this.dbSizeBytes, quota: this.quotaBytes() }, 'database space exceeded; raising NOSPACE alarm');
+      await this.propose({ request: 'alarm', alarm: { member_id: this.memberId, alarm: 'NOSPACE', activate: true } }).catch(
+        () => undefined,
+      );
+      throw EtcdErrors.noSpace;
+    }
+  }
+
+  async defragment(): Promise<void> {
+    await this.store.compact();
+    this.dbSizeBytes = await this.store.approximateSizeBytes();
+  }
+
+  /** The whole state, framed for the Snapshot RPC. */
+  snapshotState(): Buffer {
+    return this.exportState();
+  }
+
+  // ---- Membership ------------------------------------------------------------------------------
+
+  /** Members that have been connected to us for a while (and we ourselves): etcd's "started". */
+  private connectedSince(id: string, now: number): boolean {
+    if (id === this.memberId) return true;
+    const since = this.transport.activeSince(id);
+    return since !== undefined && now - since >= HEALTH_INTERVAL_MS;
+  }
+
+  /** etcd's strict reconfiguration check: the change must leave a quorum of started voters. */
+  private checkReconfig(votersAfter: readonly string[]): void {
+    const now = Date.now();
+    const started = votersAfter.filter((id) => this.connectedSince(id, now)).length;
+    if (started < Math.floor(votersAfter.length / 2) + 1) throw EtcdErrors.memberNotEnoughStarted;
+    const voters = this.node.status().voters;
+    const connected = voters.filter((id) => this.connectedSince(id, now)).length;
+    if (connected < Math.floor(voters.length / 2) + 1) throw EtcdErrors.unhealthy;
+  }
+
+  async addMember(peerURLs: string[], isLearner: boolean): Promise<Member> {
+    this.checkUsable();
+    if (peerURLs.length === 0 || !peerURLs.every(isValidUrl)) throw EtcdErrors.memberBadURLs;
+    if (this.membership.peerURLInUse(peerURLs)) throw EtcdErrors.peerURLExist;
+    const id = computeMemberId(peerURLs, this.cfg.initialClusterToken, Math.floor(Date.now() / 1000));
+    if (this.membership.members.has(id) || this.membership.removed.has(id)) throw EtcdErrors.memberExist;
+    if (!isLearner) this.checkReconfig([...this.node.status().voters, id]);
+    const ctx: MemberContext = { request_id: `${this.memberId}:c${++this.proposalSeq}`, id, name: '', peer_urls: peerURLs, client_urls: [], is_learner: isLearner };
+    await this.proposeConfChange(isLearner ? ConfChangeType.AddLearner : ConfChangeType.AddNode, id, ctx);
+    return this.membership.members.get(id) ?? { id, name: '', peerURLs, clientURLs: [], isLearner };
+  }
+
+  async removeMember(id: string): Promise<void> {
+    this.checkUsable();
+    const member = this.membership.members.get(id);
+    if (member === undefined) throw EtcdErrors.memberNotFound;
+    if (!member.isLearner) this.checkReconfig(this.node.status().voters.filter((v) => v !== id));
+    const ctx: MemberContext = { request_id: `${this.memberId}:c${++this.proposalSeq}`, id, name: member.name, peer_urls: member.peerURLs, client_urls: member.clientURLs, is_learner: member.isLearner };
+    await this.proposeConfChange(ConfChangeType.RemoveNode, id, ctx);
+  }
+
+  async promoteMember(id: string): Promise<void> {
+    this.checkUsable();
+    const member = this.membership.members.get(id);
+    if (member === undefined) throw EtcdErrors.memberNotFound;
+    if (!member.isLearner) throw EtcdErrors.memberNotLearner;
+    if (this.role !== StateRole.Leader) {
+      // etcd forwards promote to the leader, which alone knows the learner's progress.
+      throw EtcdErrors.notLeader;
+    }
+    const st = this.node.status();
+    const match = st.progress.get(id)?.match ?? 0;
+    if (match < 0.9 * st.lastIndex) throw EtcdErrors.learnerNotReady;
+    this.checkReconfig([...st.voters, id]);
+    const ctx: MemberContext = { request_id: `${this.memberId}:c${++this.proposalSeq}`, id, name: member.name, peer_urls: member.peerURLs, client_urls: member.clientURLs, is_learner: false };
+    await this.proposeConfChange(ConfChangeType.AddNode, id, ctx);
+  }
+
+  async updateMember(id: string, peerURLs: string[]): Promise<void> {
+    this.checkUsable();
+    const member = this.membership.members.get(id);
+    if (member === undefined) throw EtcdErrors.memberNotFound;
+    if (peerURLs.length === 0 || !peerURLs.every(isValidUrl)) throw EtcdErrors.memberBadURLs;
+    if (this.membership.peerURLInUse(peerURLs, id)) throw EtcdErrors.peerURLExist;
+    await this.propose({
+      request: 'member_update',
+      member_update: { request_id: '', id, name: member.name, peer_urls: peerURLs, client_urls: member.clientURLs, is_learner: member.isLearner },
+    });
+  }
+
+  private async proposeConfChange(type: ConfChangeType, nodeId: string, ctx: MemberContext): Promise<void> {
+    const deadline = Date.now() + this.requestTimeoutMs();
+    const done = new Promise<ApplyOutcome>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(ctx.request_id);
+        reject(EtcdErrors.timeout);
+      }, this.requestTimeoutMs());
+      this.waiters.set(ctx.request_id, { resolve, reject, timer });
+    });
+    try {
+      await this.withLeader(deadline, () => this.node.proposeConfChange({ type, nodeId, context: encodeMemberContext(ctx) }));
+    } catch (err) {
+      this.takeWaiter(ctx.request_id);
+      throw err;
+    }
+    this.schedule();
+    await done;
+  }
+
+  /** Announces this member's name and client URLs through the log, as etcd's publish does. */
+  private async publishSelf(): Promise<void> {
+    while (!this.stopped && !this.published) {
+      const me = this.membership.members.get(this.memberId);
+      const urls = [...this.cfg.advertiseClientUrls];
+      if (me !== undefined && me.name === this.cfg.name && me.clientURLs.join(',') === urls.join(',')) {
+        this.published = true;
+        return;
+      }
+      try {
+        await this.propose({ request: 'publish', publish: { member_id: this.memberId, name: this.cfg.name, client_urls: urls } });
+        this.published = true;
+        this.log.info({ name: this.cfg.name, clientURLs: urls }, 'published member attributes to the cluster');
+      } catch (err) {
+        if (this.stopped) return;
+        if (!(err instanceof EtcdError)) this.log.warn({ err }, 'publishing member attributes failed; retrying');
+        await new Promise((r) => setTimeout(r, this.cfg.electionTimeoutMs));
+      }
+    }
+  }
+
+  // ---- Leadership ------------------------------------------------------------------------------
+
+  /** Hands leadership to `target` and waits until it leads (etcd's MoveLeader). */
+  async moveLeader(target: string): Promise<void> {
+    this.checkUsable();
+    if (this.role !== StateRole.Leader) throw EtcdErrors.notLeader;
+    const st = this.node.status();
+    if (target === this.memberId) return;
+    if (!st.voters.includes(target)) throw EtcdErrors.badLeaderTransferee;
+    this.node.transferLeader(target);
+    this.schedule();
+    const deadline = Date.now() + this.requestTimeoutMs();
+    while (this.leader !== target) {
+      if (Date.now() > deadline) throw EtcdErrors.timeout;
+      await new Promise((r) => setTimeout(r, this.cfg.heartbeatIntervalMs / 2));
+      if (this.role === StateRole.Leader && this.node.status().transferee === NONE && this.leader === this.memberId) {
+        // The transfer was abandoned (target unreachable for an election timeout): ask again.
+        this.node.transferLeader(target);
+        this.schedule();
+      }
+    }
+  }
+
+  /** Graceful stop: hand leadership to the most caught-up voter first, then stop. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    if (this.role === StateRole.Leader && this.fatalError === undefined) {
+      const st = this.node.status();
+      let best: string | undefined;
+      let bestMatch = -1;
+      for (const id of st.voters) {
+        const match = st.progress.get(id)?.match ?? 0;
+        if (id !== this.memberId && match > bestMatch) {
+          best = id;
+          bestMatch = match;
+        }
+      }
+      if (best !== undefined) {
+        try {
+          await Promise.race([this.moveLeader(best), new Promise((r) => setTimeout(r, this.cfg.electionTimeoutMs))]);
+          this.log.info({ to: best }, 'transferred leadership before stopping');
+        } catch (err) {
+          this.log.warn({ err }, 'leadership transfer before stopping failed');
+        }
+      }
+    }
+    this.stopped = true;
+    clearInterval(this.ticker);
+    clearTimeout(this.readRetry);
+    if (this.readRound !== undefined) clearTimeout(this.readRound.timer);
+    for (const w of this.waiters.values()) {
+      clearTimeout(w.timer);
+      w.reject(EtcdErrors.stopped);
+    }
+    this.waiters.clear();
+    for (const d of [...this.readQueue, ...(this.readRound?.waiters ?? [])]) d.reject(EtcdErrors.stopped);
+    // Let an in-flight Ready finish its write before the store closes.
+    while (this.processing) await new Promise((r) => setTimeout(r, 5));
+    await this.transport.close();
+    await this.store.close();
+  }
+
+  /** Whether the member is fit to serve (for /health). */
+  healthy(): boolean {
+    return !this.stopped && this.fatalError === undefined && this.leader !== NONE;
+  }
+
+}
+
+function isValidUrl(u: string): boolean {
+  try {
+    const url = new URL(u);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.port !== '';
+  } catch {
+    return false;
+  }
+}
+
+function seedFrom(id: string): number {
+  return Number(BigInt(`0x${id}`) & 0xffffffffn);
+}

@@ -1,0 +1,29 @@
+/**
+ * The replicated state as one blob: what a leader sends a follower that fell behind the log, and what
+ * the Snapshot RPC streams. Layout: magic "KETCHST1", 4-byte header length, JSON header (applied
+ * index, membership), then the MVCC store's own snapshot bytes.
+ */
+const MAGIC = Buffer.from('KETCHST1');
+
+export interface StateSnapshot {
+  applied: number;
+  membership: { members: Array<{ id: string; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean }>; removed: string[]; alarms: string[] };
+  mvcc: Buffer;
+}
+
+export function encodeStateSnapshot(s: StateSnapshot): Buffer {
+  const header = Buffer.from(JSON.stringify({ applied: s.applied, membership: s.membership }));
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(header.length);
+  return Buffer.concat([MAGIC, len, header, s.mvcc]);
+}
+
+export function decodeStateSnapshot(data: Buffer): StateSnapshot {
+  if (data.length < MAGIC.length + 4 || !data.subarray(0, MAGIC.length).equals(MAGIC)) {
+    throw new Error('not a ketch state snapshot (bad magic)');
+  }
+  const len = data.readUInt32BE(MAGIC.length);
+  const start = MAGIC.length + 4;
+  const header = JSON.parse(data.subarray(start, start + len).toString()) as Omit<StateSnapshot, 'mvcc'>;
+  return { ...header, mvcc: data.subarray(start + len) };
+}
