@@ -16,11 +16,14 @@ export function maintenanceService(server: KetchServer, log: Logger) {
     Alarm: unary(log, 'Alarm', async (req) => {
       const action = String(req.action ?? 'GET');
       if (action === 'DEACTIVATE' || action === 'ACTIVATE') {
+        // As etcd: the answer lists the alarm that changed (nothing if it was already so).
         const memberId = idFromDecimal(String(req.memberID ?? '0'));
         const alarm = String(req.alarm ?? 'NONE');
-        if (alarm !== 'NONE') {
-          await server.propose({ request: 'alarm', alarm: { member_id: memberId, alarm, activate: action === 'ACTIVATE' } });
-        }
+        const key = `${memberId}/${alarm}`;
+        const wasActive = server.membership.alarms.has(key);
+        if (alarm === 'NONE' || wasActive === (action === 'ACTIVATE')) return { header: server.header(), alarms: [] };
+        await server.propose({ request: 'alarm', alarm: { member_id: memberId, alarm, activate: action === 'ACTIVATE' } });
+        return { header: server.header(), alarms: [{ memberID: idToDecimal(memberId), alarm }] };
       }
       const alarms = [...server.membership.alarms].sort().map((a) => {
         const [member, alarm] = a.split('/') as [string, string];

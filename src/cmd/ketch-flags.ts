@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { parseRetention } from '../server/auto-compactor.js';
 
 /**
  * etcd 3.4's command-line flags, with etcd's names, meanings and defaults, so an etcd command line,
@@ -23,7 +24,8 @@ export interface KetchFlags {
   maxRequestBytes: number;
   maxTxnOps: number;
   autoCompactionMode: 'periodic' | 'revision';
-  autoCompactionRetention: string;
+  /** Milliseconds (periodic) or revisions (revision mode); 0 = off. */
+  autoCompactionRetention: number;
   listenMetricsUrls: string[];
   logLevel: string;
 }
@@ -149,6 +151,14 @@ function int(flag: string, value: string, min: number): number {
   return n;
 }
 
+function retention(mode: 'periodic' | 'revision', value: string): number {
+  try {
+    return parseRetention(mode, value);
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
+}
+
 export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): KetchFlags | 'help' {
   const raw = rawFlags(argv, env);
   if (raw === 'help') return raw;
@@ -198,7 +208,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Ket
     maxRequestBytes: int('max-request-bytes', get('max-request-bytes'), 1),
     maxTxnOps: int('max-txn-ops', get('max-txn-ops'), 1),
     autoCompactionMode: mode,
-    autoCompactionRetention: get('auto-compaction-retention'),
+    autoCompactionRetention: retention(mode, get('auto-compaction-retention')),
     listenMetricsUrls: urls('listen-metrics-urls', get('listen-metrics-urls')),
     logLevel: get('log-level'),
   };

@@ -115,6 +115,11 @@ export function fromKeyValue(kv: KeyValue): ProtoObject {
   };
 }
 
+/** Responses nested in a txn carry a header with only the revision, as etcd fills them. */
+function nestedHeader(revision: number): ProtoObject {
+  return { revision: String(revision) };
+}
+
 export function fromRangeResponse(r: RangeResponse): ProtoObject {
   return { kvs: r.kvs.map(fromKeyValue), more: r.more, count: String(r.count) };
 }
@@ -128,10 +133,12 @@ export function fromDeleteRangeResponse(r: DeleteRangeResponse): ProtoObject {
 }
 
 function fromResponseOp(r: ResponseOp): ProtoObject {
-  if ('range' in r) return { response_range: fromRangeResponse(r.range) };
-  if ('put' in r) return { response_put: fromPutResponse(r.put) };
-  if ('deleteRange' in r) return { response_delete_range: fromDeleteRangeResponse(r.deleteRange) };
-  return { response_txn: fromTxnResponse(r.txn) };
+  if ('range' in r) return { response_range: { header: nestedHeader(r.range.revision), ...fromRangeResponse(r.range) } };
+  if ('put' in r) return { response_put: { header: nestedHeader(r.put.revision), ...fromPutResponse(r.put) } };
+  if ('deleteRange' in r) {
+    return { response_delete_range: { header: nestedHeader(r.deleteRange.revision), ...fromDeleteRangeResponse(r.deleteRange) } };
+  }
+  return { response_txn: { header: nestedHeader(r.txn.revision), ...fromTxnResponse(r.txn) } };
 }
 
 export function fromTxnResponse(r: TxnResponse): ProtoObject {

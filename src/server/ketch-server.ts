@@ -24,6 +24,7 @@ import { MemberStore } from '../storage/member-store.js';
 import { PeerTransport } from '../transport/peer-transport.js';
 import { SeededRandom } from '../util/prng.js';
 import { type ApplyOutcome, applyRequest } from './apply.js';
+import { AutoCompactor } from './auto-compactor.js';
 import { type Member, Membership } from './membership.js';
 import { clusterId as computeClusterId, memberId as computeMemberId } from './member-id.js';
 import { ServerMetrics } from './metrics.js';
@@ -52,6 +53,9 @@ export interface ServerConfig {
   readonly quotaBackendBytes: number;
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
+  readonly autoCompactionMode: 'periodic' | 'revision';
+  /** Milliseconds (periodic) or revisions (revision mode); 0 disables auto compaction. */
+  readonly autoCompactionRetention: number;
   readonly logger: Logger;
   /** Finds the cluster to join for --initial-cluster-state existing (asks the peers). */
   readonly discoverExisting?: (peerUrls: string[]) => Promise<{ clusterId: string; members: Member[] }>;
@@ -63,6 +67,8 @@ const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 const CATCH_UP_ENTRIES = 5000;
 /** How long a ReadIndex round may go unanswered before it is asked again (etcd: 500 ms). */
 const READ_INDEX_RETRY_MS = 500;
+/** How stale the database size may be when a write checks the quota. */
+const DB_SIZE_REFRESH_MS = 250;
 /** A member must have been connected this long to count as started for reconfiguration (etcd: 5 s). */
 const HEALTH_INTERVAL_MS = 5000;
 
@@ -117,6 +123,7 @@ export class KetchServer {
   private scheduled = false;
   private stopped = false;
   private ticker: NodeJS.Timeout | undefined;
+  private compactor: AutoCompactor | undefined;
   private proposalSeq = 0;
   private readonly waiters = new Map<string, Waiter>();
   private readonly appliedWaiters: Array<{ index: number; d: Deferred<void> }> = [];
@@ -128,6 +135,7 @@ export class KetchServer {
   private published = false;
   private fatalError: Error | undefined;
   private dbSizeBytes = 0;
+  private dbSizeCheckedAt = 0;
   onFatal: (err: Error) => void = () => {};
 
   private constructor(
@@ -250,7 +258,10 @@ export class KetchServer {
       clusterId = found.clusterId;
       state = joiningState();
       cfg.logger.info({ memberId: me.id, clusterId }, 'joining existing cluster');
-      return KetchServer.finishBootstrap(cfg, store, me.id, clusterId, state);
+      const server = await KetchServer.finishBootstrap(cfg, store, me.id, clusterId, state);
+      // Until the log tells us the membership, talk to the members the cluster told us about.
+      for (const m of found.members) if (m.id !== me.id) server.transport.addPeer(m.id, m.peerURLs);
+      return server;
     }
     return KetchServer.finishBootstrap(cfg, store, memberId, clusterId, state);
   }
@@ -333,6 +344,17 @@ export class KetchServer {
     // A lone voter need not wait an election timeout for itself.
     const st = this.node.status();
     if (st.voters.length === 1 && st.voters[0] === this.memberId) this.node.campaign();
+    this.compactor = new AutoCompactor(this.cfg.autoCompactionMode, this.cfg.autoCompactionRetention, {
+      isLeader: () => this.role === StateRole.Leader,
+      currentRevision: () => this.mvcc.currentRevision,
+      compactRevision: () => this.mvcc.compactRevision,
+      compact: async (revision) => {
+        const out = await this.propose({ request: 'compaction', compaction: { revision: String(revision), physical: false } });
+        if (out.error !== undefined) throw out.error;
+      },
+      log: this.log,
+    });
+    this.compactor.start();
     this.schedule();
     void this.publishSelf();
   }
@@ -696,6 +718,10 @@ export class KetchServer {
   /** Writes that add data are refused once the NOSPACE alarm is raised (etcd's quota). */
   async checkQuota(): Promise<void> {
     if (this.membership.hasAlarm('NOSPACE')) throw EtcdErrors.noSpace;
+    if (Date.now() - this.dbSizeCheckedAt > DB_SIZE_REFRESH_MS) {
+      this.dbSizeCheckedAt = Date.now();
+      this.dbSizeBytes = await this.store.approximateSizeBytes();
+    }
     if (this.dbSizeBytes > this.quotaBytes()) {
       this.log.warn({ dbSize: this.dbSizeBytes, quota: this.quotaBytes() }, 'database space exceeded; raising NOSPACE alarm');
       await this.propose({ request: 'alarm', alarm: { member_id: this.memberId, alarm: 'NOSPACE', activate: true } }).catch(
@@ -872,6 +898,7 @@ export class KetchServer {
     }
     this.stopped = true;
     clearInterval(this.ticker);
+    this.compactor?.stop();
     clearTimeout(this.readRetry);
     if (this.readRound !== undefined) clearTimeout(this.readRound.timer);
     for (const w of this.waiters.values()) {

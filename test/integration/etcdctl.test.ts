@@ -1,5 +1,5 @@
 // The store server proven with the real etcdctl 3.4 against real processes: every assertion runs
-// against real etcd 3.4 (the reference) and, with KETCH_IMPLS=etcd,ketch, against ketch, started
+// against real etcd 3.4 (the reference) and against ketch (KETCH_IMPLS=etcd,ketch by default), started
 // with the same etcd flags. Assertions read etcdctl's real output: parsed `-w json` where the
 // structure matters, exact text where the printed format is what users and scripts see.
 
@@ -26,7 +26,7 @@ import {
 } from "./cluster.js";
 
 // The server lead switches the default to "etcd,ketch" once the ketch server lands.
-const IMPLS = parseImpls(process.env.KETCH_IMPLS ?? "etcd");
+const IMPLS = parseImpls(process.env.KETCH_IMPLS ?? "etcd,ketch");
 
 // ---- etcdctl -w json shapes (integers arrive as decimal strings, bytes as base64).
 
