@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { FlagError, parseFlags } from '../../src/cmd/ketch-flags.js';
+
+describe("ketch's etcd-compatible flags", () => {
+  it("has etcd 3.4's defaults", () => {
+    const f = parseFlags([], {});
+    if (f === 'help') throw new Error('unexpected help');
+    expect(f.name).toBe('default');
+    expect(f.dataDir).toBe('default.etcd');
+    expect(f.listenClientUrls).toEqual(['http://localhost:2379']);
+    expect(f.initialCluster).toEqual(new Map([['default', ['http://localhost:2380']]]));
+    expect(f.initialClusterState).toBe('new');
+    expect(f.initialClusterToken).toBe('etcd-cluster');
+    expect([f.heartbeatIntervalMs, f.electionTimeoutMs, f.snapshotCount]).toEqual([100, 1000, 100000]);
+    expect([f.maxRequestBytes, f.maxTxnOps, f.quotaBackendBytes]).toEqual([1572864, 128, 0]);
+    expect(f.autoCompactionRetention).toBe(0);
+  });
+
+  it('reads --flag value, --flag=value, and ETCD_* variables, flags first', () => {
+    const f = parseFlags(
+      ['--name', 'n1', '--initial-cluster=n1=http://127.0.0.1:2380,n2=http://127.0.0.1:2381', '--heartbeat-interval=50'],
+      { ETCD_ELECTION_TIMEOUT: '500', ETCD_NAME: 'ignored' },
+    );
+    if (f === 'help') throw new Error('unexpected help');
+    expect(f.name).toBe('n1');
+    expect(f.dataDir).toBe('n1.etcd');
+    expect([...f.initialCluster.keys()]).toEqual(['n1', 'n2']);
+    expect([f.heartbeatIntervalMs, f.electionTimeoutMs]).toEqual([50, 500]);
+  });
+
+  it('parses auto compaction retention as etcd does', () => {
+    const hours = parseFlags(['--auto-compaction-retention', '1'], {});
+    const minutes = parseFlags(['--auto-compaction-retention', '1h30m'], {});
+    const revs = parseFlags(['--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1000'], {});
+    if (hours === 'help' || minutes === 'help' || revs === 'help') throw new Error('unexpected help');
+    expect(hours.autoCompactionRetention).toBe(3_600_000);
+    expect(minutes.autoCompactionRetention).toBe(5_400_000);
+    expect(revs.autoCompactionRetention).toBe(1000);
+  });
+
+  it.each([
+    [['--initial-cluster-state', 'bogus'], /initial-cluster-state must be 'new' or 'existing'/],
+    [['--heartbeat-interval', 'abc'], /heartbeat-interval must be an integer/],
+    [['--election-timeout', '300'], /at least as 5 times/],
+    [['--listen-client-urls', 'localhost:2379'], /not a URL|must be http/],
+    [['--no-such-flag'], /unknown flag --no-such-flag/],
+    [['--auto-compaction-retention', '5 days'], /not a duration/],
+    [['--initial-cluster', 'n1'], /is not name=peerURL/],
+  ])('rejects %j with a clear message', (argv, message) => {
+    expect(() => parseFlags(argv, {})).toThrow(FlagError);
+    expect(() => parseFlags(argv, {})).toThrow(message);
+  });
+
+  it('--help asks for the usage text', () => {
+    expect(parseFlags(['--help'], {})).toBe('help');
+  });
+});
