@@ -1,0 +1,39 @@
+/**
+ * The ketch server under the V8 CPU profiler, for `put-bench --profile`.
+ *
+ * Node 20 refuses `--cpu-prof` in NODE_OPTIONS, and the integration harness spawns
+ * `node <KETCH_ENTRY> <etcd flags>`, so put-bench points KETCH_ENTRY here. When
+ * KETCH_BENCH_CPU_PROF_DIR is set in the environment, this starts the profiler in-process
+ * (same 1 ms sampling interval as --cpu-prof), runs the real server (dist/src/cmd/ketch.js, or
+ * KETCH_BENCH_REAL_ENTRY), and on exit writes `ketch-<pid>.cpuprofile` there. The inspector session
+ * is in-thread, so Profiler.stop answers synchronously inside the 'exit' handler. The profile only
+ * exists if the process exits (SIGTERM/SIGINT: ketch calls process.exit); SIGKILL loses it.
+ * Without the variable it only imports the real server.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const profileDir = process.env.KETCH_BENCH_CPU_PROF_DIR;
+const realEntry =
+  process.env.KETCH_BENCH_REAL_ENTRY ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cmd', 'ketch.js');
+
+if (profileDir !== undefined && profileDir !== '') {
+  const session = new Session();
+  session.connect();
+  session.post('Profiler.enable');
+  session.post('Profiler.setSamplingInterval', { interval: 1000 });
+  session.post('Profiler.start');
+  process.once('exit', () => {
+    session.post('Profiler.stop', (err, result) => {
+      if (err !== null) {
+        process.stderr.write(`ketch-profiled: Profiler.stop failed: ${err.message}\n`);
+        return;
+      }
+      writeFileSync(join(profileDir, `ketch-${process.pid}.cpuprofile`), JSON.stringify(result.profile));
+    });
+  });
+}
+
+await import(pathToFileURL(realEntry).href);
