@@ -7,6 +7,7 @@ import { clusterService } from './cluster-service.js';
 import { etcdServiceDefinitions } from './etcd-proto.js';
 import { AuthorityFixingStream } from './h2-authority-fix.js';
 import { kvService } from './kv-service.js';
+import { leaseService } from './lease-service.js';
 import { maintenanceService } from './maintenance-service.js';
 
 /** grpc's own framing on top of the request limit, as etcd allows (grpcOverheadBytes). */
@@ -41,6 +42,7 @@ export class ClientListener {
     this.grpcServer.addService(defs.KV, kvService(server, log, limits));
     this.grpcServer.addService(defs.Cluster, clusterService(server, log));
     this.grpcServer.addService(defs.Maintenance, maintenanceService(server, log));
+    this.grpcServer.addService(defs.Lease, leaseService(server, log));
     this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   }
 

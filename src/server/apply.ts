@@ -11,6 +11,7 @@ import {
   toPutRequest,
   toTxnRequest,
 } from './etcd-convert.js';
+import type { Lessor } from './lessor.js';
 import type { AlarmType, Membership } from './membership.js';
 import type { InternalRequest, MemberContext, ProtoObject } from './request-codec.js';
 
@@ -27,6 +28,8 @@ export interface ApplyContext {
   readonly mvcc: MvccStore;
   readonly membership: Membership;
   readonly maxTxnOps: number;
+  /** The lease table; without it lease requests are refused (not capable). */
+  readonly lessor?: Lessor;
 }
 
 /**
@@ -70,6 +73,20 @@ export function applyRequest(req: InternalRequest, ctx: ApplyContext): ApplyOutc
           response: {},
           ops: membership.setAlarm(a.member_id, a.alarm as AlarmType, a.activate),
         };
+      }
+      case 'lease_grant': {
+        if (ctx.lessor === undefined) return { revision: mvcc.currentRevision, error: EtcdErrors.notCapable };
+        const g = req.lease_grant as { ID: string; TTL: string };
+        const r = ctx.lessor.grant(g.ID, g.TTL);
+        return { revision: mvcc.currentRevision, response: { ID: r.lease.id, TTL: String(r.lease.ttl) }, ops: r.ops };
+      }
+      case 'lease_revoke': {
+        // etcd's Revoke: the lease's keys go in one revision (delete events), then the lease.
+        if (ctx.lessor === undefined) return { revision: mvcc.currentRevision, error: EtcdErrors.notCapable };
+        const id = (req.lease_revoke as { ID: string }).ID;
+        if (!ctx.lessor.exists(id)) throw EtcdErrors.leaseNotFound;
+        const d = mvcc.deleteLeaseKeys(id);
+        return { revision: d.revision, response: {}, ops: [...d.ops, ...ctx.lessor.revoke(id)], events: d.events };
       }
       default:
         return { revision: mvcc.currentRevision, error: EtcdErrors.notCapable };

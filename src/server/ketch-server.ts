@@ -25,6 +25,8 @@ import { PeerTransport } from '../transport/peer-transport.js';
 import { SeededRandom } from '../util/prng.js';
 import { type ApplyOutcome, applyRequest } from './apply.js';
 import { AutoCompactor } from './auto-compactor.js';
+import { LeaseCoordinator, type LeaseHost } from './lease-coordinator.js';
+import { LEASE_RECORD_PREFIX, Lessor } from './lessor.js';
 import { type Member, Membership } from './membership.js';
 import { clusterId as computeClusterId, memberId as computeMemberId } from './member-id.js';
 import { ServerMetrics } from './metrics.js';
@@ -108,6 +110,8 @@ export class KetchServer {
   readonly metrics = new ServerMetrics();
   mvcc: MvccStore;
   membership: Membership;
+  /** Leases: the replicated table and, on the leader, their clocks. */
+  readonly leases: LeaseCoordinator;
 
   private readonly cfg: ServerConfig;
   private readonly log: Logger;
@@ -147,6 +151,7 @@ export class KetchServer {
       node: RaftNode;
       mvcc: MvccStore;
       membership: Membership;
+      lessor: Lessor;
       applied: number;
       snapshotIndex: number;
     },
@@ -161,12 +166,15 @@ export class KetchServer {
     this.membership = parts.membership;
     this.applied = parts.applied;
     this.snapshotIndex = parts.snapshotIndex;
+    this.leases = new LeaseCoordinator(this.leaseHost(), parts.lessor);
     this.transport = new PeerTransport({
       selfId: this.memberId,
       clusterId: this.clusterId,
       logger: this.log,
       // Served on the peer URL so a member joining with --initial-cluster-state existing can find itself.
       members: () => this.membership.sorted(),
+      // Followers forward lease renewals and TTL reads to the leader here (etcd's leasehttp).
+      services: [this.leases.peerService()],
       handler: {
         onMessage: (m) => this.onPeerMessage(m),
         onUnreachable: (id) => {
@@ -278,13 +286,15 @@ export class KetchServer {
     await store.saveRaft({ hardState: state.hardState, entries: state.entries });
     cfg.logger.info({ memberId, clusterId, name: cfg.name }, 'bootstrapped new member');
     const node = new RaftNode(KetchServer.raftConfig(cfg, memberId, seedFrom(memberId)), state);
+    const lessor = KetchServer.newLessor(cfg);
     return new KetchServer(cfg, {
       memberId,
       clusterId,
       store,
       node,
-      mvcc: new MvccStore(),
+      mvcc: new MvccStore({ leaseExists: lessor.exists }),
       membership: new Membership(),
+      lessor,
       applied: 0,
       snapshotIndex: 0,
     });
@@ -304,7 +314,11 @@ export class KetchServer {
     for await (const r of store.appRecords(Buffer.from('m'))) mvccRecords.push(r);
     const clusterRecords: Array<[Buffer, Buffer]> = [];
     for await (const r of store.appRecords(Buffer.from('c'))) clusterRecords.push(r);
-    const mvcc = MvccStore.load(mvccRecords);
+    const leaseRecords: Array<[Buffer, Buffer]> = [];
+    for await (const r of store.appRecords(LEASE_RECORD_PREFIX)) leaseRecords.push(r);
+    const lessor = KetchServer.newLessor(cfg);
+    lessor.restore(Lessor.decodeRecords(leaseRecords));
+    const mvcc = MvccStore.load(mvccRecords, { leaseExists: lessor.exists });
     const membership = Membership.load(clusterRecords);
     const snapshot: Snapshot | undefined =
       rec.snapshot === undefined ? undefined : { metadata: rec.snapshot, data: new Uint8Array() };
@@ -328,6 +342,7 @@ export class KetchServer {
       node,
       mvcc,
       membership,
+      lessor,
       applied: rec.applied,
       snapshotIndex: rec.snapshot?.index ?? 0,
     });
@@ -355,6 +370,7 @@ export class KetchServer {
       log: this.log,
     });
     this.compactor.start();
+    this.leases.start();
     this.schedule();
     void this.publishSelf();
   }
@@ -438,6 +454,7 @@ export class KetchServer {
     }
     this.leader = ss.leader;
     this.role = ss.role;
+    if (ss.role !== StateRole.Leader) this.leases.demote();
 
     if (this.leader !== NONE) {
       const waiting = this.leaderWaiters;
@@ -462,13 +479,17 @@ export class KetchServer {
         if (waiter !== undefined) done.push(() => waiter.resolve({ revision: this.mvcc.currentRevision }));
       } else if (e.data.length > 0) {
         const req = decodeInternalRequest(e.data);
-        const outcome = applyRequest(req, { mvcc: this.mvcc, membership: this.membership, maxTxnOps: this.cfg.maxTxnOps });
+        const outcome = applyRequest(req, { mvcc: this.mvcc, membership: this.membership, maxTxnOps: this.cfg.maxTxnOps, lessor: this.leases.lessor });
         if (outcome.ops !== undefined) ops.push(...outcome.ops);
         if (req.request === 'member_update') this.syncPeers();
         const waiter = this.takeWaiter(req.id);
         if (waiter !== undefined) {
           done.push(() => (outcome.error !== undefined ? waiter.reject(outcome.error) : waiter.resolve(outcome)));
         }
+      }
+      if (e.type === EntryType.Normal && e.data.length === 0 && this.role === StateRole.Leader && e.term === this.node.basicStatus().term) {
+        // etcd promotes the lessor when the new leader applies its own term's first (empty) entry.
+        this.leases.promote();
       }
       this.applied = e.index;
       this.metrics.proposalsCommitted++;
@@ -484,12 +505,18 @@ export class KetchServer {
 
   private async installSnapshot(snap: Snapshot, raft: { hardState?: HardState; entries: readonly Entry[] }): Promise<void> {
     const state = decodeStateSnapshot(Buffer.from(snap.data));
-    const imported = MvccStore.importSnapshot(state.mvcc);
+    const imported = MvccStore.importSnapshot(state.mvcc, { leaseExists: this.leases.lessor.exists });
     const membership = Membership.fromJSON(state.membership);
+    const leases = state.leases ?? [];
     await this.store.installSnapshot(
       { ...raft, snapshot: snap.metadata },
-      { prefixes: [Buffer.from('m'), Buffer.from('c')], ops: [...imported.ops, ...membership.allOps()], applied: state.applied },
+      {
+        prefixes: [Buffer.from('m'), Buffer.from('c'), LEASE_RECORD_PREFIX],
+        ops: [...imported.ops, ...membership.allOps(), ...Lessor.opsFor(leases)],
+        applied: state.applied,
+      },
     );
+    this.leases.lessor.restore(leases);
     this.mvcc = imported.store;
     this.membership = membership;
     this.applied = state.applied;
@@ -500,7 +527,12 @@ export class KetchServer {
   }
 
   private exportState(): Buffer {
-    return encodeStateSnapshot({ applied: this.applied, membership: this.membership.toJSON(), mvcc: this.mvcc.exportSnapshot() });
+    return encodeStateSnapshot({
+      applied: this.applied,
+      membership: this.membership.toJSON(),
+      leases: this.leases.lessor.records(),
+      mvcc: this.mvcc.exportSnapshot(),
+    });
   }
 
   private async maybeSnapshot(): Promise<void> {
@@ -899,6 +931,7 @@ export class KetchServer {
     this.stopped = true;
     clearInterval(this.ticker);
     this.compactor?.stop();
+    this.leases.stop();
     clearTimeout(this.readRetry);
     if (this.readRound !== undefined) clearTimeout(this.readRound.timer);
     for (const w of this.waiters.values()) {
@@ -911,6 +944,27 @@ export class KetchServer {
     while (this.processing) await new Promise((r) => setTimeout(r, 5));
     await this.transport.close();
     await this.store.close();
+  }
+
+  private static newLessor(cfg: ServerConfig): Lessor {
+    return new Lessor({ minTtlSeconds: Lessor.minTtlSeconds(cfg.heartbeatIntervalMs, cfg.electionTimeoutMs), nowMs: () => performance.now() });
+  }
+
+  /** What the lease coordinator may use of this member. */
+  private leaseHost(): LeaseHost {
+    return {
+      memberId: this.memberId,
+      clusterId: this.clusterId,
+      log: this.log,
+      isLeader: () => this.role === StateRole.Leader && !this.stopped,
+      hasLeader: () => this.leader !== NONE,
+      leaderPeerUrls: () => (this.leader === NONE || this.leader === this.memberId ? undefined : this.membership.members.get(this.leader)?.peerURLs),
+      propose: (body) => this.propose(body),
+      waitCommittedApplied: () => this.waitApplied(this.node.basicStatus().commit),
+      keysWithLease: (id) => this.mvcc.keysWithLease(id),
+      requestTimeoutMs: () => this.requestTimeoutMs(),
+      electionTimeoutMs: () => this.cfg.electionTimeoutMs,
+    };
   }
 
   /** Whether the member is fit to serve (for /health). */

@@ -1,18 +1,20 @@
 /**
  * The replicated state as one blob: what a leader sends a follower that fell behind the log, and what
  * the Snapshot RPC streams. Layout: magic "KETCHST1", 4-byte header length, JSON header (applied
- * index, membership), then the MVCC store's own snapshot bytes.
+ * index, membership, leases), then the MVCC store's own snapshot bytes.
  */
 const MAGIC = Buffer.from('KETCHST1');
 
 export interface StateSnapshot {
   applied: number;
   membership: { members: Array<{ id: string; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean }>; removed: string[]; alarms: string[] };
+  /** Every lease's ID and granted TTL (absent in snapshots from before leases existed). */
+  leases?: Array<{ id: string; ttl: number }>;
   mvcc: Buffer;
 }
 
 export function encodeStateSnapshot(s: StateSnapshot): Buffer {
-  const header = Buffer.from(JSON.stringify({ applied: s.applied, membership: s.membership }));
+  const header = Buffer.from(JSON.stringify({ applied: s.applied, membership: s.membership, leases: s.leases ?? [] }));
   const len = Buffer.alloc(4);
   len.writeUInt32BE(header.length);
   return Buffer.concat([MAGIC, len, header, s.mvcc]);

@@ -47,6 +47,8 @@ export interface PeerTransportOptions {
    * --initial-cluster-state existing (see discoverCluster). Without it that request is refused.
    */
   readonly members?: () => readonly ClusterMember[];
+  /** More gRPC services served on the peer URLs (e.g. the server's PeerLease). */
+  readonly services?: ReadonlyArray<{ definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }>;
 }
 
 const defaultMaxQueuedPerPeer = 4096;
@@ -67,6 +69,7 @@ export class PeerTransport {
   private readonly counters: TransportCounters = newTransportCounters();
   private readonly peers = new Map<string, PeerStream>();
   private readonly service: PeerService;
+  private readonly extraServices: NonNullable<PeerTransportOptions['services']>;
   private readonly snapshotMethod = peerMethod('SendSnapshot');
   /** Snapshot calls in flight, cancelled by close(). */
   private readonly snapshotCalls = new Set<{ call: grpc.ClientUnaryCall | undefined; client: grpc.Client }>();
@@ -83,6 +86,7 @@ export class PeerTransport {
     this.maxQueuedPerPeer = positiveInteger(opts.maxQueuedPerPeer ?? defaultMaxQueuedPerPeer, 'maxQueuedPerPeer');
     this.dialTimeoutMs = positiveInteger(opts.dialTimeoutMs ?? defaultDialTimeoutMs, 'dialTimeoutMs');
     this.batchBytesMax = positiveInteger(opts.batchBytesMax ?? defaultBatchBytesMax, 'batchBytesMax');
+    this.extraServices = opts.services ?? [];
     this.service = new PeerService({
       selfId: this.selfId,
       clusterId: this.clusterId,
@@ -109,6 +113,7 @@ export class PeerTransport {
     if (server === undefined) {
       server = new grpc.Server(peerServerOptions);
       server.addService(peerServiceDefinition(), this.service.handlers());
+      for (const s of this.extraServices) server.addService(s.definition, s.implementation);
       this.server = server;
     }
     try {
