@@ -77,6 +77,10 @@ describe.each(IMPLS)("%s with the etcd3 npm client", (impl) => {
     const etcd = new Etcd3({
       hosts: [...hosts],
       dialTimeout: 5_000,
+      // Own connections per client, as separate processes would have: grpc-js otherwise shares
+      // subchannels process-wide, and a new client on a restarted member would inherit the
+      // reconnect backoff that an older client built up while the member was down.
+      grpcOptions: { "grpc.use_local_subchannel_pool": 1 },
       // Unary calls get a deadline so a server that never answers fails the test instead of hanging it.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + 10_000 }),
       ...extra,

@@ -47,6 +47,7 @@ function newClient(hosts: readonly string[]): Etcd3 {
   return new Etcd3({
     hosts: [...hosts],
     dialTimeout: 5_000,
+    grpcOptions: { "grpc.use_local_subchannel_pool": 1 }, // own connections, as a separate process
     faultHandling: { host: passThrough },
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + 10_000 }),
   });
