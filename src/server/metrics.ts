@@ -30,7 +30,8 @@ export class ServerMetrics {
     gauge('etcd_server_has_leader', 'Whether or not a leader exists. 1 is existence, 0 is not.', s.hasLeader ? 1 : 0);
     gauge('etcd_server_is_leader', 'Whether or not this member is a leader. 1 if is, 0 otherwise.', s.isLeader ? 1 : 0);
     counter('etcd_server_leader_changes_seen_total', 'The number of leader changes seen.', this.leaderChanges);
-    counter('etcd_server_proposals_committed_total', 'The total number of consensus proposals committed.', this.proposalsCommitted);
+    // etcd declares these two as gauges despite their names.
+    gauge('etcd_server_proposals_committed_total', 'The total number of consensus proposals committed.', this.proposalsCommitted);
     gauge('etcd_server_proposals_applied_total', 'The total number of consensus proposals applied.', s.appliedIndex);
     gauge('etcd_server_term', 'The current raft term.', s.term);
     gauge('etcd_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', s.dbSizeBytes);

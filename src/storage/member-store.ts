@@ -1,4 +1,4 @@
-import { mkdir, open as openFile, readdir, stat } from 'node:fs/promises';
+import { mkdir, open as openFile, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { Level } from 'level';
@@ -133,6 +133,7 @@ export class MemberStore {
       throw openError(err, dataDir, dbDir);
     }
     try {
+      await refuseSilentLogDrops(dataDir, dbDir);
       // LevelDB fsyncs its own directory only for the MANIFEST; make the path to it durable too, so
       // a power cut cannot make a member that already voted come back as a brand-new one.
       for (const d of [dbDir, path.dirname(dbDir), dataDir]) await fsyncDir(d);
@@ -145,7 +146,7 @@ export class MemberStore {
       return new MemberStore(db, dataDir, dbDir, opts.logger ?? silentLogger, isNew, applied, snapIndex, bounds);
     } catch (err) {
       await db.close();
-      throw err;
+      throw err instanceof StorageError ? err : openError(err, dataDir, dbDir);
     }
   }
 
@@ -556,6 +557,29 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * LevelDB (without paranoid checks, which classic-level cannot turn on) recovers a write-ahead log
+ * with a checksum mismatch by dropping the damaged records and going on, silently losing writes we
+ * fsynced and acknowledged: a member could come back with an older vote and log. LevelDB does write
+ * what it dropped to its info log (<db>/LOG, new at every open), so read it and refuse to start.
+ */
+async function refuseSilentLogDrops(dataDir: string, dbDir: string): Promise<void> {
+  let info: string;
+  try {
+    info = await readFile(path.join(dbDir, 'LOG'), 'utf8');
+  } catch {
+    return;
+  }
+  const dropped = info.split('\n').filter((line) => /dropping \d+ bytes|corruption/i.test(line));
+  if (dropped.length === 0) return;
+  throw new StorageError(
+    StorageErrorCode.CorruptLog,
+    `data dir ${dataDir}: LevelDB found damaged records in its write-ahead log and dropped them ` +
+      `(${dropped[0]?.trim()}); acknowledged writes may be lost, so this member will not start. ` +
+      'Remove this member (etcdctl member remove), wipe the data dir, and add it back to copy the data from the others.',
+  );
 }
 
 function openError(err: unknown, dataDir: string, dbDir: string): StorageError {
