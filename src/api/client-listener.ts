@@ -9,6 +9,7 @@ import { AuthorityFixingStream } from './h2-authority-fix.js';
 import { kvService } from './kv-service.js';
 import { leaseService } from './lease-service.js';
 import { maintenanceService } from './maintenance-service.js';
+import { watchService } from './watch-service.js';
 
 /** grpc's own framing on top of the request limit, as etcd allows (grpcOverheadBytes). */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -25,11 +26,19 @@ export class ClientListener {
   private readonly netServers: NetServer[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly http = createHttpServer((req, res) => void this.serveHttp(req, res));
+  private readonly watch: ReturnType<typeof watchService>;
 
   constructor(
     private readonly server: KetchServer,
     private readonly log: Logger,
-    limits: { maxRequestBytes: number; maxTxnOps: number },
+    limits: {
+      maxRequestBytes: number;
+      maxTxnOps: number;
+      /** Watch: how long without a leader cuts streams that require one (3 election timeouts). */
+      electionTimeoutMs?: number;
+      /** Watch: --experimental-watch-progress-notify-interval (etcd: 10 min). */
+      watchProgressNotifyIntervalMs?: number;
+    },
   ) {
     this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': limits.maxRequestBytes + GRPC_OVERHEAD_BYTES,
@@ -43,6 +52,12 @@ export class ClientListener {
     this.grpcServer.addService(defs.Cluster, clusterService(server, log));
     this.grpcServer.addService(defs.Maintenance, maintenanceService(server, log));
     this.grpcServer.addService(defs.Lease, leaseService(server, log));
+    this.watch = watchService(server, log, {
+      maxRequestBytes: limits.maxRequestBytes,
+      electionTimeoutMs: limits.electionTimeoutMs ?? 1000,
+      progressNotifyIntervalMs: limits.watchProgressNotifyIntervalMs,
+    });
+    this.grpcServer.addService(defs.Watch, { Watch: this.watch.Watch });
     this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   }
 
@@ -68,6 +83,9 @@ export class ClientListener {
 
   private accept(socket: Socket): void {
     this.sockets.add(socket);
+    // As Go (etcd) does: no Nagle. http2 cannot set it through the authority-fixing wrapper, and
+    // Nagle plus the client's delayed ACKs stalled multi-frame responses (watch catch-up) ~40 ms each.
+    socket.setNoDelay(true);
     socket.once('close', () => this.sockets.delete(socket));
     socket.once('error', () => socket.destroy());
     // Read until the first 3 bytes are in: "PRI" starts an HTTP/2 (gRPC) connection, anything else
@@ -138,6 +156,7 @@ export class ClientListener {
   }
 
   async close(): Promise<void> {
+    this.watch.close();
     this.injector.destroy();
     for (const s of this.sockets) s.destroy();
     await Promise.all(this.netServers.map((n) => new Promise<void>((r) => n.close(() => r()))));

@@ -28,6 +28,8 @@ export interface KetchFlags {
   autoCompactionRetention: number;
   listenMetricsUrls: string[];
   logLevel: string;
+  /** Periodic watch progress notifications (progress_notify watches); etcd's default 10 min. */
+  watchProgressNotifyIntervalMs: number;
 }
 
 interface FlagSpec {
@@ -57,6 +59,7 @@ const SPECS: Record<string, FlagSpec> = {
   'listen-metrics-urls': { kind: 'string', def: '', help: 'List of URLs to listen on for the metrics and health endpoints.' },
   'log-level': { kind: 'string', def: 'info', help: 'Log level: debug, info, warn, error, fatal.' },
   'config-file': { kind: 'string', def: '', help: 'Path to the server configuration file (YAML, etcd keys).' },
+  'experimental-watch-progress-notify-interval': { kind: 'string', def: '10m', help: 'Duration of periodical watch progress notification.' },
 };
 
 /** etcd flags Ketch accepts and ignores, because they have no meaning here (logging backends etc.). */
@@ -159,6 +162,15 @@ function retention(mode: 'periodic' | 'revision', value: string): number {
   }
 }
 
+/** A Go duration such as 10m, 1s or 500ms. */
+function duration(flag: string, value: string): number {
+  try {
+    return parseRetention('periodic', value);
+  } catch {
+    throw new FlagError(`--${flag} must be a duration such as 10m, 1s or 500ms, got ${JSON.stringify(value)}`);
+  }
+}
+
 export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): KetchFlags | 'help' {
   const raw = rawFlags(argv, env);
   if (raw === 'help') return raw;
@@ -211,5 +223,6 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Ket
     autoCompactionRetention: retention(mode, get('auto-compaction-retention')),
     listenMetricsUrls: urls('listen-metrics-urls', get('listen-metrics-urls')),
     logLevel: get('log-level'),
+    watchProgressNotifyIntervalMs: duration('experimental-watch-progress-notify-interval', get('experimental-watch-progress-notify-interval')),
   };
 }

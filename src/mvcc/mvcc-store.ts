@@ -222,6 +222,65 @@ export class MvccStore {
     return [...keys].sort().map(fromLatin1);
   }
 
+  /**
+   * For watchers catching up (src/server/watch-hub.ts; etcd's syncWatchers): the events of keys in
+   * [key, rangeEnd) (rangeEnd as in RangeRequest) with main revision in [fromRev, toRev], in revision
+   * order, as the writes emitted them, with at most `maxRevisions` distinct revisions; `moreRev` is
+   * the first revision left out (0: none). `prevKv` adds each non-create event's previous put when it
+   * is still kept (etcd's Range at modRevision-1). The caller checks compactRevision first.
+   */
+  history(
+    key: Buffer,
+    rangeEnd: Buffer,
+    fromRev: number,
+    toRev: number,
+    opts: { maxRevisions: number; prevKv: boolean },
+  ): { events: Event[]; moreRev: number } {
+    const picked: Array<{ ki: KeyIndex; i: number }> = [];
+    const visit = (ki: KeyIndex): void => {
+      const revs = ki.revs;
+      let lo = 0;
+      let hi = revs.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if ((revs[mid] as KeyRevision).main < fromRev) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < revs.length && (revs[i] as KeyRevision).main <= toRev; i++) picked.push({ ki, i });
+    };
+    const end = rangeEndOf(rangeEnd);
+    if (end === null) {
+      const ki = this.index.get(toLatin1(key));
+      if (ki !== undefined) visit(ki);
+    } else {
+      this.index.forRange(toLatin1(key), end, visit);
+    }
+    const rev = (p: { ki: KeyIndex; i: number }): KeyRevision => p.ki.revs[p.i] as KeyRevision;
+    picked.sort((a, b) => rev(a).main - rev(b).main || rev(a).sub - rev(b).sub);
+    const events: Event[] = [];
+    let revisions = 0;
+    let lastMain = -1;
+    for (const p of picked) {
+      const r = rev(p);
+      if (r.main !== lastMain) {
+        if (++revisions > opts.maxRevisions) return { events, moreRev: r.main };
+        lastMain = r.main;
+      }
+      const kv: KeyValue =
+        r.value === null
+          ? { key: fromLatin1(r.key), createRevision: 0, modRevision: r.main, version: 0, value: EMPTY, lease: '0' }
+          : toKeyValue(r);
+      const before = p.i > 0 ? (p.ki.revs[p.i - 1] as KeyRevision) : undefined;
+      const isCreate = r.value !== null && r.createRevision === r.main;
+      if (opts.prevKv && !isCreate && before !== undefined && before.value !== null && r.main - 1 >= this.compactRev) {
+        events.push({ type: r.value === null ? 'DELETE' : 'PUT', kv, prevKv: toKeyValue(before) });
+      } else {
+        events.push({ type: r.value === null ? 'DELETE' : 'PUT', kv });
+      }
+    }
+    return { events, moreRev: 0 };
+  }
+
   // ---- Writes.
 
   put(req: PutRequest): WriteResult<PutResponse> {

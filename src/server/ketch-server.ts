@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { EtcdError, EtcdErrors } from '../util/etcd-errors.js';
-import type { StorageOp } from '../mvcc/types.js';
+import type { Event, StorageOp } from '../mvcc/types.js';
 import { MvccStore } from '../mvcc/mvcc-store.js';
 import { bootstrapState, joiningState } from '../raft/bootstrap.js';
 import { decodeConfChange } from '../raft/conf-change.js';
@@ -39,6 +39,7 @@ import {
   type MemberContext,
 } from './request-codec.js';
 import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.js';
+import { WatchHub } from './watch-hub.js';
 
 export interface ServerConfig {
   readonly name: string;
@@ -110,6 +111,8 @@ export class KetchServer {
   readonly metrics = new ServerMetrics();
   mvcc: MvccStore;
   membership: Membership;
+  /** Watchers of this member (the Watch service's streams); fed by applyEntries. */
+  readonly watchHub: WatchHub;
   /** Leases: the replicated table and, on the leader, their clocks. */
   readonly leases: LeaseCoordinator;
 
@@ -166,6 +169,7 @@ export class KetchServer {
     this.membership = parts.membership;
     this.applied = parts.applied;
     this.snapshotIndex = parts.snapshotIndex;
+    this.watchHub = new WatchHub({ history: () => this.mvcc });
     this.leases = new LeaseCoordinator(this.leaseHost(), parts.lessor);
     this.transport = new PeerTransport({
       selfId: this.memberId,
@@ -466,6 +470,7 @@ export class KetchServer {
   private async applyEntries(entries: readonly Entry[]): Promise<void> {
     const ops: StorageOp[] = [];
     const done: Array<() => void> = [];
+    const watchEvents: Event[] = []; // watch hub: this batch's events, in revision order
     let selfRemoved = false;
     for (const e of entries) {
       if (e.index <= this.applied) continue;
@@ -481,6 +486,7 @@ export class KetchServer {
         const req = decodeInternalRequest(e.data);
         const outcome = applyRequest(req, { mvcc: this.mvcc, membership: this.membership, maxTxnOps: this.cfg.maxTxnOps, lessor: this.leases.lessor });
         if (outcome.ops !== undefined) ops.push(...outcome.ops);
+        if (outcome.events !== undefined) for (const ev of outcome.events) watchEvents.push(ev); // watch hub
         if (req.request === 'member_update') this.syncPeers();
         const waiter = this.takeWaiter(req.id);
         if (waiter !== undefined) {
@@ -495,6 +501,7 @@ export class KetchServer {
       this.metrics.proposalsCommitted++;
     }
     await this.store.applyBatch(ops, this.applied);
+    this.watchHub.notify(watchEvents, this.mvcc.currentRevision); // watch hub: once per persisted batch
     for (const d of done) d();
     this.releaseAppliedWaiters();
     if (selfRemoved) {
@@ -518,6 +525,7 @@ export class KetchServer {
     );
     this.leases.lessor.restore(leases);
     this.mvcc = imported.store;
+    this.watchHub.restore(); // watch hub: synced watchers catch up from the new store
     this.membership = membership;
     this.applied = state.applied;
     this.snapshotIndex = snap.metadata.index;
@@ -931,6 +939,7 @@ export class KetchServer {
     this.stopped = true;
     clearInterval(this.ticker);
     this.compactor?.stop();
+    this.watchHub.close(); // watch hub: stop its sync timers
     this.leases.stop();
     clearTimeout(this.readRetry);
     if (this.readRound !== undefined) clearTimeout(this.readRound.timer);

@@ -354,6 +354,8 @@ export interface ClusterOptions {
   waitHealthy?: boolean;
   /** Limit for that wait; default 30 s. */
   healthyTimeoutMs?: number;
+  /** More etcd flags, the same for both implementations (e.g. --experimental-watch-progress-notify-interval). */
+  extraFlags?: readonly string[];
 }
 
 export interface EndpointStatus {
@@ -643,6 +645,7 @@ export async function startCluster(impl: Impl, n: number, opts: ClusterOptions =
   if (opts.snapshotCount !== undefined) extraFlags.push("--snapshot-count", String(opts.snapshotCount));
   if (opts.maxRequestBytes !== undefined) extraFlags.push("--max-request-bytes", String(opts.maxRequestBytes));
   if (opts.quotaBackendBytes !== undefined) extraFlags.push("--quota-backend-bytes", String(opts.quotaBackendBytes));
+  if (opts.extraFlags !== undefined) extraFlags.push(...opts.extraFlags);
   const rootDir = await mkdtemp(join(tmpdir(), `ketch-it-${impl}-`));
   clusterCounter++;
   const token = `ketch-it-${process.pid}-${clusterCounter}`;
