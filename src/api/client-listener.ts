@@ -110,6 +110,12 @@ export class ClientListener {
 
   private async serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
+    if ((path === '/health' || path === '/version') && req.method !== 'GET') {
+      // As etcd's handlers answer.
+      res.writeHead(405, { Allow: 'GET', 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('Method Not Allowed\n');
+      return;
+    }
     try {
       if (path === '/health') {
         const ok = await this.checkHealth();

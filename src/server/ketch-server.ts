@@ -201,7 +201,9 @@ export class KetchServer {
       return store.isNew ? await KetchServer.bootstrap(cfg, store) : await KetchServer.recover(cfg, store);
     } catch (err) {
       await store.close();
-      throw err;
+      const message = (err as Error).message;
+      // Every startup error names the data dir it is about, so the operator knows what to inspect.
+      throw message.includes(cfg.dataDir) ? err : new Error(`data dir ${cfg.dataDir}: ${message}`, { cause: err });
     }
   }
 
@@ -500,7 +502,9 @@ export class KetchServer {
       this.applied = e.index;
       this.metrics.proposalsCommitted++;
     }
-    await this.store.applyBatch(ops, this.applied);
+    // Not awaited: the raft log already holds these entries durably (a crash replays them), and the
+    // store writes app batches in the order issued, before any later snapshot or install.
+    this.store.applyBatch(ops, this.applied).catch((err: unknown) => this.fatal(err as Error));
     this.watchHub.notify(watchEvents, this.mvcc.currentRevision); // watch hub: once per persisted batch
     for (const d of done) d();
     this.releaseAppliedWaiters();
