@@ -4,6 +4,7 @@
 // killed with SIGKILL their session lease must expire; stopped with SIGTERM they give up at once.
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { Etcd3, EtcdLockFailedError } from "etcd3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 
 import { destroyAllClusters, etcdctlBinary, eventually, parseImpls, sleep, startCluster, type Cluster } from "./cluster.js";
@@ -120,5 +121,72 @@ describe.each(IMPLS)("%s lock and elect", (impl) => {
     await observer.waitFor("the observer to see beta", 10_000, (p) => p.lines().includes("beta"));
     const seen = observer.lines().filter((line) => !line.startsWith("/"));
     expect(seen).toEqual(["alpha", "beta"]);
+  });
+
+  it("etcd3 client: its lock excludes others until released or its lease expires", async () => {
+    const a = new Etcd3({ hosts: endpoints() });
+    const b = new Etcd3({ hosts: endpoints() });
+    try {
+      const held = await a.lock("/etcd3-locks/x").ttl(3).acquire();
+      await expect(b.lock("/etcd3-locks/x").ttl(3).acquire()).rejects.toBeInstanceOf(EtcdLockFailedError);
+      await held.release();
+      const second = await b.lock("/etcd3-locks/x").ttl(3).acquire();
+      await second.release();
+
+      // A holder that stops renewing without releasing (as a crashed process would): its lease
+      // expires and the lock is free. etcd3 exposes no public handle on a lock's lease.
+      const abandoned = await a.lock("/etcd3-locks/y").ttl(3).acquire();
+      (abandoned as unknown as { lease: { release(): void } }).lease.release();
+      const goneAt = Date.now();
+      await eventually("b to get the abandoned lock", 15_000, async () => {
+        try {
+          return await b.lock("/etcd3-locks/y").ttl(3).acquire();
+        } catch (error) {
+          if (error instanceof EtcdLockFailedError) return undefined;
+          throw error;
+        }
+      }, 200);
+      expect(Date.now() - goneAt).toBeGreaterThan(1_000);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it("etcd3 client: election campaign, observe and resign", async () => {
+    const a = new Etcd3({ hosts: endpoints() });
+    const b = new Etcd3({ hosts: endpoints() });
+    const o = new Etcd3({ hosts: endpoints() });
+    try {
+      const campaignA = a.election("etcd3-election", 5).campaign("alpha");
+      await new Promise<void>((resolve, reject) => {
+        campaignA.once("elected", () => resolve());
+        campaignA.once("error", reject);
+      });
+      // Observed once there is a leader: etcd3's observer can miss a leader elected while it starts
+      // up (seen against etcd itself), which is the client's race, not the server's.
+      const observer = await o.election("etcd3-election", 5).observe();
+      const changes: (string | undefined)[] = [];
+      observer.on("change", (value) => changes.push(value));
+      const campaignB = b.election("etcd3-election", 5).campaign("beta");
+      let bElected = false;
+      campaignB.on("elected", () => {
+        bElected = true;
+      });
+      await eventually("the observer to see alpha", 10_000, async () => (observer.leader() === "alpha" ? true : undefined));
+      await sleep(1_000);
+      expect(bElected).toBe(false);
+      await campaignA.resign();
+      await eventually("beta to be elected", 10_000, async () => (bElected ? true : undefined));
+      await eventually("the observer to see beta", 10_000, async () => (observer.leader() === "beta" ? true : undefined));
+      expect(await o.election("etcd3-election").leader()).toBe("beta");
+      expect(changes.filter((v) => v !== undefined).at(-1)).toBe("beta");
+      await campaignB.resign();
+      await observer.cancel();
+    } finally {
+      a.close();
+      b.close();
+      o.close();
+    }
   });
 });
