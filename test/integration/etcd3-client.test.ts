@@ -4,9 +4,10 @@
 // not part of this file (ketch does not implement them yet, issue 4).
 
 import { Etcd3, type IOptions, type IKeyValue } from "etcd3";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { destroyAllClusters, eventually, parseImpls, startCluster, type Cluster, type Member } from "./cluster.js";
+import { destroyAllClusters, eventually, parseImpls, type Member } from "./cluster.js";
+import { useCluster } from "./cluster-fixture.js";
 
 const IMPLS = parseImpls(process.env.KETCH_IMPLS ?? "etcd,ketch");
 
@@ -44,33 +45,12 @@ const str = (value: Buffer | Uint8Array | string | undefined | null): string =>
   value === undefined || value === null ? "" : Buffer.from(value).toString("utf8");
 
 describe.each(IMPLS)("%s with the etcd3 npm client", (impl) => {
-  let cluster: Cluster | undefined;
-  let startupError: unknown;
+  const c = useCluster(impl, 3);
   const clients: Etcd3[] = [];
-
-  beforeAll(async () => {
-    try {
-      cluster = await startCluster(impl, 3);
-    } catch (error) {
-      startupError = error ?? new Error(`${impl} cluster failed to start`);
-    }
-  }, 90_000);
-
-  // A startup failure must fail every test, never skip them.
-  beforeEach(({ onTestFailed }) => {
-    if (startupError !== undefined) throw startupError;
-    onTestFailed(() => cluster?.markFailed());
-  });
-
-  afterAll(async () => {
+  // Registered after the fixture, so it runs before the cluster is destroyed (hooks unwind as a stack).
+  afterAll(() => {
     for (const client of clients) client.close();
-    await cluster?.destroy();
-  }, 60_000);
-
-  function c(): Cluster {
-    if (cluster === undefined) throw new Error("cluster not started");
-    return cluster;
-  }
+  });
 
   /** An etcd3 client on the given hosts (default: every member), closed in afterAll. */
   function client(hosts: readonly string[] = c().endpoints, extra: Partial<IOptions> = {}): Etcd3 {
@@ -91,7 +71,11 @@ describe.each(IMPLS)("%s with the etcd3 npm client", (impl) => {
 
   let etcd: Etcd3;
   beforeAll(() => {
-    if (cluster !== undefined) etcd = client();
+    try {
+      etcd = client();
+    } catch {
+      // The cluster did not start: the fixture fails every test with the reason.
+    }
   });
 
   // ---- KV

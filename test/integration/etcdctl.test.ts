@@ -8,7 +8,7 @@ import { existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 
 import { etcdServiceClients } from "../../src/api/etcd-proto.js";
 import {
@@ -19,13 +19,12 @@ import {
   int,
   parseImpls,
   parseJsonExact,
-  startCluster,
-  type Cluster,
   type EtcdctlOptions,
   type EtcdctlResult,
 } from "./cluster.js";
+import { useCluster } from "./cluster-fixture.js";
 
-// The server lead switches the default to "etcd,ketch" once the ketch server lands.
+// Both implementations by default; KETCH_IMPLS=etcd (or ketch) runs one.
 const IMPLS = parseImpls(process.env.KETCH_IMPLS ?? "etcd,ketch");
 
 // ---- etcdctl -w json shapes (integers arrive as decimal strings, bytes as base64).
@@ -124,35 +123,9 @@ function grpcRange(clientUrl: string, request: Record<string, unknown>): Promise
 afterAll(destroyAllClusters, 60_000);
 
 describe.each(IMPLS)("%s driven by the real etcdctl 3.4", (impl) => {
-  let cluster: Cluster | undefined;
-  let startupError: unknown;
-  let scratchDir = "";
-
-  beforeAll(async () => {
-    try {
-      // A small --snapshot-count makes the servers compact their logs during the run, so the
-      // restart tests also recover from a snapshot plus a log tail.
-      cluster = await startCluster(impl, 3, { snapshotCount: 100 });
-      scratchDir = cluster.rootDir;
-    } catch (error) {
-      startupError = error ?? new Error(`${impl} cluster failed to start`);
-    }
-  }, 90_000);
-
-  // A startup failure (e.g. no /usr/bin/etcd) must fail every test, never skip them.
-  beforeEach(({ onTestFailed }) => {
-    if (startupError !== undefined) throw startupError;
-    onTestFailed(() => cluster?.markFailed());
-  });
-
-  afterAll(async () => {
-    await cluster?.destroy();
-  }, 60_000);
-
-  function c(): Cluster {
-    if (cluster === undefined) throw new Error("cluster not started");
-    return cluster;
-  }
+  // A small --snapshot-count makes the servers compact their logs during the run, so restarts also
+  // recover from a snapshot plus a log tail.
+  const c = useCluster(impl, 3, { snapshotCount: 100 });
 
   /** etcdctl that must exit 0; returns stdout. */
   async function ok(args: readonly string[], opts: EtcdctlOptions = {}): Promise<string> {
@@ -498,8 +471,8 @@ describe.each(IMPLS)("%s driven by the real etcdctl 3.4", (impl) => {
   // ---- limits, compaction
 
   it("request size: a value just over 1.5 MiB is 'request is too large', 1 MiB is fine", async () => {
-    const over = join(scratchDir, "value-over-limit");
-    const under = join(scratchDir, "value-under-limit");
+    const over = join(c().rootDir, "value-over-limit");
+    const under = join(c().rootDir, "value-under-limit");
     writeFileSync(over, Buffer.alloc(1.5 * 1024 * 1024 + 1024, "a"));
     writeFileSync(under, Buffer.alloc(1024 * 1024, "b"));
     // `put KEY` with no value reads the value from stdin, byte for byte.
@@ -566,7 +539,7 @@ describe.each(IMPLS)("%s driven by the real etcdctl 3.4", (impl) => {
   });
 
   it("snapshot save writes a file from one endpoint", async () => {
-    const path = join(scratchDir, "backup.db");
+    const path = join(c().rootDir, "backup.db");
     const result = await c().etcdctl(["snapshot", "save", path], { endpoints: [c().endpoints[0] ?? ""] });
     expect(result.code, describeRun(["snapshot", "save", path], result)).toBe(0);
     expect(result.stdout).toBe(`Snapshot saved at ${path}\n`);
@@ -735,30 +708,7 @@ describe.each(IMPLS)("%s driven by the real etcdctl 3.4", (impl) => {
 });
 
 describe.each(IMPLS)("%s with --max-request-bytes and --quota-backend-bytes", (impl) => {
-  let cluster: Cluster | undefined;
-  let startupError: unknown;
-
-  beforeAll(async () => {
-    try {
-      cluster = await startCluster(impl, 1, { namePrefix: "q", maxRequestBytes: 200 * 1024, quotaBackendBytes: 1024 * 1024 });
-    } catch (error) {
-      startupError = error ?? new Error(`${impl} cluster failed to start`);
-    }
-  }, 60_000);
-
-  beforeEach(({ onTestFailed }) => {
-    if (startupError !== undefined) throw startupError;
-    onTestFailed(() => cluster?.markFailed());
-  });
-
-  afterAll(async () => {
-    await cluster?.destroy();
-  }, 30_000);
-
-  function c(): Cluster {
-    if (cluster === undefined) throw new Error("cluster not started");
-    return cluster;
-  }
+  const c = useCluster(impl, 1, { namePrefix: "q", maxRequestBytes: 200 * 1024, quotaBackendBytes: 1024 * 1024 });
 
   it("--max-request-bytes: 300 KiB is too large under a 200 KiB limit, 100 KiB is not", async () => {
     const dir = c().rootDir;

@@ -2,9 +2,10 @@
 // them), against a 3-member cluster of real etcd 3.4 (the reference) and of ketch with the same
 // flags. Monitoring (Prometheus scrapes, load-balancer health checks, kubeadm) reads exactly these.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 
-import { describeRun, destroyAllClusters, eventually, parseImpls, startCluster, type Cluster, type Member } from "./cluster.js";
+import { describeRun, destroyAllClusters, eventually, parseImpls, type Member } from "./cluster.js";
+import { useCluster } from "./cluster-fixture.js";
 
 const IMPLS = parseImpls(process.env.KETCH_IMPLS ?? "etcd,ketch");
 
@@ -58,30 +59,7 @@ function sample(metrics: Metrics, name: string): number {
 }
 
 describe.each(IMPLS)("%s HTTP endpoints on the client URL", (impl) => {
-  let cluster: Cluster | undefined;
-  let startupError: unknown;
-
-  beforeAll(async () => {
-    try {
-      cluster = await startCluster(impl, 3);
-    } catch (error) {
-      startupError = error ?? new Error(`${impl} cluster failed to start`);
-    }
-  }, 90_000);
-
-  beforeEach(({ onTestFailed }) => {
-    if (startupError !== undefined) throw startupError;
-    onTestFailed(() => cluster?.markFailed());
-  });
-
-  afterAll(async () => {
-    await cluster?.destroy();
-  }, 60_000);
-
-  function c(): Cluster {
-    if (cluster === undefined) throw new Error("cluster not started");
-    return cluster;
-  }
+  const c = useCluster(impl, 3);
 
   async function metricsOf(member: Member): Promise<Metrics> {
     const answer = await http(`${member.clientUrl}/metrics`);

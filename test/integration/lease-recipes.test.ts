@@ -5,9 +5,10 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { Etcd3, EtcdLockFailedError } from "etcd3";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 
-import { destroyAllClusters, etcdctlBinary, eventually, parseImpls, sleep, startCluster, type Cluster } from "./cluster.js";
+import { destroyAllClusters, etcdctlBinary, eventually, parseImpls, sleep } from "./cluster.js";
+import { useCluster } from "./cluster-fixture.js";
 
 const IMPLS = parseImpls(process.env.KETCH_IMPLS ?? "etcd,ketch");
 
@@ -49,31 +50,14 @@ class Etcdctl {
 const running = new Set<Etcdctl>();
 
 describe.each(IMPLS)("%s lock and elect", (impl) => {
-  let cluster: Cluster | undefined;
-  let startupError: unknown;
-
-  beforeAll(async () => {
-    try {
-      cluster = await startCluster(impl, 3);
-    } catch (error) {
-      startupError = error ?? new Error(`${impl} cluster failed to start`);
-    }
-  }, 90_000);
-
-  beforeEach(({ onTestFailed }) => {
-    if (startupError !== undefined) throw startupError;
-    onTestFailed(() => cluster?.markFailed());
-  });
+  const c = useCluster(impl, 3);
 
   afterEach(async () => {
     for (const p of running) p.signal("SIGKILL");
     await Promise.all([...running].map((p) => p.exited));
   });
 
-  const endpoints = (): string[] => {
-    if (cluster === undefined) throw new Error("no cluster");
-    return cluster.runningEndpoints;
-  };
+  const endpoints = (): string[] => c().runningEndpoints;
 
   it("lock: one holder at a time; a SIGKILLed holder's lock passes on once its session lease expires", async () => {
     const a = new Etcdctl(endpoints(), ["lock", "--ttl=4", "/locks/one"]);

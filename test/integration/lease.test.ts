@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 
 import * as grpc from "@grpc/grpc-js";
 import { Etcd3 } from "etcd3";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 
 import { etcdServiceClients } from "../../src/api/etcd-proto.js";
 import {
@@ -16,12 +16,11 @@ import {
   int,
   parseImpls,
   sleep,
-  startCluster,
-  type Cluster,
   type EtcdctlOptions,
   type EtcdctlResult,
   type Member,
 } from "./cluster.js";
+import { useCluster } from "./cluster-fixture.js";
 
 const IMPLS = parseImpls(process.env.KETCH_IMPLS ?? "etcd,ketch");
 
@@ -38,28 +37,8 @@ interface TimeToLiveJson {
 const unb64 = (base64: string): string => Buffer.from(base64, "base64").toString("utf8");
 
 describe.each(IMPLS)("%s leases", (impl) => {
-  let cluster: Cluster | undefined;
-  let startupError: unknown;
-
-  beforeAll(async () => {
-    try {
-      // A small snapshot count so a member that falls behind is caught up with a snapshot.
-      cluster = await startCluster(impl, 3, { snapshotCount: 100 });
-    } catch (error) {
-      startupError = error ?? new Error(`${impl} cluster failed to start`);
-    }
-  }, 90_000);
-
-  // A startup failure must fail every test, never skip them.
-  beforeEach(({ onTestFailed }) => {
-    if (startupError !== undefined) throw startupError;
-    onTestFailed(() => cluster?.markFailed());
-  });
-
-  const c = (): Cluster => {
-    if (cluster === undefined) throw new Error("no cluster");
-    return cluster;
-  };
+  // A small snapshot count so a member that falls behind is caught up with a snapshot.
+  const c = useCluster(impl, 3, { snapshotCount: 100 });
 
   async function ok(args: string[], opts: EtcdctlOptions = {}): Promise<string> {
     const result = await c().etcdctl(args, opts);

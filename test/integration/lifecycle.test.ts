@@ -30,6 +30,7 @@ import {
   type Impl,
   type Member,
 } from "./cluster.js";
+import { useCluster } from "./cluster-fixture.js";
 
 const IMPLS = parseImpls(process.env.KETCH_IMPLS ?? "etcd,ketch");
 
@@ -98,30 +99,12 @@ async function hashKvAt(cluster: Cluster, revision: number, endpoints: readonly 
 
 describe.each(IMPLS)("%s member lifecycle", (impl) => {
   describe("graceful stop of the leader", () => {
-    let cluster: Cluster | undefined;
-    let startupError: unknown;
+    const c = useCluster(impl, 3);
     const clients: Etcd3[] = [];
-
-    beforeAll(async () => {
-      try {
-        cluster = await startCluster(impl, 3);
-      } catch (error) {
-        startupError = error ?? new Error(`${impl} cluster failed to start`);
-      }
-    }, 90_000);
-    beforeEach(({ onTestFailed }) => {
-      if (startupError !== undefined) throw startupError;
-      onTestFailed(() => cluster?.markFailed());
-    });
-    afterAll(async () => {
+    // Registered after the fixture, so it runs before the cluster is destroyed (hooks unwind as a stack).
+    afterAll(() => {
       for (const client of clients) client.close();
-      await cluster?.destroy();
-    }, 60_000);
-
-    function c(): Cluster {
-      if (cluster === undefined) throw new Error("cluster not started");
-      return cluster;
-    }
+    });
 
     it("SIGTERM of the leader: leadership moves without an election timeout, writes go on at once", async () => {
       const old = await c().leader();
