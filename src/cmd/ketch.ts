@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { ClientListener } from '../api/client-listener.js';
 import { KetchServer } from '../server/ketch-server.js';
 import { discoverCluster } from '../transport/peer-discovery.js';
+import { dialUrl, parseDialOverrides } from '../transport/peer-url.js';
 import { FlagError, parseFlags, usage } from './ketch-flags.js';
 
 async function main(): Promise<number> {
@@ -24,12 +25,29 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = pino({ level: flags.logLevel, base: { name: flags.name } });
+  // Test harnesses (torture suite, ketch-cluster partition) route each peer link through a proxy.
+  let peerDialOverrides: Map<string, string> | undefined;
+  const overridesText = process.env.KETCH_PEER_DIAL_OVERRIDES;
+  if (overridesText !== undefined && overridesText !== '') {
+    try {
+      peerDialOverrides = parseDialOverrides(overridesText);
+    } catch (err) {
+      process.stderr.write(`ketch: KETCH_PEER_DIAL_OVERRIDES: ${(err as Error).message}\n`);
+      return 2;
+    }
+    log.warn({ overrides: Object.fromEntries(peerDialOverrides) }, 'dialling peers through KETCH_PEER_DIAL_OVERRIDES');
+  }
   let server: KetchServer;
   try {
     server = await KetchServer.open({
       ...flags,
       logger: log,
-      discoverExisting: (peerUrls) => discoverCluster(peerUrls, { timeoutMs: 5000 }),
+      peerDialOverrides,
+      discoverExisting: (peerUrls) =>
+        discoverCluster(
+          peerUrls.map((url) => dialUrl(url, peerDialOverrides)),
+          { timeoutMs: 5000 },
+        ),
     });
   } catch (err) {
     log.fatal({ err }, 'cannot start member');

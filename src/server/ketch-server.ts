@@ -22,6 +22,7 @@ import {
 } from '../raft/types.js';
 import { MemberStore } from '../storage/member-store.js';
 import { PeerTransport } from '../transport/peer-transport.js';
+import { dialUrl } from '../transport/peer-url.js';
 import { SeededRandom } from '../util/prng.js';
 import { type ApplyOutcome, applyRequest } from './apply.js';
 import { AutoCompactor } from './auto-compactor.js';
@@ -62,6 +63,8 @@ export interface ServerConfig {
   readonly logger: Logger;
   /** Finds the cluster to join for --initial-cluster-state existing (asks the peers). */
   readonly discoverExisting?: (peerUrls: string[]) => Promise<{ clusterId: string; members: Member[] }>;
+  /** Peer URL → URL to dial instead (a test proxy per link, from KETCH_PEER_DIAL_OVERRIDES). */
+  readonly peerDialOverrides?: ReadonlyMap<string, string>;
 }
 
 /** etcd's default backend quota when --quota-backend-bytes is 0. */
@@ -179,6 +182,7 @@ export class KetchServer {
       members: () => this.membership.sorted(),
       // Followers forward lease renewals and TTL reads to the leader here (etcd's leasehttp).
       services: [this.leases.peerService()],
+      dialOverrides: cfg.peerDialOverrides,
       handler: {
         onMessage: (m) => this.onPeerMessage(m),
         onUnreachable: (id) => {
@@ -971,7 +975,10 @@ export class KetchServer {
       log: this.log,
       isLeader: () => this.role === StateRole.Leader && !this.stopped,
       hasLeader: () => this.leader !== NONE,
-      leaderPeerUrls: () => (this.leader === NONE || this.leader === this.memberId ? undefined : this.membership.members.get(this.leader)?.peerURLs),
+      leaderPeerUrls: () =>
+        this.leader === NONE || this.leader === this.memberId
+          ? undefined
+          : this.membership.members.get(this.leader)?.peerURLs.map((url) => dialUrl(url, this.cfg.peerDialOverrides)),
       propose: (body) => this.propose(body),
       waitCommittedApplied: () => this.waitApplied(this.node.basicStatus().commit),
       keysWithLease: (id) => this.mvcc.keysWithLease(id),

@@ -14,7 +14,7 @@ import { peerChannelOptions, peerServerOptions } from './grpc-options.js';
 import type { ClusterMember } from './peer-discovery.js';
 import { PeerService } from './peer-service.js';
 import { PeerStream } from './peer-stream.js';
-import { peerUrlToTarget } from './peer-url.js';
+import { dialUrl, peerUrlToTarget } from './peer-url.js';
 import { toWireMessage } from './raft-codec.js';
 import { peerMethod, peerServiceDefinition, type WireAck, type WireMessage, type WireSnapshotMessage } from './raft-proto.js';
 import { newTransportCounters, type TransportCounters } from './transport-counters.js';
@@ -49,6 +49,8 @@ export interface PeerTransportOptions {
   readonly members?: () => readonly ClusterMember[];
   /** More gRPC services served on the peer URLs (e.g. the server's PeerLease). */
   readonly services?: ReadonlyArray<{ definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }>;
+  /** Peer URL → URL actually dialled (e.g. a test proxy per link); peers keep their advertised URLs. */
+  readonly dialOverrides?: ReadonlyMap<string, string>;
 }
 
 const defaultMaxQueuedPerPeer = 4096;
@@ -70,6 +72,7 @@ export class PeerTransport {
   private readonly peers = new Map<string, PeerStream>();
   private readonly service: PeerService;
   private readonly extraServices: NonNullable<PeerTransportOptions['services']>;
+  private readonly dialOverrides: ReadonlyMap<string, string> | undefined;
   private readonly snapshotMethod = peerMethod('SendSnapshot');
   /** Snapshot calls in flight, cancelled by close(). */
   private readonly snapshotCalls = new Set<{ call: grpc.ClientUnaryCall | undefined; client: grpc.Client }>();
@@ -87,6 +90,7 @@ export class PeerTransport {
     this.dialTimeoutMs = positiveInteger(opts.dialTimeoutMs ?? defaultDialTimeoutMs, 'dialTimeoutMs');
     this.batchBytesMax = positiveInteger(opts.batchBytesMax ?? defaultBatchBytesMax, 'batchBytesMax');
     this.extraServices = opts.services ?? [];
+    this.dialOverrides = opts.dialOverrides;
     this.service = new PeerService({
       selfId: this.selfId,
       clusterId: this.clusterId,
@@ -239,10 +243,11 @@ export class PeerTransport {
     this.logger.info('transport closed');
   }
 
-  /** The URLs of `urls` that can be dialled; the others are logged. */
+  /** The URLs to dial for `urls` (after dial overrides) that can be dialled; the others are logged. */
   private usableUrls(id: string, urls: readonly string[]): string[] {
     const usable: string[] = [];
-    for (const url of urls) {
+    for (const advertised of urls) {
+      const url = dialUrl(advertised, this.dialOverrides);
       try {
         peerUrlToTarget(url);
         usable.push(url);

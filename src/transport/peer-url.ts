@@ -32,3 +32,37 @@ export function peerUrlToTarget(url: string): string {
   // URL keeps IPv6 hostnames bracketed ("[::1]"), which is the form grpc-js expects.
   return `${parsed.hostname}:${port}`;
 }
+
+/**
+ * Where to dial a peer URL: the URL itself, or its replacement in `overrides`. Tests put a TCP
+ * proxy between each pair of members this way (one proxy per directed link) to cut links.
+ */
+export function dialUrl(url: string, overrides: ReadonlyMap<string, string> | undefined): string {
+  return overrides?.get(url) ?? url;
+}
+
+/**
+ * Parses a JSON object mapping peer URLs to the URLs to dial instead (e.g. the value of
+ * KETCH_PEER_DIAL_OVERRIDES). Both sides must be valid peer URLs; anything else throws.
+ */
+export function parseDialOverrides(text: string): Map<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new TransportError(TransportErrorCode.InvalidUrl, `peer dial overrides are not valid JSON: ${(err as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new TransportError(TransportErrorCode.InvalidUrl, 'peer dial overrides must be a JSON object {"peerURL": "dialURL", ...}');
+  }
+  const out = new Map<string, string>();
+  for (const [from, to] of Object.entries(parsed as Record<string, unknown>)) {
+    if (typeof to !== 'string') {
+      throw new TransportError(TransportErrorCode.InvalidUrl, `peer dial override for ${from} must be a URL string`);
+    }
+    peerUrlToTarget(from);
+    peerUrlToTarget(to);
+    out.set(from, to);
+  }
+  return out;
+}
