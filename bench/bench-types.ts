@@ -1,0 +1,46 @@
+/** What every benchmark row gets and returns. */
+import type { Cluster, Impl, Member } from './bench-harness.js';
+import type { CpuUse } from './proc-stats.js';
+
+export interface RowContext {
+  impl: Impl;
+  round: number;
+  cluster: Cluster;
+  quick: boolean;
+  /** A scratch directory for this cluster (h2load bodies and logs). */
+  workDir: string;
+  /** The current leader, once every running member agrees on it. */
+  leader(): Promise<Member>;
+  log(line: string): void;
+}
+
+export interface MetricSpec {
+  key: string;
+  /** Column text, e.g. "req/s", "p99 ms". */
+  label: string;
+  better: 'higher' | 'lower';
+}
+
+export interface RowSample {
+  row: string;
+  impl: Impl;
+  round: number;
+  /** metric key → value (NaN when the run produced none). */
+  values: Record<string, number>;
+  /** CPU over the measured window (generator = the load generator's processes plus the bench process). */
+  cpu: CpuUse | undefined;
+  /** Whether the work was checked to have been done (revisions, versions, event sequences). */
+  verified: boolean;
+  verification: string;
+  /** Row-specific numbers for the JSON file. */
+  detail: Record<string, unknown>;
+}
+
+export interface RowSpec {
+  /** The --rows name. */
+  name: string;
+  /** Table text. */
+  title: string;
+  metrics: MetricSpec[];
+  run(ctx: RowContext): Promise<RowSample>;
+}
