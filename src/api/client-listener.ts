@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { CLUSTER_VERSION, type KetchServer, SERVER_VERSION } from '../server/ketch-server.js';
 import { clusterService } from './cluster-service.js';
 import { etcdServiceDefinitions } from './etcd-proto.js';
-import { AuthorityFixingStream } from './h2-authority-fix.js';
+import { AuthorityFixingStream, firstRequestNeedsAuthorityFix } from './h2-authority-fix.js';
 import { kvService } from './kv-service.js';
 import { leaseService } from './lease-service.js';
 import { maintenanceService } from './maintenance-service.js';
@@ -15,6 +15,10 @@ import { watchService } from './watch-service.js';
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
 
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0');
+/** How long a new gRPC connection may stay silent after its preface before we stop waiting for its first request. */
+const SNIFF_WAIT_MS = 15;
+/** A client that sends this much without a complete first HEADERS frame is not worth sniffing further. */
+const SNIFF_BYTES_MAX = 64 * 1024;
 
 /**
  * Serves a member's client URLs: gRPC (etcd v3 API) and HTTP/1.1 (/health, /version, /metrics) on the
@@ -91,21 +95,39 @@ export class ClientListener {
     // Read until the first 3 bytes are in: "PRI" starts an HTTP/2 (gRPC) connection, anything else
     // is an HTTP/1.1 method. Then hand the socket, with those bytes put back, to the right server.
     let head = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      if (head.length < 3) return;
+    let sniffTimer: NodeJS.Timeout | undefined;
+    const handOver = (fixAuthority: boolean): void => {
+      clearTimeout(sniffTimer);
       socket.off('data', onData);
       socket.pause();
       socket.unshift(head);
-      if (head.subarray(0, 3).equals(HTTP2_PREFACE.subarray(0, 3))) {
-        // http2 takes over (through the authority fix) and first consumes what is buffered.
-        this.injector.injectConnection(new AuthorityFixingStream(socket));
-      } else {
+      // Node's http2 session first consumes what is buffered on the socket, then reads natively.
+      this.injector.injectConnection(fixAuthority ? new AuthorityFixingStream(socket) : socket);
+    };
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < 3) return;
+      if (!head.subarray(0, 3).equals(HTTP2_PREFACE.subarray(0, 3))) {
+        socket.off('data', onData);
+        socket.pause();
+        socket.unshift(head);
         this.http.emit('connection', socket);
         socket.resume();
+        return;
+      }
+      // gRPC: only a connection whose first request carries a URL as :authority (etcdctl 3.4) needs
+      // the JS rewriting stream; every other one gets the native socket, which is much cheaper.
+      const needsFix = firstRequestNeedsAuthorityFix(head);
+      if (needsFix !== undefined) handOver(needsFix);
+      else if (head.length > SNIFF_BYTES_MAX) handOver(true);
+      else if (sniffTimer === undefined) {
+        // Go's gRPC waits for the server's SETTINGS before its first request, which we only send
+        // once http2 owns the socket: give such a client the rewriting stream after a short wait.
+        sniffTimer = setTimeout(() => handOver(true), SNIFF_WAIT_MS);
       }
     };
     socket.on('data', onData);
+    socket.once('close', () => clearTimeout(sniffTimer));
   }
 
   private async serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {

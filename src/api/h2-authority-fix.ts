@@ -117,6 +117,35 @@ export class AuthorityFixingStream extends Duplex {
   }
 }
 
+/**
+ * Looks at the bytes a client sent first (connection preface, then frames) and tells whether its
+ * first request's `:authority` needs the rewrite: true or false once the first complete HEADERS
+ * frame is in, undefined while it is not. A HEADERS block split over CONTINUATION frames is never
+ * rewritten (as in the stream above), so it counts as clean.
+ */
+export function firstRequestNeedsAuthorityFix(data: Buffer): boolean | undefined {
+  let off = PREFACE_BYTES;
+  while (data.length - off >= FRAME_HEADER_BYTES) {
+    const len = data.readUIntBE(off, 3);
+    const end = off + FRAME_HEADER_BYTES + len;
+    if (data.length < end) return undefined;
+    if (data[off + 3] === TYPE_HEADERS) {
+      const flags = data[off + 4] as number;
+      if ((flags & FLAG_END_HEADERS) === 0) return false;
+      let start = off + FRAME_HEADER_BYTES;
+      let blockEnd = end;
+      if (flags & FLAG_PADDED) {
+        blockEnd -= data[start] as number;
+        start += 1;
+      }
+      if (flags & FLAG_PRIORITY) start += 5;
+      return rewriteAuthority(data.subarray(start, blockEnd)) !== undefined;
+    }
+    off = end;
+  }
+  return undefined;
+}
+
 /** Reads an HPACK integer with an N-bit prefix at `off`. */
 function readInt(buf: Buffer, off: number, prefixBits: number): { value: number; next: number } {
   const mask = (1 << prefixBits) - 1;

@@ -1,6 +1,6 @@
 import hpack from 'hpack.js';
 import { describe, expect, it } from 'vitest';
-import { rewriteAuthority } from '../../src/api/h2-authority-fix.js';
+import { firstRequestNeedsAuthorityFix, rewriteAuthority } from '../../src/api/h2-authority-fix.js';
 
 interface Header {
   name: string;
@@ -76,5 +76,34 @@ describe('rewriteAuthority (etcdctl sends :authority http://host:port, which ngh
   it('returns undefined for a truncated block instead of throwing', () => {
     const block = encoder()([{ name: ':authority', value: 'http://127.0.0.1:2379' }]);
     expect(rewriteAuthority(block.subarray(0, block.length - 3))).toBeUndefined();
+  });
+});
+
+/** An HTTP/2 frame: 3-byte length, type, flags, 4-byte stream id, payload. */
+function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(streamId, 5);
+  return Buffer.concat([head, payload]);
+}
+
+describe('firstRequestNeedsAuthorityFix (decides per connection whether the rewriting stream is needed)', () => {
+  const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+  const settings = frame(0x4, 0, 0, Buffer.alloc(6));
+  const headers = (authority: string): Buffer =>
+    frame(0x1, 0x4, 1, encoder()([{ name: ':method', value: 'POST' }, { name: ':authority', value: authority }]));
+
+  it('is undecided until the first HEADERS frame is complete', () => {
+    expect(firstRequestNeedsAuthorityFix(preface)).toBeUndefined();
+    expect(firstRequestNeedsAuthorityFix(Buffer.concat([preface, settings]))).toBeUndefined();
+    const whole = Buffer.concat([preface, settings, headers('http://127.0.0.1:2379')]);
+    expect(firstRequestNeedsAuthorityFix(whole.subarray(0, whole.length - 1))).toBeUndefined();
+    expect(firstRequestNeedsAuthorityFix(whole)).toBe(true);
+  });
+
+  it('passes a clean first request (grpc-js, h2load) to the native socket', () => {
+    expect(firstRequestNeedsAuthorityFix(Buffer.concat([preface, settings, headers('127.0.0.1:2379')]))).toBe(false);
   });
 });
