@@ -1,0 +1,247 @@
+// Field selectors (`?fieldSelector=`): the `=`, `==`, `!=` syntax of k8s.io/apimachinery
+// pkg/fields/selector.go (with its `\,` `\=` `\\` escapes) and the per-kind selectable fields of
+// kube's registries (pkg/registry/*/strategy.go GetAttrs / ToSelectableFields and the field label
+// conversions in pkg/apis/*/v1/conversion.go). An unsupported field is a 400 with kube's
+// "field label not supported: <field>".
+import { getPath, isJsonObject, type JsonObject, type JsonValue } from './json.js';
+import { badRequest } from './status.js';
+
+export type FieldOperator = '=' | '==' | '!=';
+
+export interface FieldRequirement {
+  readonly field: string;
+  readonly operator: FieldOperator;
+  readonly value: string;
+}
+
+export type FieldSet = Readonly<Record<string, string>>;
+
+export interface FieldSelector {
+  readonly requirements: readonly FieldRequirement[];
+  matches(fields: FieldSet): boolean;
+  isEmpty(): boolean;
+  /** The value an `=`/`==` requirement pins `field` to (e.g. metadata.name for a get-like list). */
+  requiresExactMatch(field: string): string | undefined;
+  toString(): string;
+}
+
+function escapeValue(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/,/g, '\\,').replace(/=/g, '\\=');
+}
+
+class Selector implements FieldSelector {
+  constructor(readonly requirements: readonly FieldRequirement[]) {}
+  matches(fields: FieldSet): boolean {
+    return this.requirements.every((r) => {
+      const have = fields[r.field] ?? '';
+      return r.operator === '!=' ? have !== r.value : have === r.value;
+    });
+  }
+  isEmpty(): boolean {
+    return this.requirements.length === 0;
+  }
+  requiresExactMatch(field: string): string | undefined {
+    for (const r of this.requirements) if (r.field === field && r.operator !== '!=') return r.value;
+    return undefined;
+  }
+  toString(): string {
+    return this.requirements.map((r) => `${r.field}${r.operator}${escapeValue(r.value)}`).join(',');
+  }
+}
+
+export const everythingFields: FieldSelector = new Selector([]);
+
+/** Split on unescaped commas, keeping escapes for the value decoder. */
+function splitTerms(s: string): string[] {
+  const terms: string[] = [];
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '\\') i++;
+    else if (s[i] === ',') {
+      terms.push(s.slice(start, i));
+      start = i + 1;
+    }
+  }
+  terms.push(s.slice(start));
+  return terms;
+}
+
+/** The first unescaped operator, trying "!=", "==", "=" at each position (fields.splitTerm). */
+function splitTerm(term: string): { lhs: string; op: FieldOperator; rhs: string } | undefined {
+  for (let i = 0; i < term.length; i++) {
+    if (term[i] === '\\') {
+      i++;
+      continue;
+    }
+    for (const op of ['!=', '==', '='] as const) {
+      if (term.startsWith(op, i)) return { lhs: term.slice(0, i), op, rhs: term.slice(i + op.length) };
+    }
+  }
+  return undefined;
+}
+
+function unescapeValue(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i] ?? '';
+    if (ch === '\\') {
+      const next = s[i + 1];
+      if (next === '\\' || next === ',' || next === '=') {
+        out += next;
+        i++;
+        continue;
+      }
+      throw badRequest(`invalid field selector: invalid escape sequence: ${s}`);
+    }
+    if (ch === ',' || ch === '=') throw badRequest(`invalid field selector: unescaped character in value: ${s}`);
+    out += ch;
+  }
+  return out;
+}
+
+/** Syntax only; any field name is accepted. The empty string selects everything. */
+export function parseFieldSelector(text: string): FieldSelector {
+  if (text.trim() === '') return everythingFields;
+  const reqs: FieldRequirement[] = [];
+  for (const term of splitTerms(text)) {
+    if (term === '') continue;
+    const parts = splitTerm(term);
+    if (parts === undefined) throw badRequest(`invalid selector: '${text}'; can't understand '${term}'`);
+    reqs.push({ field: parts.lhs, operator: parts.op, value: unescapeValue(parts.rhs) });
+  }
+  // kube sorts a parsed field selector by field name for a stable String().
+  reqs.sort((a, b) => (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
+  return new Selector(reqs);
+}
+
+// ---- selectable fields per kind --------------------------------------------------------------
+
+const NAMESPACED_META = ['metadata.name', 'metadata.namespace'] as const;
+
+/** Field labels kube accepts per kind (conversion funcs in pkg/apis/{core,apps}/v1/conversion.go). */
+const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
+  Pod: [
+    ...NAMESPACED_META,
+    'spec.nodeName',
+    'spec.restartPolicy',
+    'spec.schedulerName',
+    'spec.serviceAccountName',
+    'spec.hostNetwork',
+    'status.phase',
+    'status.podIP',
+    'status.podIPs',
+    'status.nominatedNodeName',
+  ],
+  // Cluster-scoped kinds: kube rejects metadata.namespace for these.
+  Node: ['metadata.name', 'spec.unschedulable'],
+  Namespace: ['metadata.name', 'status.phase'],
+  Event: [
+    ...NAMESPACED_META,
+    'involvedObject.kind',
+    'involvedObject.namespace',
+    'involvedObject.name',
+    'involvedObject.uid',
+    'involvedObject.apiVersion',
+    'involvedObject.resourceVersion',
+    'involvedObject.fieldPath',
+    'reason',
+    'reportingComponent',
+    'source',
+    'type',
+  ],
+  Secret: [...NAMESPACED_META, 'type'],
+  ReplicaSet: [...NAMESPACED_META, 'status.replicas'],
+};
+
+/** The field labels `kind` supports in selectors. */
+export function supportedFieldLabels(kind: string): readonly string[] {
+  return SUPPORTED[kind] ?? NAMESPACED_META;
+}
+
+/**
+ * Reject selectors on fields the kind does not index: 400 "field label not supported: <field>",
+ * the text kube-apiserver answers with.
+ */
+export function checkFieldSelector(kind: string, sel: FieldSelector): void {
+  const ok = supportedFieldLabels(kind);
+  for (const r of sel.requirements) {
+    if (!ok.includes(r.field)) throw badRequest(`field label not supported: ${r.field}`);
+  }
+}
+
+/** Parse and check against the kind in one go (what a list/watch handler wants). */
+export function parseFieldSelectorFor(kind: string, text: string): FieldSelector {
+  const sel = parseFieldSelector(text);
+  checkFieldSelector(kind, sel);
+  return sel;
+}
+
+function str(obj: JsonValue | undefined, ...path: string[]): string {
+  const v = getPath(obj, ...path);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v); // Go's fmt.Sprint / strconv
+  return '';
+}
+
+function bool(obj: JsonValue | undefined, ...path: string[]): string {
+  return getPath(obj, ...path) === true ? 'true' : 'false';
+}
+
+/**
+ * The field set kube's registry computes for one object (GetAttrs); selectors match against it.
+ * Missing values are "" (so `spec.nodeName=` finds unscheduled pods), booleans "true"/"false".
+ */
+export function selectableFields(kind: string, obj: JsonObject): Record<string, string> {
+  const f: Record<string, string> = { 'metadata.name': str(obj, 'metadata', 'name') };
+  const ns = str(obj, 'metadata', 'namespace');
+  switch (kind) {
+    case 'Node':
+      f['spec.unschedulable'] = bool(obj, 'spec', 'unschedulable');
+      return f;
+    case 'Namespace':
+      f['status.phase'] = str(obj, 'status', 'phase');
+      return f;
+    case 'Pod': {
+      f['metadata.namespace'] = ns;
+      f['spec.nodeName'] = str(obj, 'spec', 'nodeName');
+      f['spec.restartPolicy'] = str(obj, 'spec', 'restartPolicy');
+      f['spec.schedulerName'] = str(obj, 'spec', 'schedulerName');
+      f['spec.serviceAccountName'] = str(obj, 'spec', 'serviceAccountName');
+      f['spec.hostNetwork'] = bool(obj, 'spec', 'hostNetwork');
+      f['status.phase'] = str(obj, 'status', 'phase');
+      // podIP is the first of podIPs; kube selects on status.podIPs by the first entry too.
+      const ips = getPath(obj, 'status', 'podIPs');
+      const firstIp = Array.isArray(ips) && isJsonObject(ips[0]) ? str(ips[0], 'ip') : '';
+      f['status.podIP'] = str(obj, 'status', 'podIP') || firstIp;
+      f['status.podIPs'] = firstIp || str(obj, 'status', 'podIP');
+      f['status.nominatedNodeName'] = str(obj, 'status', 'nominatedNodeName');
+      return f;
+    }
+    case 'Event': {
+      f['metadata.namespace'] = ns;
+      for (const k of ['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath']) {
+        f[`involvedObject.${k}`] = str(obj, 'involvedObject', k);
+      }
+      f.reason = str(obj, 'reason');
+      f.reportingComponent = str(obj, 'reportingComponent');
+      f.source = str(obj, 'source', 'component');
+      f.type = str(obj, 'type');
+      return f;
+    }
+    case 'Secret':
+      f['metadata.namespace'] = ns;
+      f.type = str(obj, 'type');
+      return f;
+    case 'ReplicaSet':
+      f['metadata.namespace'] = ns;
+      f['status.replicas'] = String(typeof getPath(obj, 'status', 'replicas') === 'number' ? getPath(obj, 'status', 'replicas') : 0);
+      return f;
+    default:
+      f['metadata.namespace'] = ns;
+      return f;
+  }
+}
+
+export function matchesFieldSelector(kind: string, sel: FieldSelector, obj: JsonObject): boolean {
+  return sel.isEmpty() || sel.matches(selectableFields(kind, obj));
+}
