@@ -1,0 +1,125 @@
+// Turns a snapshot file of either format into Ketch's replicated state: the MVCC store (with the
+// LevelDB records that persist it) and the leases. Both restore and status start here.
+
+import { encodeCompactRevision } from '../mvcc/record-codec.js';
+import { COMPACT_REVISION_KEY, MvccError, MvccStore, REVISION_PREFIX, type StorageOp } from '../mvcc/index.js';
+import { decodeStateSnapshot, type StateSnapshot } from '../server/state-snapshot.js';
+import { BoltReader } from './bbolt-reader.js';
+import { fileSource } from './byte-source.js';
+import { EtcdBackend, type EtcdStatus } from './etcd-backend.js';
+import { corrupt, SnapshotError } from './snapshot-error.js';
+import { KETCH_LENGTH_BYTES, openSnapshotFile, type OpenOptions, readRange, type SnapshotFile } from './snapshot-file.js';
+
+export interface SnapshotLease {
+  /** int64 lease ID, decimal. */
+  readonly id: string;
+  readonly ttl: number;
+}
+
+export interface LoadedSnapshot {
+  readonly file: SnapshotFile;
+  readonly mvcc: { readonly store: MvccStore; readonly ops: StorageOp[] };
+  readonly leases: SnapshotLease[];
+  /** What the source had that a restored ketch cluster will not (e.g. etcd auth). */
+  readonly warnings: string[];
+  /** The ketch state header (ketch format only). */
+  readonly ketchState?: Omit<StateSnapshot, 'mvcc'>;
+  /** etcdctl's status numbers (etcd format only). */
+  readonly etcdStatus?: EtcdStatus;
+}
+
+/** Opens, verifies and decodes a snapshot file. */
+export async function loadSnapshot(path: string, opts: OpenOptions = {}): Promise<LoadedSnapshot> {
+  const file = await openSnapshotFile(path, opts);
+  return file.format === 'ketch' ? loadKetch(file) : loadEtcd(file);
+}
+
+async function loadKetch(file: SnapshotFile): Promise<LoadedSnapshot> {
+  const frame = await readRange(file.path, 0, file.dataBytes);
+  const bodyBytes = Number(frame.readBigUInt64BE(0));
+  const body = frame.subarray(KETCH_LENGTH_BYTES, KETCH_LENGTH_BYTES + bodyBytes);
+  let state: StateSnapshot;
+  try {
+    state = decodeStateSnapshot(body);
+  } catch (err) {
+    throw corrupt(`snapshot file ${file.path}: the ketch state header does not decode: ${(err as Error).message}`, err);
+  }
+  const mvcc = importMvcc(file.path, () => MvccStore.importSnapshot(state.mvcc));
+  const leases = (state.leases ?? []).map((l) => ({ id: String(l.id), ttl: Number(l.ttl) }));
+  const { mvcc: _bytes, ...ketchState } = state;
+  return { file, mvcc, leases, warnings: [], ketchState };
+}
+
+async function loadEtcd(file: SnapshotFile): Promise<LoadedSnapshot> {
+  return withEtcdBackend(file, (backend) => {
+    const etcdStatus = backend.status();
+    const mvcc = importMvcc(file.path, () => etcdToMvcc(backend));
+    const warnings: string[] = [];
+    if (backend.authEnabled()) {
+      warnings.push(
+        'auth was enabled in the etcd cluster; ketch does not implement auth, so users, roles and permissions were not imported',
+      );
+    }
+    return { file, mvcc, leases: backend.leases(), warnings, etcdStatus };
+  });
+}
+
+/** Opens an etcd snapshot's bbolt database and runs bbolt's integrity check (as etcdctl does) first. */
+export function withEtcdBackend<T>(file: SnapshotFile, use: (backend: EtcdBackend) => T): T {
+  const source = fileSource(file.path, file.dataBytes);
+  try {
+    const bolt = BoltReader.open(source);
+    const problems = bolt.check();
+    if (problems.length > 0) {
+      throw corrupt(
+        `snapshot file ${file.path}: integrity check failed, ${problems.length} errors found:\n${problems.slice(0, 20).join('\n')}`,
+      );
+    }
+    return use(new EtcdBackend(bolt));
+  } finally {
+    source.close();
+  }
+}
+
+/** MVCC errors in a snapshot are corruption of the snapshot, reported with the file's name. */
+function importMvcc<T>(path: string, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof SnapshotError) throw err;
+    if (err instanceof MvccError) throw corrupt(`snapshot file ${path}: ${err.message}`, err);
+    throw err;
+  }
+}
+
+/**
+ * etcd's "key" bucket to a Ketch store, the way etcd 3.4 rebuilds its index at startup
+ * (mvcc/kvstore.go restore): records are taken byte for byte (Ketch's MVCC records are etcd's);
+ * a tombstone of a key with no live generation is skipped (compaction left it orphaned); the
+ * current revision is the newest record's or the finished compaction's; a compaction that was
+ * scheduled but not finished is finished here.
+ */
+function etcdToMvcc(backend: EtcdBackend): { store: MvccStore; ops: StorageOp[] } {
+  const meta = backend.meta();
+  const records: Array<[Buffer, Buffer]> = [];
+  if (meta.finishedCompactRevision > 0) {
+    records.push([COMPACT_REVISION_KEY, encodeCompactRevision(meta.finishedCompactRevision)]);
+  }
+  const live = new Map<string, boolean>();
+  for (const r of backend.keyRecords()) {
+    const key = r.key.toString('latin1');
+    if (r.tombstone) {
+      if (live.get(key) !== true) continue;
+      live.set(key, false);
+    } else {
+      live.set(key, true);
+    }
+    records.push([Buffer.concat([REVISION_PREFIX, r.revisionKey]), r.value]);
+  }
+  const store = MvccStore.load(records);
+  if (meta.scheduledCompactRevision > store.compactRevision && meta.scheduledCompactRevision <= store.currentRevision) {
+    store.compact(meta.scheduledCompactRevision);
+  }
+  // Exporting and importing gives the records of exactly the state built (and checks it once more).
+  return MvccStore.importSnapshot(store.exportSnapshot());
+}
