@@ -263,6 +263,17 @@ export function requestEntityTooLarge(message: string): KubeStatusError {
   return failure(413, 'RequestEntityTooLarge', `Request entity too large: ${message}`);
 }
 
+/**
+ * kube's NewGenericServerResponse(422, …) as used for JSON patches that do not apply and
+ * unsupported SMP shapes: 422 Invalid with a generic message that hides the reason; we keep the
+ * message and add the reason as a cause.
+ */
+export function requestRejected(reason: string): KubeStatusError {
+  return failure(422, 'Invalid', 'the server rejected our request due to an error in our request', {
+    causes: [{ message: reason }],
+  });
+}
+
 export function internalError(err: unknown): KubeStatusError {
   const text = err instanceof Error ? err.message : String(err);
   return failure(500, 'InternalError', `Internal error occurred: ${text}`, { causes: [{ message: text }] });
