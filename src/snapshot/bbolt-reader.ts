@@ -237,6 +237,24 @@ export class BoltReader {
     return errors;
   }
 
+  /** How the trees are built: page counts by type (for tests and diagnostics). */
+  pageStats(): { branchPages: number; leafPages: number; overflowPages: number; inlineBuckets: number } {
+    const stats = { branchPages: 0, leafPages: 0, overflowPages: 0, inlineBuckets: 0 };
+    const onPage = (p: Page): void => {
+      if (p.flags === BRANCH) stats.branchPages++;
+      if (p.flags === LEAF) stats.leafPages++;
+      stats.overflowPages += p.overflow;
+    };
+    const walk = (ref: BucketRef): void => {
+      if (ref.inline !== undefined) stats.inlineBuckets++;
+      for (const el of this.elements(ref, onPage)) {
+        if ((el.flags & BUCKET_LEAF_FLAG) !== 0) walk(this.bucketRef(el.value, el.key.toString('latin1')));
+      }
+    };
+    walk({ root: this.meta.rootPage });
+    return stats;
+  }
+
   private *entries(ref: BucketRef): Generator<BoltEntry> {
     for (const el of this.elements(ref)) {
       yield { key: el.key, value: (el.flags & BUCKET_LEAF_FLAG) !== 0 ? undefined : el.value };
