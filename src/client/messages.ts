@@ -246,7 +246,8 @@ export interface AlarmMember {
 }
 
 export interface AlarmResponse {
-  header: ResponseHeader;
+  /** etcd 3.4 leaves the header out of Alarm responses. */
+  header: ResponseHeader | null;
   alarms: AlarmMember[];
 }
 

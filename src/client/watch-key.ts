@@ -16,7 +16,14 @@ export interface WatchKeyOptions {
   progressNotify?: boolean;
   filters?: WatchFilterType[];
   /** Called for responses without events (progress notifications), with the header revision. */
-  onProgress?: (revision: string) => void;
+  onProgress?: (revision: string, response: WatchResponse) => void;
+  /** Called with the response that cancels the watcher (compaction, or a cancel by the server). */
+  onCanceled?: (response: WatchResponse) => void;
+  /**
+   * Whether a stream cut with "etcdserver: no leader" resumes on another endpoint (default true).
+   * clientv3 with WithRequireLeader (etcdctl watch) ends the watch instead.
+   */
+  resumeOnNoLeader?: boolean;
 }
 
 /** What watchKey needs from the client: a fresh stream, and a way to move off a failing endpoint. */
@@ -32,10 +39,13 @@ export interface KeyWatcher {
   readonly closed: Promise<EtcdError | undefined>;
   /** The next revision the watcher waits for (the one after the last delivered event). */
   readonly nextRevision: string;
+  /** Asks the member for a progress notification (delivered through onProgress). */
+  requestProgress(): void;
   cancel(): void;
 }
 
 const resumeDelayMs = 100;
+const noLeaderMessage = "etcdserver: no leader";
 
 export function watchKey(
   source: WatchStreamSource,
@@ -62,12 +72,14 @@ export function watchKey(
       stream = current;
       let fatal: EtcdError | undefined;
       current.on("response", (response) => {
+        // The created response (refused or not) is handled where create() resolves.
+        if (response.created) return;
         if (response.canceled) {
           fatal = canceledError(response);
+          options.onCanceled?.(response);
           current.close();
           return;
         }
-        if (response.created) return;
         const last = response.events.at(-1);
         if (last?.kv !== null && last?.kv !== undefined) {
           nextRevision = BigInt(last.kv.mod_revision) + 1n;
@@ -75,7 +87,7 @@ export function watchKey(
         } else if (response.events.length === 0) {
           const headerRevision = BigInt(response.header.revision);
           if (headerRevision >= nextRevision) nextRevision = headerRevision + 1n;
-          options.onProgress?.(response.header.revision);
+          options.onProgress?.(response.header.revision, response);
         }
       });
       const request: WatchCreateRequest = {
@@ -88,7 +100,10 @@ export function watchKey(
       if (options.rangeEnd !== undefined) request.range_end = options.rangeEnd;
       try {
         const created = await current.create(request);
-        if (created.canceled) return canceledError(created);
+        if (created.canceled) {
+          options.onCanceled?.(created);
+          return canceledError(created);
+        }
         // Watching "from now": pin the revision so a resume neither skips nor repeats events.
         if (nextRevision === 0n) nextRevision = BigInt(created.header.revision) + 1n;
         resolveReady();
@@ -99,6 +114,7 @@ export function watchKey(
       if (canceled) return undefined;
       if (fatal !== undefined) return fatal;
       if (error !== undefined && error.grpcCode !== GrpcStatus.UNAVAILABLE) return error;
+      if (error?.message === noLeaderMessage && options.resumeOnNoLeader === false) return error;
       source.rotateFrom(current.endpoint);
       await new Promise((resolve) => setTimeout(resolve, resumeDelayMs));
     }
@@ -115,6 +131,9 @@ export function watchKey(
     closed,
     get nextRevision() {
       return nextRevision.toString();
+    },
+    requestProgress() {
+      stream?.progress();
     },
     cancel() {
       canceled = true;
