@@ -87,7 +87,8 @@ function defaultProbe(p: JsonValue | undefined): void {
 
 function defaultContainer(c: JsonObject, hostNetwork: boolean, isPod: boolean): void {
   const image = typeof c.image === 'string' ? c.image : '';
-  if (missing(c.imagePullPolicy) && image !== '') c.imagePullPolicy = defaultPullPolicy(image);
+  // An unparsable (even empty) image gets IfNotPresent: kube ignores the parse error there.
+  if (missing(c.imagePullPolicy)) c.imagePullPolicy = image === '' ? 'IfNotPresent' : defaultPullPolicy(image);
   setIfMissing(c, 'terminationMessagePath', '/dev/termination-log');
   setIfMissing(c, 'terminationMessagePolicy', 'File');
   if (!isJsonObject(c.resources)) c.resources = {};
