@@ -84,3 +84,12 @@ export class History {
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export type ReadOp = Extract<RegisterOp, { f: 'read' }>;
+export type WriteOp = Extract<RegisterOp, { f: 'write' }>;
+export type CasOp = Extract<RegisterOp, { f: 'cas' }>;
+export type AppendOp = Extract<ListOp, { f: 'append' }>;
+export type ReadListOp = Extract<ListOp, { f: 'read-list' }>;
+export type AcquireOp = Extract<LockOp, { f: 'acquire' }>;
+export type GuardOp = Extract<LockOp, { f: 'guard' }>;
+export type ReleaseOp = Extract<LockOp, { f: 'release' }>;

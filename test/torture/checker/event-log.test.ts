@@ -8,7 +8,8 @@ import { byRevision, checkAcked, checkLock, checkReplicaLogs, checkWatchers, enc
 const put = (rev: number, key: string, value: string, createRev = rev): LoggedEvent => ({ rev, key, type: 'PUT', value, createRev });
 const del = (rev: number, key: string): LoggedEvent => ({ rev, key, type: 'DELETE', value: '', createRev: 0 });
 
-const history: LoggedEvent[] = [put(1, 'a', '1'), put(2, 'b', '2'), put(3, 'a', '3', 1), del(4, 'a'), del(4, 'b'), put(5, 'c', '5')];
+// Revision 1 is the empty store; changes start at 2.
+const history: LoggedEvent[] = [put(2, 'a', '1'), put(3, 'b', '2'), put(4, 'a', '3', 2), del(5, 'a'), del(5, 'b'), put(6, 'c', '5')];
 
 function watcher(events: LoggedEvent[], startRev = 1): WatcherLog {
   return { name: 'w', startRev, events, reconnects: 0 };
@@ -16,16 +17,16 @@ function watcher(events: LoggedEvent[], startRev = 1): WatcherLog {
 
 describe('replica logs', () => {
   it('agree when identical and complete', () => {
-    const { findings, reference } = checkReplicaLogs([{ member: 'm1', events: history }, { member: 'm2', events: [...history] }], 5);
+    const { findings, reference } = checkReplicaLogs([{ member: 'm1', events: history }, { member: 'm2', events: [...history] }], 6);
     expect(findings).toEqual([]);
-    expect(reference.get(4)).toHaveLength(2);
+    expect(reference.get(5)).toHaveLength(2);
   });
 
   it('report a missing revision and a divergent one', () => {
-    const other = history.map((e) => (e.rev === 2 ? put(2, 'b', 'X') : e));
-    const { findings } = checkReplicaLogs([{ member: 'm1', events: history.filter((e) => e.rev !== 5) }, { member: 'm2', events: other }], 5);
+    const other = history.map((e) => (e.rev === 3 ? put(3, 'b', 'X') : e));
+    const { findings } = checkReplicaLogs([{ member: 'm1', events: history.filter((e) => e.rev !== 6) }, { member: 'm2', events: other }], 6);
     expect(findings.map((f) => f.kind).sort()).toEqual(['replica-divergence', 'replica-divergence', 'replica-gap']);
-    expect(findings.find((f) => f.detail.startsWith('revision 2'))?.detail).toContain('m2 has PUT b="X"');
+    expect(findings.find((f) => f.detail.startsWith('revision 3'))?.detail).toContain('m2 has PUT b="X"');
   });
 });
 
@@ -33,18 +34,19 @@ describe('watchers', () => {
   const reference = byRevision(history);
 
   it('pass when they see everything once, in order, across a resume', () => {
-    expect(checkWatchers([watcher(history)], reference, 5)).toEqual({ findings: [], gaps: 0 });
-    expect(checkWatchers([watcher(history.slice(2), 3)], reference, 5)).toEqual({ findings: [], gaps: 0 });
+    expect(checkWatchers([watcher(history)], reference, 6)).toEqual({ findings: [], gaps: 0 });
+    expect(checkWatchers([watcher(history.slice(2), 4)], reference, 6)).toEqual({ findings: [], gaps: 0 });
   });
 
   it('report a gap, a duplicate, reordering, content and lagging', () => {
-    const gap = checkWatchers([watcher(history.filter((e) => e.rev !== 3))], reference, 5);
+    const gap = checkWatchers([watcher(history.filter((e) => e.rev !== 4))], reference, 6);
     expect(gap.gaps).toBe(1);
     expect(gap.findings[0]?.kind).toBe('watch-gap');
-    expect(checkWatchers([watcher([...history.slice(0, 4), history[3] as LoggedEvent, ...history.slice(4)])], reference, 5).findings.map((f) => f.kind)).toContain('watch-duplicate');
-    expect(checkWatchers([watcher([history[1] as LoggedEvent, history[0] as LoggedEvent, ...history.slice(2)])], reference, 5).findings.map((f) => f.kind)).toContain('watch-order');
-    expect(checkWatchers([watcher(history.map((e) => (e.rev === 5 ? put(5, 'c', 'other') : e)))], reference, 5).findings.map((f) => f.kind)).toEqual(['watch-content']);
-    const behind = checkWatchers([watcher(history.slice(0, 3))], reference, 5);
+    expect(checkWatchers([watcher(history.filter((e) => e.rev !== 2))], reference, 6).findings[0]?.detail).toBe('w: revisions 2..2 never delivered (jumped from 1 to 3)');
+    expect(checkWatchers([watcher([...history.slice(0, 4), history[3] as LoggedEvent, ...history.slice(4)])], reference, 6).findings.map((f) => f.kind)).toContain('watch-duplicate');
+    expect(checkWatchers([watcher([history[1] as LoggedEvent, history[0] as LoggedEvent, ...history.slice(2)])], reference, 6).findings.map((f) => f.kind)).toContain('watch-order');
+    expect(checkWatchers([watcher(history.map((e) => (e.rev === 6 ? put(6, 'c', 'other') : e)))], reference, 6).findings.map((f) => f.kind)).toEqual(['watch-content']);
+    const behind = checkWatchers([watcher(history.slice(0, 3))], reference, 6);
     expect(behind.gaps).toBe(2);
     expect(behind.findings.map((f) => f.kind)).toEqual(['watch-behind']);
   });
@@ -52,11 +54,11 @@ describe('watchers', () => {
 
 describe('acknowledged writes', () => {
   it('are found at their revision, or counted lost', () => {
-    const reference = byRevision([...history, put(6, 'l', 'x,y,z')]);
-    expect(checkAcked([{ rev: 3, key: 'a', value: '3', what: 'w' }, { rev: 6, key: 'l', lastElement: 'z', what: 'append z' }], reference).lost).toBe(0);
-    const bad = checkAcked([{ rev: 3, key: 'a', value: '4', what: 'write a=4' }, { rev: 6, key: 'l', lastElement: 'y', what: 'append y' }, { rev: 9, key: 'q', value: '1', what: 'write q' }], reference);
+    const reference = byRevision([...history, put(7, 'l', 'x,y,z')]);
+    expect(checkAcked([{ rev: 4, key: 'a', value: '3', what: 'w' }, { rev: 7, key: 'l', lastElement: 'z', what: 'append z' }], reference).lost).toBe(0);
+    const bad = checkAcked([{ rev: 4, key: 'a', value: '4', what: 'write a=4' }, { rev: 7, key: 'l', lastElement: 'y', what: 'append y' }, { rev: 9, key: 'q', value: '1', what: 'write q' }], reference);
     expect(bad.lost).toBe(3);
-    expect(bad.findings[0]?.detail).toBe('write a=4 was acknowledged at revision 3, but the history there has PUT a="3"');
+    expect(bad.findings[0]?.detail).toBe('write a=4 was acknowledged at revision 4, but the history there has PUT a="3"');
   });
 });
 

@@ -47,6 +47,7 @@ export function byRevision(events: readonly LoggedEvent[]): RevisionLog {
 }
 
 function sameEvents(a: readonly LoggedEvent[] | undefined, b: readonly LoggedEvent[] | undefined): boolean {
+  if (a === undefined && b === undefined) return true;
   if (a === undefined || b === undefined || a.length !== b.length) return false;
   const key = (e: LoggedEvent): string => `${e.type} ${e.key} ${e.createRev} ${e.value}`;
   const sa = a.map(key).sort();
@@ -59,8 +60,11 @@ function show(events: readonly LoggedEvent[] | undefined): string {
   return events.map((e) => `${e.type} ${e.key}=${JSON.stringify(e.value.length > 60 ? `${e.value.slice(0, 60)}…` : e.value)}`).join('; ');
 }
 
+/** An etcd keyspace starts at revision 1 with nothing in it: the first change is revision 2. */
+export const firstChangeRev = 2;
+
 /**
- * The members' full histories must be identical and gap-free from revision 1 to `finalRev`.
+ * The members' full histories must be identical and gap-free from revision 2 to `finalRev`.
  * Returns the agreed log (the first member's) and what disagreed.
  */
 export function checkReplicaLogs(logs: ReadonlyArray<{ member: string; events: LoggedEvent[] }>, finalRev: number): { reference: RevisionLog; findings: Finding[] } {
@@ -68,7 +72,7 @@ export function checkReplicaLogs(logs: ReadonlyArray<{ member: string; events: L
   const first = logs[0];
   if (first === undefined) return { reference: new Map(), findings: [{ kind: 'no-replica-log', detail: 'no member could be read after the run' }] };
   const reference = byRevision(first.events);
-  for (let rev = 1; rev <= finalRev; rev++) {
+  for (let rev = firstChangeRev; rev <= finalRev; rev++) {
     if (!reference.has(rev)) {
       findings.push({ kind: 'replica-gap', detail: `${first.member}: revision ${rev} is missing from its history (final revision ${finalRev})` });
       if (findings.length > 20) break;
@@ -77,7 +81,7 @@ export function checkReplicaLogs(logs: ReadonlyArray<{ member: string; events: L
   for (const other of logs.slice(1)) {
     const log = byRevision(other.events);
     let reported = 0;
-    for (let rev = 1; rev <= finalRev && reported < 5; rev++) {
+    for (let rev = firstChangeRev; rev <= finalRev && reported < 5; rev++) {
       if (!sameEvents(reference.get(rev), log.get(rev))) {
         findings.push({
           kind: 'replica-divergence',
@@ -99,7 +103,7 @@ export function checkWatchers(watchers: readonly WatcherLog[], reference: Revisi
   let gaps = 0;
   for (const w of watchers) {
     const seen = byRevision(w.events);
-    let prev = w.startRev - 1;
+    let prev = Math.max(w.startRev, firstChangeRev) - 1;
     let prevKeys = new Set<string>();
     let reported = 0;
     const report = (kind: string, detail: string): void => {
