@@ -1,0 +1,40 @@
+// What every REST handler gets: the object store, the watch cache, the per-kind strategies, and
+// the request being served.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import type { Logger } from 'pino';
+
+import type { ResourceInfo } from '../machinery/resources.js';
+import type { ObjectStore } from './object-store.js';
+import type { RequestVerb, ResourceRequest } from './request-info.js';
+import type { ResourceStrategy } from './resource-strategy.js';
+import type { WatchCache } from './watch-cache.js';
+
+export interface ApiContext {
+  readonly objects: ObjectStore;
+  readonly cache: WatchCache;
+  readonly log: Logger;
+  readonly now: () => Date;
+  strategyFor(info: ResourceInfo): ResourceStrategy;
+  /** Starts (or nudges) the removal of a terminating namespace's content. */
+  cleanupNamespace(name: string): void;
+  /** How often watches that asked for bookmarks get one. */
+  readonly bookmarkIntervalMs: number;
+  /** Lease for new Event objects (events expire on their own, as kube's --event-ttl). */
+  eventLease(): Promise<string>;
+}
+
+export interface ApiRequest {
+  readonly info: ResourceInfo;
+  readonly target: ResourceRequest;
+  readonly verb: RequestVerb;
+  readonly query: URLSearchParams;
+  readonly http: IncomingMessage;
+  readonly res: ServerResponse;
+}
+
+/** The namespace a request addresses ('' for cluster-scoped kinds). */
+export function requestNamespace(req: ApiRequest): string | undefined {
+  return req.info.namespaced ? req.target.namespace : undefined;
+}

@@ -1,0 +1,63 @@
+// GET of one object and LIST of a collection (with label/field selectors, paging and
+// resourceVersion semantics), in the representation the client asked for.
+
+import type { JsonObject } from '../machinery/json.js';
+import { parseFieldSelectorFor, matchesFieldSelector } from '../machinery/field-selector.js';
+import { parseLabelSelector } from '../machinery/label-selector.js';
+import type { ResourceInfo } from '../machinery/resources.js';
+import { badRequest } from '../machinery/status.js';
+import { requestNamespace, type ApiContext, type ApiRequest } from './api-context.js';
+import { writeJson } from './http-io.js';
+import { negotiateOutput } from './negotiation.js';
+import { stringMap } from './object-meta.js';
+import type { ObjectFilter } from './object-store.js';
+import { parseIncludeObject, renderList, renderObject } from './render.js';
+
+export async function handleGet(ctx: ApiContext, req: ApiRequest): Promise<void> {
+  const format = negotiateOutput(req.http.headers.accept);
+  const obj = await ctx.objects.get(req.info, requestNamespace(req), req.target.name);
+  writeJson(req.res, 200, renderObject(req.info, obj, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
+}
+
+export interface Selection {
+  readonly filter: ObjectFilter | undefined;
+  /** metadata.name pinned by the field selector (narrows the key range). */
+  readonly exactName: string | undefined;
+}
+
+/** labelSelector and fieldSelector query parameters as one filter (400 on bad syntax). */
+export function selectionOf(info: ResourceInfo, query: URLSearchParams): Selection {
+  const labels = parseLabelSelector(query.get('labelSelector') ?? '');
+  const fields = parseFieldSelectorFor(info.kind, query.get('fieldSelector') ?? '');
+  if (labels.isEmpty() && fields.isEmpty()) return { filter: undefined, exactName: undefined };
+  const filter: ObjectFilter = (obj: JsonObject) =>
+    (labels.isEmpty() || labels.matches(stringMap(obj, 'labels'))) && matchesFieldSelector(info.kind, fields, obj);
+  return { filter, exactName: fields.requiresExactMatch('metadata.name') };
+}
+
+export function parseLimit(value: string | null): number {
+  if (value === null || value === '') return 0;
+  if (!/^-?\d+$/.test(value)) throw badRequest(`limit: invalid value ${JSON.stringify(value)}`);
+  const n = Number(value);
+  return n > 0 ? n : 0;
+}
+
+export async function handleList(ctx: ApiContext, req: ApiRequest): Promise<void> {
+  const format = negotiateOutput(req.http.headers.accept);
+  const namespace = requestNamespace(req);
+  const selection = selectionOf(req.info, req.query);
+  const params = {
+    filter: selection.filter,
+    limit: parseLimit(req.query.get('limit')),
+    continueToken: req.query.get('continue') ?? '',
+    resourceVersion: req.query.get('resourceVersion') ?? '',
+    resourceVersionMatch: req.query.get('resourceVersionMatch') ?? '',
+  };
+  // A name pinned by the field selector in a known namespace narrows the range to that key.
+  const narrow = selection.exactName !== undefined && selection.exactName !== '' && (!req.info.namespaced || (namespace !== undefined && namespace !== ''));
+  const page = narrow
+    ? await ctx.objects.listUnder(ctx.objects.key(req.info, namespace, selection.exactName as string), params)
+    : await ctx.objects.list(req.info, namespace === '' ? undefined : namespace, params);
+  const body = renderList(req.info, page.items, page, format, parseIncludeObject(req.query.get('includeObject')));
+  writeJson(req.res, 200, body, format.encoding);
+}
