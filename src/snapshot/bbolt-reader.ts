@@ -147,11 +147,17 @@ export class BoltReader {
       return parseMeta(header.subarray(PAGE_HEADER_BYTES));
     };
     const meta0 = readMeta(0);
-    let meta1: BoltMeta | string = 'not read';
+    // The page size is in the meta page itself; without a readable meta 0, try the usual sizes.
+    let meta1: BoltMeta | string | undefined;
     for (const size of typeof meta0 === 'string' ? FALLBACK_PAGE_SIZES : [meta0.pageSize]) {
-      meta1 = readMeta(size);
-      if (typeof meta1 !== 'string') break;
+      const found = readMeta(size);
+      if (typeof found !== 'string') {
+        meta1 = found;
+        break;
+      }
+      meta1 ??= found; // the first reason is the telling one
     }
+    meta1 ??= 'not read';
     let meta: BoltMeta;
     if (typeof meta0 !== 'string' && typeof meta1 !== 'string') meta = meta1.txid > meta0.txid ? meta1 : meta0;
     else if (typeof meta0 !== 'string') meta = meta0;
@@ -237,12 +243,12 @@ export class BoltReader {
     return errors;
   }
 
-  /** How the trees are built: page counts by type (for tests and diagnostics). */
-  pageStats(): { branchPages: number; leafPages: number; overflowPages: number; inlineBuckets: number } {
-    const stats = { branchPages: 0, leafPages: 0, overflowPages: 0, inlineBuckets: 0 };
+  /** How the trees are built: the reachable branch and leaf pages, overflow pages, inline buckets (diagnostics). */
+  pageStats(): { branchPages: number[]; leafPages: number[]; overflowPages: number; inlineBuckets: number } {
+    const stats = { branchPages: [] as number[], leafPages: [] as number[], overflowPages: 0, inlineBuckets: 0 };
     const onPage = (p: Page): void => {
-      if (p.flags === BRANCH) stats.branchPages++;
-      if (p.flags === LEAF) stats.leafPages++;
+      if (p.flags === BRANCH) stats.branchPages.push(p.id);
+      if (p.flags === LEAF) stats.leafPages.push(p.id);
       stats.overflowPages += p.overflow;
     };
     const walk = (ref: BucketRef): void => {
@@ -317,13 +323,13 @@ export class BoltReader {
   private page(id: number): Page {
     const { pageSize, pageCount } = this.meta;
     if (id >= pageCount) throw corrupt(`page ${id}: out of bounds: ${pageCount}`);
-    const header = this.source.read(id * pageSize, PAGE_HEADER_BYTES);
-    const selfId = header.readBigUInt64LE(0);
+    const first = this.source.read(id * pageSize, pageSize);
+    const selfId = first.readBigUInt64LE(0);
     if (selfId !== BigInt(id)) throw corrupt(`page ${id}: the page says it is page ${selfId}`);
-    const overflow = header.readUInt32LE(12);
+    const overflow = first.readUInt32LE(12);
     if (id + overflow >= pageCount) throw corrupt(`page ${id}: ${overflow} overflow pages run past the end (${pageCount})`);
-    const buf = this.source.read(id * pageSize, (overflow + 1) * pageSize);
-    return { id, flags: header.readUInt16LE(8), count: header.readUInt16LE(10), overflow, buf };
+    const buf = overflow === 0 ? first : this.source.read(id * pageSize, (overflow + 1) * pageSize);
+    return { id, flags: first.readUInt16LE(8), count: first.readUInt16LE(10), overflow, buf };
   }
 
   private *freelistIds(p: Page): Generator<number> {

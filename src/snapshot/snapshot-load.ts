@@ -6,8 +6,8 @@ import { COMPACT_REVISION_KEY, MvccError, MvccStore, REVISION_PREFIX, type Stora
 import { decodeStateSnapshot, type StateSnapshot } from '../server/state-snapshot.js';
 import { BoltReader } from './bbolt-reader.js';
 import { fileSource } from './byte-source.js';
-import { EtcdBackend, type EtcdStatus } from './etcd-backend.js';
-import { corrupt, SnapshotError } from './snapshot-error.js';
+import { EtcdBackend } from './etcd-backend.js';
+import { corrupt, SnapshotError, SnapshotErrorCode } from './snapshot-error.js';
 import { KETCH_LENGTH_BYTES, openSnapshotFile, type OpenOptions, readRange, type SnapshotFile } from './snapshot-file.js';
 
 export interface SnapshotLease {
@@ -24,8 +24,6 @@ export interface LoadedSnapshot {
   readonly warnings: string[];
   /** The ketch state header (ketch format only). */
   readonly ketchState?: Omit<StateSnapshot, 'mvcc'>;
-  /** etcdctl's status numbers (etcd format only). */
-  readonly etcdStatus?: EtcdStatus;
 }
 
 /** Opens, verifies and decodes a snapshot file. */
@@ -52,7 +50,6 @@ async function loadKetch(file: SnapshotFile): Promise<LoadedSnapshot> {
 
 async function loadEtcd(file: SnapshotFile): Promise<LoadedSnapshot> {
   return withEtcdBackend(file, (backend) => {
-    const etcdStatus = backend.status();
     const mvcc = importMvcc(file.path, () => etcdToMvcc(backend));
     const warnings: string[] = [];
     if (backend.authEnabled()) {
@@ -60,7 +57,7 @@ async function loadEtcd(file: SnapshotFile): Promise<LoadedSnapshot> {
         'auth was enabled in the etcd cluster; ketch does not implement auth, so users, roles and permissions were not imported',
       );
     }
-    return { file, mvcc, leases: backend.leases(), warnings, etcdStatus };
+    return { file, mvcc, leases: backend.leases(), warnings };
   });
 }
 
@@ -69,6 +66,14 @@ export function withEtcdBackend<T>(file: SnapshotFile, use: (backend: EtcdBacken
   const source = fileSource(file.path, file.dataBytes);
   try {
     const bolt = BoltReader.open(source);
+    if (!file.hasChecksum && file.dataBytes !== bolt.dataSize) {
+      // A whole database followed by part of a trailer (or by junk): not a file etcdctl wrote.
+      throw new SnapshotError(
+        SnapshotErrorCode.Truncated,
+        `snapshot file ${file.path} is truncated or damaged: ${file.dataBytes - bolt.dataSize} bytes follow its ` +
+          `${bolt.dataSize}-byte database where a snapshot has exactly 32 (the sha256 trailer)`,
+      );
+    }
     const problems = bolt.check();
     if (problems.length > 0) {
       throw corrupt(
@@ -119,7 +124,8 @@ function etcdToMvcc(backend: EtcdBackend): { store: MvccStore; ops: StorageOp[] 
   const store = MvccStore.load(records);
   if (meta.scheduledCompactRevision > store.compactRevision && meta.scheduledCompactRevision <= store.currentRevision) {
     store.compact(meta.scheduledCompactRevision);
+    // Exporting and importing gives the records of exactly the compacted state.
+    return MvccStore.importSnapshot(store.exportSnapshot());
   }
-  // Exporting and importing gives the records of exactly the state built (and checks it once more).
-  return MvccStore.importSnapshot(store.exportSnapshot());
+  return { store, ops: records.map(([key, value]) => ({ type: 'put', key, value })) };
 }
