@@ -33,6 +33,8 @@ export interface RowSummary {
   generatorCores: Partial<Record<Impl, number>>;
   /** Median CPU of the 3 members together (cores). */
   membersCores: Partial<Record<Impl, number>>;
+  /** Median busy CPU of the whole machine (cores), other people's jobs included. */
+  machineBusyCores: Partial<Record<Impl, number>>;
   verified: Partial<Record<Impl, { ok: number; of: number; failures: string[] }>>;
 }
 
@@ -50,23 +52,27 @@ export function summarize(rows: RowSpec[], samples: RowSample[], impls: Impl[]):
       }
       const k = cells.ketch?.median ?? NaN;
       const e = cells.etcd?.median ?? NaN;
-      return { row: spec.name, title: spec.title, metric: m.key, label: m.label, better: m.better, cells, ratio: k / e };
+      // A ratio of values that can be zero or negative (latency from the ack) means nothing.
+      const ratio = k > 0 && e > 0 ? k / e : NaN;
+      return { row: spec.name, title: spec.title, metric: m.key, label: m.label, better: m.better, cells, ratio };
     });
     const generatorCores: Partial<Record<Impl, number>> = {};
     const membersCores: Partial<Record<Impl, number>> = {};
+    const machineBusyCores: Partial<Record<Impl, number>> = {};
     const verified: RowSummary['verified'] = {};
     for (const impl of impls) {
       const s = mine.filter((x) => x.impl === impl);
       if (s.length === 0) continue;
       generatorCores[impl] = median(s.map((x) => x.cpu?.generatorCores ?? NaN));
       membersCores[impl] = median(s.map((x) => x.cpu?.membersCores ?? NaN));
+      machineBusyCores[impl] = median(s.map((x) => x.cpu?.machineBusyCores ?? NaN));
       verified[impl] = {
         ok: s.filter((x) => x.verified).length,
         of: s.length,
         failures: s.filter((x) => !x.verified).map((x) => `round ${x.round}: ${x.verification}`),
       };
     }
-    out.push({ row: spec.name, title: spec.title, lines, generatorCores, membersCores, verified });
+    out.push({ row: spec.name, title: spec.title, lines, generatorCores, membersCores, machineBusyCores, verified });
   }
   return out;
 }
@@ -83,7 +89,7 @@ export function fmt(n: number | undefined): string {
 
 function range(c: ImplCell | undefined): string {
   if (c === undefined || c.samples <= 1) return '';
-  return `${fmt(c.min)}-${fmt(c.max)}`;
+  return `${fmt(c.min)} .. ${fmt(c.max)}`;
 }
 
 function verifiedText(s: RowSummary, impls: Impl[]): string {
@@ -95,7 +101,7 @@ function verifiedText(s: RowSummary, impls: Impl[]): string {
     .join(' | ');
 }
 
-function cores(s: RowSummary, impls: Impl[], which: 'generatorCores' | 'membersCores'): string {
+function cores(s: RowSummary, impls: Impl[], which: 'generatorCores' | 'membersCores' | 'machineBusyCores'): string {
   return impls.map((i) => fmt(s[which][i])).join(' | ');
 }
 
@@ -116,6 +122,7 @@ function columns(impls: Impl[]): Column[] {
   for (const impl of impls) cols.push({ head: `${impl} min-max`, align: 'r', cell: (_s, l) => range(l.cells[impl]) });
   cols.push({ head: `gen CPU (${impls.join(' | ')})`, align: 'r', cell: (s, _l, first) => (first ? cores(s, impls, 'generatorCores') : '') });
   cols.push({ head: `servers CPU (${impls.join(' | ')})`, align: 'r', cell: (s, _l, first) => (first ? cores(s, impls, 'membersCores') : '') });
+  cols.push({ head: `machine busy (${impls.join(' | ')})`, align: 'r', cell: (s, _l, first) => (first ? cores(s, impls, 'machineBusyCores') : '') });
   cols.push({ head: `verified (${impls.join(' | ')})`, align: 'l', cell: (s, _l, first) => (first ? verifiedText(s, impls) : '') });
   return cols;
 }

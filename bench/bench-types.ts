@@ -42,5 +42,6 @@ export interface RowSpec {
   /** Table text. */
   title: string;
   metrics: MetricSpec[];
-  run(ctx: RowContext): Promise<RowSample>;
+  /** One sample, or several (e.g. one per leader kill). */
+  run(ctx: RowContext): Promise<RowSample | RowSample[]>;
 }

@@ -11,18 +11,19 @@
  * the docs). See docs/benchmarks.md for what each row measures and how.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { importHarness, repoRoot, snapshotServerBuild, type Cluster, type Impl } from './bench-harness.js';
-import { failures, markdownTable, summarize, textTable, type RowSummary } from './bench-report.js';
+import { benchmarksMarkdown, type RunMeta } from './bench-markdown.js';
+import { failures, summarize, textTable, type RowSummary } from './bench-report.js';
 import { rowAliases, rowCatalogue, type RowEntry } from './bench-rows.js';
 import type { RowContext, RowSample } from './bench-types.js';
+import { H2LOAD, requireH2load } from './h2load-runner.js';
 
-const H2LOAD = '/usr/bin/h2load';
 
 const { values: args } = parseArgs({
   options: {
@@ -33,13 +34,15 @@ const { values: args } = parseArgs({
     keys: { type: 'string' },
     'out-dir': { type: 'string' },
     markdown: { type: 'string' },
+    'failover-kills': { type: 'string' },
+    'from-json': { type: 'string' },
   },
   strict: true,
 });
 
 const quick = args.quick;
 const rounds = Number(args.rounds ?? (quick ? 1 : 3));
-const keyCount = Number(args.keys ?? (quick ? 5000 : 100_000));
+const keyCount = Number(args.keys ?? (quick ? 1000 : 100_000));
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${String(args.rounds)}`);
 if (!Number.isInteger(keyCount) || keyCount < 1000) throw new Error(`--keys must be an integer >= 1000, got ${String(args.keys)}`);
 
@@ -47,6 +50,7 @@ const build = snapshotServerBuild();
 const harness = await importHarness(build.entry, 'bench');
 const impls: Impl[] = harness.parseImpls(args.impl);
 
+/** The rows named by --rows (all by default), in catalogue order, plus the loader when a row needs the data set. */
 function selectRows(catalogue: RowEntry[], spec: string | undefined): RowEntry[] {
   if (spec === undefined) return catalogue;
   const wanted = new Set<string>();
@@ -59,13 +63,45 @@ function selectRows(catalogue: RowEntry[], spec: string | undefined): RowEntry[]
       wanted.add(n);
     }
   }
+  if (catalogue.some((r) => r.needsKeys && wanted.has(r.spec.name))) wanted.add('load');
   return catalogue.filter((r) => wanted.has(r.spec.name));
 }
 
-const rows = selectRows(rowCatalogue(), args.rows);
+const catalogue = rowCatalogue({ keyCount, rounds, failoverKills: Number(args['failover-kills'] ?? 5) });
+const rows = selectRows(catalogue, args.rows);
 
 function log(line: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+/** A row's samples; a row that throws yields one unverified sample with NaN values and the error. */
+async function runRow(entry: RowEntry, ctx: RowContext): Promise<RowSample[]> {
+  try {
+    const r = await entry.spec.run(ctx);
+    return Array.isArray(r) ? r : [r];
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return [
+      {
+        row: entry.spec.name,
+        impl: ctx.impl,
+        round: ctx.round,
+        values: Object.fromEntries(entry.spec.metrics.map((m) => [m.key, NaN])),
+        cpu: undefined,
+        verified: false,
+        verification: `error: ${message.split('\n')[0] ?? ''}`,
+        detail: { error: message },
+      },
+    ];
+  }
+}
+
+function describeSample(sample: RowSample): string {
+  const values = Object.entries(sample.values)
+    .map(([k, v]) => `${k}=${Number.isFinite(v) ? Number(v.toPrecision(4)) : '-'}`)
+    .join(' ');
+  const cpu = sample.cpu === undefined ? '' : ` gen=${sample.cpu.generatorCores.toFixed(2)} servers=${sample.cpu.membersCores.toFixed(2)} cores`;
+  return `${values}${cpu} ${sample.verified ? 'verified' : `NOT VERIFIED: ${sample.verification}`}`;
 }
 
 async function runCluster(impl: Impl, round: number, samples: RowSample[]): Promise<void> {
@@ -85,29 +121,12 @@ async function runCluster(impl: Impl, round: number, samples: RowSample[]): Prom
   try {
     for (const entry of rows) {
       const t0 = performance.now();
-      let sample: RowSample;
-      try {
-        sample = await entry.spec.run(ctx);
-      } catch (error) {
-        failed = true;
-        const message = error instanceof Error ? error.message : String(error);
-        sample = {
-          row: entry.spec.name,
-          impl,
-          round,
-          values: Object.fromEntries(entry.spec.metrics.map((m) => [m.key, NaN])),
-          cpu: undefined,
-          verified: false,
-          verification: `error: ${message.split('\n')[0] ?? ''}`,
-          detail: { error: message },
-        };
+      const got = await runRow(entry, ctx);
+      if (got.some((x) => x.detail.error !== undefined)) failed = true;
+      for (const sample of got) {
+        samples.push(sample);
+        log(`  ${impl} ${entry.spec.name}: ${describeSample(sample)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
       }
-      samples.push(sample);
-      const values = Object.entries(sample.values)
-        .map(([k, v]) => `${k}=${Number.isFinite(v) ? Number(v.toPrecision(4)) : '-'}`)
-        .join(' ');
-      const gen = sample.cpu === undefined ? '' : ` gen=${sample.cpu.generatorCores.toFixed(2)} servers=${sample.cpu.membersCores.toFixed(2)} cores`;
-      log(`  ${impl} ${entry.spec.name}: ${values}${gen} ${sample.verified ? 'verified' : `NOT VERIFIED: ${sample.verification}`} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     }
   } finally {
     if (failed) cluster.markFailed();
@@ -129,48 +148,56 @@ function machineLine(): string {
   return `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, shared with other jobs`;
 }
 
-function markdown(summary: RowSummary[], meta: { date: string; command: string; etcd: string; h2load: string; git: { commit: string; dirty: string[] }; seconds: number; loadavg: number[] }): string {
-  const fails = failures(summary);
-  return [
-    '# Benchmarks: ketch vs etcd 3.4',
-    '',
-    `Generated by \`${meta.command}\` on ${meta.date} (${(meta.seconds / 60).toFixed(1)} min).`,
-    '',
-    `- Machine: ${machineLine()}; load average at the end ${meta.loadavg.map((x) => x.toFixed(2)).join(' ')}.`,
-    `  Other agents run builds and tests on the same 2 cores, so single numbers are noisy (about +-15%):`,
-    `  each row is the median over ${rounds} round(s) per implementation, the implementations alternate`,
-    `  from round to round, and the min-max columns show the spread.`,
-    `- Versions: node ${process.version}; ${meta.etcd}; ${meta.h2load}; ketch at git ${meta.git.commit.slice(0, 10)}` +
-      (meta.git.dirty.length > 0 ? ` with uncommitted changes in ${meta.git.dirty.length} file(s) under src/` : '') +
-      '.',
-    '- Clusters: 3 members on loopback, identical etcd flags for both (default heartbeat 100 ms, election',
-    '  1000 ms, snapshot count, real fsync), a fresh cluster per implementation per round.',
-    `- gen CPU: CPU of the load generator processes plus the bench process over the measured window, in`,
-    '  cores (2 = the whole machine); servers CPU: the 3 members together.',
-    '',
-    markdownTable(summary, impls),
-    '',
-    fails.length > 0 ? `Not verified:\n\n${fails.map((f) => `- ${f}`).join('\n')}\n` : 'Every sample was verified (see "How each row is measured").',
-    '',
-    METHOD,
-  ].join('\n');
+interface ResultsFile {
+  meta: RunMeta;
+  summary: RowSummary[];
+  samples: RowSample[];
 }
 
-const METHOD = `## How each row is measured
+/** Prints the table and writes the markdown (and, for a fresh run, the JSON). */
+function publish(summary: RowSummary[], meta: RunMeta, samples: RowSample[], jsonFile: string | undefined, mdFile: string): void {
+  console.log('');
+  console.log(textTable(summary, meta.impls));
+  const fails = failures(summary);
+  if (fails.length > 0) {
+    console.log('');
+    console.log('NOT VERIFIED:');
+    for (const f of fails) console.log(`  ${f}`);
+  }
+  if (jsonFile !== undefined) {
+    const file: ResultsFile & Record<string, unknown> = {
+      meta,
+      machine: { cpus: cpus().length, model: cpus()[0]?.model, totalMemBytes: totalmem(), shared: true },
+      ketchServer: build.description,
+      rows: rows.map((r) => r.spec.name),
+      summary,
+      samples,
+    };
+    writeFileSync(jsonFile, JSON.stringify(file, null, 2) + '\n');
+  }
+  mkdirSync(dirname(mdFile), { recursive: true });
+  writeFileSync(mdFile, benchmarksMarkdown(summary, meta, notes(summary)));
+  console.log('');
+  console.log(`results: ${[jsonFile, mdFile].filter((f) => f !== undefined).map((f) => relative(process.cwd(), f)).join(' and ')} (${meta.seconds.toFixed(0)} s)`);
+}
 
-- **watch latency, 100 / 1,000 watchers**: each watcher is its own Watch stream on the prefix \`w/\`,
-  spread round-robin over the 3 members and over 2 (100) or 4 (1,000) watcher processes (Node,
-  node:http2 with a hand-written decoder, one HTTP/2 connection per member per process). One writer
-  (node:http2) puts 256-byte values under \`w/\` to the leader, sequentially, at 20 puts/s. Latency =
-  arrival of the event in the watcher process minus the put's send (or its ack) in the writer, both
-  on CLOCK_MONOTONIC; p50/p99 over every (event, watcher) pair of the measured events (the first
-  events are warm-up). "From ack" can be negative: the leader's watchers may see the event before the
-  writer sees its put acknowledged. Verified: every watcher received exactly the writer's revisions,
-  in order, each once. gen CPU = the watcher processes and the writer.
-`;
+/** Row-specific remarks for the markdown, from the samples' details. */
+function notes(summary: RowSummary[]): string {
+  void summary;
+  return '';
+}
 
 async function main(): Promise<void> {
+  if (args['from-json'] !== undefined) {
+    // Re-render the table and the markdown of an earlier run (e.g. after a change of format).
+    const file = JSON.parse(readFileSync(args['from-json'], 'utf8')) as ResultsFile;
+    const specs = catalogue.map((r) => r.spec).filter((s) => file.samples.some((x) => x.row === s.name));
+    const summary = summarize(specs, file.samples, file.meta.impls);
+    publish(summary, file.meta, file.samples, undefined, args.markdown ?? join(repoRoot, 'docs', 'benchmarks.md'));
+    return;
+  }
   for (const impl of impls) harness.requirePrerequisites(impl);
+  requireH2load();
   const started = performance.now();
   const etcdVersion = execFileSync('/usr/bin/etcd', ['--version']).toString().split('\n')[0] ?? '';
   const h2Version = execFileSync(H2LOAD, ['--version']).toString().trim();
@@ -189,45 +216,37 @@ async function main(): Promise<void> {
     samples,
     impls,
   );
-  const seconds = (performance.now() - started) / 1000;
-  console.log('');
-  console.log(textTable(summary, impls));
-  const fails = failures(summary);
-  if (fails.length > 0) {
-    console.log('');
-    console.log('NOT VERIFIED:');
-    for (const f of fails) console.log(`  ${f}`);
-  }
-
   const now = new Date();
+  const meta: RunMeta = {
+    date: now.toISOString(),
+    command,
+    etcd: etcdVersion,
+    h2load: h2Version,
+    node: process.version,
+    machine: machineLine(),
+    git,
+    seconds: (performance.now() - started) / 1000,
+    loadavg: loadavg(),
+    rounds,
+    impls,
+    keyCount,
+    quick,
+  };
   const stamp = now.toISOString().slice(0, 16).replace(':', '');
   const name = `bench${quick ? '-quick' : ''}-${stamp}`;
   const outDir = args['out-dir'] ?? join(repoRoot, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   const jsonFile = join(outDir, `${name}.json`);
   const mdFile = args.markdown ?? (quick ? join(outDir, `${name}.md`) : join(repoRoot, 'docs', 'benchmarks.md'));
-  const meta = { date: now.toISOString(), command, etcd: etcdVersion, h2load: h2Version, git, seconds, loadavg: loadavg() };
-  writeFileSync(
-    jsonFile,
-    JSON.stringify(
-      {
-        benchmark: 'ketch-vs-etcd',
-        ...meta,
-        machine: { cpus: cpus().length, model: cpus()[0]?.model, totalMemBytes: totalmem(), shared: true },
-        versions: { node: process.version, etcd: etcdVersion, h2load: h2Version },
-        ketchServer: build.description,
-        params: { quick, rounds, keyCount, impls, rows: rows.map((r) => r.spec.name), members: 3 },
-        summary,
-        samples,
-      },
-      null,
-      2,
-    ) + '\n',
-  );
-  mkdirSync(dirname(mdFile), { recursive: true });
-  writeFileSync(mdFile, markdown(summary, meta));
-  console.log('');
-  console.log(`results: ${relative(process.cwd(), jsonFile)} and ${relative(process.cwd(), mdFile)} (${seconds.toFixed(0)} s)`);
+  publish(summary, meta, samples, jsonFile, mdFile);
+}
+
+// Ctrl-C or a CI timeout: no server may outlive the benchmark.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping every cluster`);
+    void harness.destroyAllClusters().finally(() => process.exit(130));
+  });
 }
 
 main().then(

@@ -34,13 +34,14 @@ export function putRequest(key: Buffer, value: Buffer): Buffer {
 }
 
 export function rangeRequest(key: Buffer, opts: { rangeEnd?: Buffer; serializable?: boolean; countOnly?: boolean; limit?: number } = {}): Buffer {
-  return definitions().KV.Range.requestSerialize({
-    key,
-    range_end: opts.rangeEnd ?? Buffer.alloc(0),
-    serializable: opts.serializable ?? false,
-    count_only: opts.countOnly ?? false,
-    limit: opts.limit ?? 0,
-  });
+  // Only the fields that are set: etcd 3.4 reads an explicitly encoded empty range_end as
+  // "to the end of the keyspace" (a non-nil empty slice), not as a single-key get.
+  const req: Record<string, unknown> = { key };
+  if (opts.rangeEnd !== undefined) req.range_end = opts.rangeEnd;
+  if (opts.serializable === true) req.serializable = true;
+  if (opts.countOnly === true) req.count_only = true;
+  if (opts.limit !== undefined) req.limit = opts.limit;
+  return definitions().KV.Range.requestSerialize(req);
 }
 
 /** Compare-and-swap: if key's value == expected then put key=value (a real compare each time). */
@@ -50,6 +51,11 @@ export function casTxnRequest(key: Buffer, expected: Buffer, value: Buffer): Buf
     success: [{ request_put: { key, value } }],
     failure: [],
   });
+}
+
+/** One txn that puts every key (no compare). */
+export function txnPutsRequest(keys: Buffer[], value: Buffer): Buffer {
+  return definitions().KV.Txn.requestSerialize({ success: keys.map((key) => ({ request_put: { key, value } })) });
 }
 
 export function watchCreateRequest(key: Buffer, rangeEnd: Buffer): Buffer {

@@ -1,0 +1,196 @@
+/**
+ * Rows about the data set rather than request rates: member RSS idle, loading N keys (8-byte keys
+ * k0000000.., 256-byte values, one put per key), member RSS with them, a full snapshot download,
+ * and a follower's restart-to-ready time with them.
+ */
+import { createHash } from 'node:crypto';
+
+import type { Member } from './bench-harness.js';
+import type { RowContext, RowSample, RowSpec } from './bench-types.js';
+import { decodeSnapshotResponse, paths, rangeRequest, snapshotRequest } from './grpc-messages.js';
+import { GrpcConnection } from './h2-grpc-client.js';
+import { key8, loadKeys, range, valueOf } from './kv-ops.js';
+import { CpuWindow, procRssBytes } from './proc-stats.js';
+import { monoUs, sleep } from './stats.js';
+
+const MiB = 1024 * 1024;
+
+function sample(ctx: RowContext, row: string, values: Record<string, number>, verified: boolean, verification: string, detail: Record<string, unknown>, cpu?: RowSample['cpu']): RowSample {
+  return { row, impl: ctx.impl, round: ctx.round, values, cpu, verified, verification, detail };
+}
+
+/** RSS of each member after `settleMs`: mean and max (MiB). */
+export function rssRow(name: string, title: string, settleMs: (quick: boolean) => number): RowSpec {
+  return {
+    name,
+    title,
+    metrics: [
+      { key: 'meanMiB', label: 'RSS MiB, mean of 3', better: 'lower' },
+      { key: 'maxMiB', label: 'RSS MiB, largest', better: 'lower' },
+    ],
+    run: async (ctx) => {
+      await sleep(settleMs(ctx.quick));
+      const leader = await ctx.leader();
+      const rss = ctx.cluster.members.map((m) => ({ name: m.name, leader: m === leader, mib: (procRssBytes(m.pid) ?? NaN) / MiB }));
+      const ok = rss.every((r) => Number.isFinite(r.mib));
+      return sample(
+        ctx,
+        name,
+        { meanMiB: rss.reduce((a, r) => a + r.mib, 0) / rss.length, maxMiB: Math.max(...rss.map((r) => r.mib)) },
+        ok,
+        ok ? 'VmRSS of all 3 members read' : 'a member had no VmRSS (not running?)',
+        { members: rss },
+      );
+    },
+  };
+}
+
+export const DATA_PREFIX = 'k';
+
+/** Loads keyCount keys (one put each) through the leader; verified by counting them. */
+export function loadRow(keyCount: number): RowSpec {
+  return {
+    name: 'load',
+    title: `load ${keyCount} keys (128 puts in flight, Node client)`,
+    metrics: [{ key: 'throughput', label: 'keys/s', better: 'higher' }],
+    run: async (ctx) => {
+      const leader = await ctx.leader();
+      const cpu = new CpuWindow(
+        () => [],
+        () => ctx.cluster.members.map((m) => m.pid),
+      );
+      cpu.start();
+      const r = await loadKeys(leader.clientUrl, keyCount, (i) => key8(DATA_PREFIX, i), valueOf(256, 7), { inFlight: 128, connections: 4 });
+      const usage = cpu.stop();
+      const conn = new GrpcConnection(leader.clientUrl);
+      try {
+        const count = Number((await range(conn, key8(DATA_PREFIX, 0), { rangeEnd: key8(DATA_PREFIX, keyCount), countOnly: true })).count);
+        return sample(
+          ctx,
+          'load',
+          { throughput: r.putsPerSecond },
+          count === keyCount,
+          `${count} of ${keyCount} keys present after the load (${r.retries} retried puts)`,
+          { seconds: r.seconds, retries: r.retries, keyCount },
+          usage,
+        );
+      } finally {
+        conn.close();
+      }
+    },
+  };
+}
+
+/**
+ * Maintenance.Snapshot from the leader, timed from the request to the stream's close. Verified:
+ * grpc-status 0, at least keyCount x 256 bytes, and the trailing SHA-256 that etcd appends (and
+ * etcdctl snapshot save checks) matches the rest.
+ */
+export function snapshotRow(keyCount: number): RowSpec {
+  return {
+    name: 'snapshot',
+    title: `snapshot save, ${keyCount} keys`,
+    metrics: [
+      { key: 'seconds', label: 'seconds', better: 'lower' },
+      { key: 'sizeMiB', label: 'size MiB', better: 'lower' },
+    ],
+    run: async (ctx) => {
+      const leader = await ctx.leader();
+      const conn = new GrpcConnection(leader.clientUrl);
+      const hash = createHash('sha256');
+      let tail = Buffer.alloc(0); // the last 32 bytes seen so far (not yet hashed)
+      let bytes = 0;
+      let messages = 0;
+      try {
+        const cpu = new CpuWindow(
+          () => [],
+          () => ctx.cluster.members.map((m) => m.pid),
+        );
+        cpu.start();
+        const t0 = monoUs();
+        const stream = conn.stream(paths.snapshot, (message) => {
+          const blob = decodeSnapshotResponse(message).blob;
+          messages++;
+          bytes += blob.length;
+          const joined = Buffer.concat([tail, blob]);
+          hash.update(joined.subarray(0, Math.max(0, joined.length - 32)));
+          tail = Buffer.from(joined.subarray(Math.max(0, joined.length - 32)));
+        });
+        stream.send(snapshotRequest());
+        stream.end();
+        const end = await stream.closed;
+        const seconds = (monoUs() - t0) / 1e6;
+        const usage = cpu.stop();
+        const shaOk = tail.length === 32 && hash.digest().equals(tail);
+        const big = bytes >= keyCount * 256;
+        const ok = end.status === 0 && shaOk && big;
+        return sample(
+          ctx,
+          'snapshot',
+          { seconds, sizeMiB: bytes / MiB },
+          ok,
+          ok ? `grpc-status 0, ${bytes} bytes in ${messages} messages, SHA-256 trailer matches` : `grpc-status ${end.status} ${end.message}; ${bytes} bytes; sha256 ${shaOk ? 'ok' : 'MISMATCH'}`,
+          { bytes, messages },
+          usage,
+        );
+      } finally {
+        conn.close();
+      }
+    },
+  };
+}
+
+/**
+ * A follower is stopped (SIGTERM) and started again with its data; ready = its first successful
+ * linearizable Range (it has a leader and has applied up to the leader's commit index). Polled
+ * every 20 ms from the spawn. Verified: the member then serves all keyCount keys (serializable).
+ */
+export function restartRow(keyCount: number): RowSpec {
+  return {
+    name: 'restart',
+    title: `member restart to ready, ${keyCount} keys`,
+    metrics: [{ key: 'seconds', label: 'seconds', better: 'lower' }],
+    run: async (ctx) => {
+      const leader = await ctx.leader();
+      const member = ctx.cluster.members.find((m) => m !== leader) as Member;
+      const t0 = performance.now();
+      await member.stop();
+      const stopSeconds = (performance.now() - t0) / 1000;
+      const conn = new GrpcConnection(member.clientUrl);
+      try {
+        const started = monoUs();
+        await member.start();
+        let firstAnswerUs: number | undefined;
+        let readyUs: number | undefined;
+        let last = '';
+        const deadline = started + 120e6;
+        const probe = rangeRequest(key8(DATA_PREFIX, 0), { countOnly: true });
+        while (monoUs() < deadline) {
+          if (!member.running) throw new Error(`${member.name} exited during restart: ${JSON.stringify(member.lastExit)}\n${member.logTail(2000)}`);
+          const res = await conn.unary(paths.range, probe, 1000);
+          if (res.status !== -1) firstAnswerUs ??= monoUs();
+          if (res.status === 0) {
+            readyUs = monoUs();
+            break;
+          }
+          last = `${res.status} ${res.message}`;
+          await sleep(20);
+        }
+        if (readyUs === undefined) throw new Error(`${member.name} not ready within 120 s of its restart; last: ${last}`);
+        const seconds = (readyUs - started) / 1e6;
+        const count = Number((await range(conn, key8(DATA_PREFIX, 0), { rangeEnd: key8(DATA_PREFIX, keyCount), countOnly: true, serializable: true })).count);
+        await ctx.cluster.waitHealthy(60_000);
+        return sample(
+          ctx,
+          'restart',
+          { seconds },
+          count === keyCount,
+          `${member.name} serves ${count} of ${keyCount} keys after its restart`,
+          { member: member.name, stopSeconds, firstAnswerSeconds: firstAnswerUs === undefined ? NaN : (firstAnswerUs - started) / 1e6 },
+        );
+      } finally {
+        conn.close();
+      }
+    },
+  };
+}

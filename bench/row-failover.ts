@@ -1,0 +1,104 @@
+/**
+ * Leader failover gap: one writer puts sequentially through a follower that stays up (1 s gRPC
+ * deadline per put, an immediate retry after a failure, 5 ms apart); the leader is SIGKILLed
+ * mid-stream. Gap = the longest time between two consecutive acks where the later one came after
+ * the kill: from the last ack before the outage to the first ack after it. Before the next kill,
+ * the killed member is restarted and the cluster waits healthy (this row runs last: after its last
+ * kill the cluster is destroyed). Verified: a new leader was
+ * elected, and the key's version grew by at least the acked puts and at most the attempts.
+ */
+import type { Member } from './bench-harness.js';
+import type { RowContext, RowSample, RowSpec } from './bench-types.js';
+import { paths, putRequest } from './grpc-messages.js';
+import { GrpcConnection } from './h2-grpc-client.js';
+import { key8, valueOf, versions } from './kv-ops.js';
+import { monoUs, sleep } from './stats.js';
+
+export interface FailoverParams {
+  /** Kills in this round. */
+  kills: number;
+  /** Writing time before each kill. */
+  beforeKillMs: number;
+  /** Acks needed after the outage before the writer stops. */
+  acksAfter: number;
+}
+
+export function failoverRow(params: (quick: boolean, round: number) => FailoverParams): RowSpec {
+  return {
+    name: 'failover',
+    title: 'leader failover gap (kill -9 the leader)',
+    metrics: [{ key: 'gapMs', label: 'gap ms', better: 'lower' }],
+    run: async (ctx) => {
+      const p = params(ctx.quick, ctx.round);
+      const out: RowSample[] = [];
+      // The killed member is restarted between kills; after the last one the cluster is destroyed anyway.
+      for (let i = 0; i < p.kills; i++) out.push(await oneKill(ctx, p, i < p.kills - 1));
+      return out;
+    },
+  };
+}
+
+async function oneKill(ctx: RowContext, p: FailoverParams, restartAfter: boolean): Promise<RowSample> {
+  const leader = await ctx.leader();
+  const via = ctx.cluster.members.find((m) => m !== leader && m.running) as Member;
+  const conn = new GrpcConnection(via.clientUrl);
+  const key = key8('f', 0);
+  const body = putRequest(key, valueOf(256, 3));
+  try {
+    const [versionBefore = 0] = await versions(conn, [key]);
+    const acks: number[] = [];
+    let attempts = 0;
+    let failures = 0;
+    let killUs = Number.POSITIVE_INFINITY;
+    let acksAfterKill = 0;
+    const started = monoUs();
+    const writer = (async () => {
+      while (acksAfterKill < p.acksAfter) {
+        if (monoUs() - started > 60e6) throw new Error(`fewer than ${p.acksAfter} acks within 60 s (the leader was killed ${killUs === Number.POSITIVE_INFINITY ? 'not yet' : 'and no member took over'})`);
+        attempts++;
+        const res = await conn.unary(paths.put, body, 1000);
+        const t = monoUs();
+        if (res.status === 0) {
+          acks.push(t);
+          if (t > killUs) acksAfterKill++;
+        } else {
+          failures++;
+          await sleep(5);
+        }
+      }
+    })();
+    writer.catch(() => undefined); // awaited below; this only keeps the rejection from being unhandled meanwhile
+    await sleep(p.beforeKillMs);
+    killUs = monoUs();
+    await leader.kill();
+    await writer;
+
+    let gapUs = 0;
+    for (let i = 1; i < acks.length; i++) {
+      const after = acks[i] as number;
+      if (after > killUs) gapUs = Math.max(gapUs, after - (acks[i - 1] as number));
+    }
+    const next = await ctx.leader();
+    const [versionAfter = 0] = await versions(conn, [key]);
+    const increments = versionAfter - versionBefore;
+    if (restartAfter) {
+      await leader.start();
+      await ctx.cluster.waitHealthy(60_000);
+    }
+    const problems: string[] = [];
+    if (next === leader) problems.push('the killed member is still reported as leader');
+    if (increments < acks.length || increments > attempts) problems.push(`version grew by ${increments}, acked ${acks.length}, attempted ${attempts}`);
+    return {
+      row: 'failover',
+      impl: ctx.impl,
+      round: ctx.round,
+      values: { gapMs: gapUs / 1000 },
+      cpu: undefined,
+      verified: problems.length === 0,
+      verification: problems.length === 0 ? `new leader ${next.name}; ${acks.length} acked puts all applied (${attempts} attempts, ${failures} failed)` : problems.join('; '),
+      detail: { killed: leader.name, via: via.name, newLeader: next.name, acks: acks.length, attempts, failures },
+    };
+  } finally {
+    conn.close();
+  }
+}
