@@ -126,7 +126,7 @@ export function prepareUpdate(info: ResourceInfo, input: UpdateInput, next: Json
     meta.generation = currentMeta.generation;
   }
   applyObjectDefaults(info, result);
-  validateObject(info, result, current);
+  validateObject(info, result, current, input.subresource);
   if (currentMeta.deletionTimestamp !== undefined && finalizersOf(result).length === 0) {
     const grace = meta.deletionGracePeriodSeconds;
     if (grace === undefined || grace === 0) return DELETE_OBJECT;

@@ -33,10 +33,10 @@ export function partialMetadata(obj: JsonObject, metaVersion: string): JsonObjec
 }
 
 /** A single object in the requested form. */
-export function renderObject(info: ResourceInfo, obj: JsonObject, format: OutputFormat, include: IncludeObject): JsonObject {
+export function renderObject(info: ResourceInfo, obj: JsonObject, format: OutputFormat, include: IncludeObject, noHeaders = false): JsonObject {
   switch (format.kind) {
     case 'table':
-      return tableFor(info, [obj], { includeObject: include, metaVersion: format.metaVersion, listMeta: { resourceVersion: metaOf(obj).resourceVersion as string } });
+      return tableFor(info, [obj], { includeObject: include, metaVersion: format.metaVersion, listMeta: { resourceVersion: metaOf(obj).resourceVersion as string }, noHeaders });
     case 'metadata':
       return partialMetadata(obj, format.metaVersion);
     default:

@@ -3,7 +3,8 @@
 // keeps (everything else), which kinds count generations, which may be created by PUT, and how
 // pods are deleted gracefully.
 
-import { isJsonObject, jsonEqual, type JsonObject } from '../machinery/json.js';
+import { podQosClass } from '../machinery/defaults.js';
+import { isJsonObject, type JsonObject } from '../machinery/json.js';
 import type { ResourceInfo } from '../machinery/resources.js';
 import { metaOf } from './object-meta.js';
 
@@ -75,7 +76,7 @@ export class GenericStrategy implements ResourceStrategy {
 
 class PodStrategy extends GenericStrategy {
   constructor() {
-    super(false, false, true, (pod) => ({ phase: 'Pending', qosClass: qosClassOf(pod) }));
+    super(false, false, true, (pod) => ({ phase: 'Pending', qosClass: podQosClass(pod) }));
   }
 
   /**
@@ -113,27 +114,6 @@ class NamespaceStrategy extends GenericStrategy {
     // spec.finalizers change only through /finalize.
     if (isJsonObject(old.spec)) next.spec = { ...(isJsonObject(next.spec) ? next.spec : {}), finalizers: old.spec.finalizers ?? [] };
   }
-}
-
-/** kube's QoS class from container requests and limits (pkg/apis/core/helper/qos). */
-export function qosClassOf(pod: JsonObject): string {
-  const spec = isJsonObject(pod.spec) ? pod.spec : {};
-  const containers = [...(Array.isArray(spec.containers) ? spec.containers : []), ...(Array.isArray(spec.initContainers) ? spec.initContainers : [])];
-  let anyRequest = false;
-  let guaranteed = containers.length > 0;
-  for (const c of containers) {
-    const resources = isJsonObject(c) && isJsonObject(c.resources) ? c.resources : {};
-    const requests = isJsonObject(resources.requests) ? resources.requests : {};
-    const limits = isJsonObject(resources.limits) ? resources.limits : {};
-    if (Object.keys(requests).length > 0 || Object.keys(limits).length > 0) anyRequest = true;
-    for (const res of ['cpu', 'memory']) {
-      const limit = limits[res];
-      const request = requests[res] ?? limit;
-      if (limit === undefined || !jsonEqual(request, limit)) guaranteed = false;
-    }
-  }
-  if (!anyRequest) return 'BestEffort';
-  return guaranteed ? 'Guaranteed' : 'Burstable';
 }
 
 const plain = new GenericStrategy(false, false, false, undefined);

@@ -105,6 +105,7 @@ class WatchStreamWriter implements CacheWatchSink {
   /** The last revision this stream is complete up to. */
   private lastRevision: number;
   private useCacheRevision = false;
+  private headersSent = false;
 
   constructor(
     private readonly ctx: ApiContext,
@@ -163,13 +164,16 @@ class WatchStreamWriter implements CacheWatchSink {
         return true;
       }
     }
-    const key = `${type}:${which}:${this.format.kind}:${this.format.metaVersion}:${this.include}`;
+    // Table streams carry column definitions in their first event only, as kube's do.
+    const noHeaders = this.format.kind === 'table' && this.headersSent;
+    const key = `${type}:${which}:${this.format.kind}:${this.format.metaVersion}:${this.include}:${noHeaders}`;
     let line = memo.encoded.get(key);
     if (line === undefined) {
       const obj = which === 'object' ? (memo.object as JsonObject) : (memo.prev as JsonObject);
-      line = `${JSON.stringify({ type, object: renderObject(this.req.info, obj, this.format, this.include) })}\n`;
+      line = `${JSON.stringify({ type, object: renderObject(this.req.info, obj, this.format, this.include, noHeaders) })}\n`;
       memo.encoded.set(key, line);
     }
+    this.headersSent = true;
     this.req.res.write(line);
     return this.req.res.writableLength <= maxBufferedBytes;
   }
@@ -180,7 +184,9 @@ class WatchStreamWriter implements CacheWatchSink {
   }
 
   writeObject(type: string, obj: JsonObject): void {
-    this.req.res.write(`${JSON.stringify({ type, object: renderObject(this.req.info, obj, this.format, this.include) })}\n`);
+    const noHeaders = this.format.kind === 'table' && this.headersSent;
+    this.headersSent = true;
+    this.req.res.write(`${JSON.stringify({ type, object: renderObject(this.req.info, obj, this.format, this.include, noHeaders) })}\n`);
   }
 
   writeBookmark(revision: number, annotations?: Record<string, string>): void {

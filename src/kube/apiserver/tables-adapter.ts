@@ -1,32 +1,25 @@
-// meta.k8s.io Table responses for kubectl get. Per-kind columns come from the machinery's
-// printers; kinds without printers get kube's default table (Name, Created At).
+// meta.k8s.io Table responses for kubectl get, with the machinery's per-kind printers (kube's
+// columns; kinds without a printer get kube's default Name / Created At table).
 
-import type { JsonObject, JsonValue } from '../machinery/json.js';
+import type { JsonObject } from '../machinery/json.js';
 import type { ResourceInfo } from '../machinery/resources.js';
-import { metaOf } from './object-meta.js';
+import { toTable } from '../machinery/tables.js';
 
 export interface TableOptions {
   readonly includeObject: 'None' | 'Metadata' | 'Object';
   readonly metaVersion: 'v1' | 'v1beta1';
   readonly listMeta: JsonObject;
+  /** Leave out columnDefinitions (watch events after a stream's first, as kube does). */
+  readonly noHeaders?: boolean;
 }
 
-export function tableFor(_info: ResourceInfo, objects: JsonObject[], opts: TableOptions): JsonObject {
-  const rows: JsonValue[] = objects.map((obj) => {
-    const meta = metaOf(obj);
-    const row: JsonObject = { cells: [meta.name ?? '', meta.creationTimestamp ?? ''] };
-    if (opts.includeObject === 'Object') row.object = obj;
-    else if (opts.includeObject === 'Metadata') row.object = { kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${opts.metaVersion}`, metadata: meta };
-    return row;
+export function tableFor(info: ResourceInfo, objects: JsonObject[], opts: TableOptions): JsonObject {
+  const table = toTable(info, objects, {
+    includeObject: opts.includeObject,
+    now: Date.now(),
+    listMeta: opts.listMeta,
+    metaVersion: opts.metaVersion,
+    noHeaders: opts.noHeaders === true,
   });
-  return {
-    kind: 'Table',
-    apiVersion: `meta.k8s.io/${opts.metaVersion}`,
-    metadata: opts.listMeta,
-    columnDefinitions: [
-      { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 },
-      { name: 'Created At', type: 'date', format: '', description: 'CreationTimestamp is a timestamp representing the server time when this object was created.', priority: 0 },
-    ],
-    rows,
-  };
+  return table as unknown as JsonObject;
 }
