@@ -1,7 +1,7 @@
 // Turns a snapshot file of either format into Ketch's replicated state: the MVCC store (with the
 // LevelDB records that persist it) and the leases. Both restore and status start here.
 
-import { encodeCompactRevision } from '../mvcc/record-codec.js';
+import { canonicalLease, encodeCompactRevision } from '../mvcc/record-codec.js';
 import { COMPACT_REVISION_KEY, MvccError, MvccStore, REVISION_PREFIX, type StorageOp } from '../mvcc/index.js';
 import { decodeStateSnapshot, type StateSnapshot } from '../server/state-snapshot.js';
 import { BoltReader } from './bbolt-reader.js';
@@ -42,8 +42,10 @@ async function loadKetch(file: SnapshotFile): Promise<LoadedSnapshot> {
   } catch (err) {
     throw corrupt(`snapshot file ${file.path}: the ketch state header does not decode: ${(err as Error).message}`, err);
   }
+  // The header is JSON without a checksum of its own (the sha256 trailer covers it), so with
+  // skipHashCheck its fields are checked one by one here.
+  const leases = checkKetchHeader(file.path, state);
   const mvcc = importMvcc(file.path, () => MvccStore.importSnapshot(state.mvcc));
-  const leases = (state.leases ?? []).map((l) => ({ id: String(l.id), ttl: Number(l.ttl) }));
   const { mvcc: _bytes, ...ketchState } = state;
   return { file, mvcc, leases, warnings: [], ketchState };
 }
@@ -84,6 +86,28 @@ export function withEtcdBackend<T>(file: SnapshotFile, use: (backend: EtcdBacken
   } finally {
     source.close();
   }
+}
+
+function checkKetchHeader(path: string, state: StateSnapshot): SnapshotLease[] {
+  const bad = (what: string): SnapshotError => corrupt(`snapshot file ${path}: the ketch state header has ${what}`);
+  if (!Number.isSafeInteger(state.applied) || state.applied < 0) throw bad(`a bad applied index ${JSON.stringify(state.applied)}`);
+  const members = (state.membership as { members?: unknown } | undefined)?.members;
+  if (!Array.isArray(members)) throw bad('no member list');
+  const leases = state.leases ?? [];
+  if (!Array.isArray(leases)) throw bad('a lease list that is not a list');
+  return leases.map((l: unknown) => {
+    const { id, ttl } = (l ?? {}) as { id?: unknown; ttl?: unknown };
+    let canonical: string;
+    try {
+      canonical = canonicalLease(String(id));
+    } catch {
+      throw bad(`a bad lease ID ${JSON.stringify(id)}`);
+    }
+    if (canonical === '0' || typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 0) {
+      throw bad(`a bad lease ${JSON.stringify(l)}`);
+    }
+    return { id: canonical, ttl };
+  });
 }
 
 /** MVCC errors in a snapshot are corruption of the snapshot, reported with the file's name. */
