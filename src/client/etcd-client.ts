@@ -393,13 +393,15 @@ export class EtcdClient {
         if (this.shared.pool.isClosed) throw clientClosed();
         if (neverReachedServer(error) || isSafeRetry(error, policy)) this.rotateFrom(endpoint);
         if (!isSafeRetry(error, policy)) throw toEtcdError(error);
-        const delayMs = Math.min(retryMaxMs, retryStepMs * tries);
-        if (Date.now() + delayMs >= deadlineMs) {
+        // Every endpoint was tried once: wait before the next round, as clientv3's backoff does.
+        const remainingMs = deadlineMs - Date.now();
+        if (remainingMs > 0 && tries % this.endpoints.length === 0) {
+          await sleep(Math.min(remainingMs, retryStepMs * tries, retryMaxMs));
+        }
+        if (Date.now() >= deadlineMs) {
           // Out of time: clientv3 reports the context's error, not the last attempt's.
           throw error instanceof NotConnectedError || neverReachedServer(error) ? deadlineExceeded() : toEtcdError(error);
         }
-        // Every endpoint was tried once: wait before the next round, as clientv3's backoff does.
-        if (tries % this.endpoints.length === 0) await sleep(delayMs);
       }
     }
   }

@@ -33,7 +33,7 @@ export const lockCommand: CommandSpec = {
   short: "Acquires a named lock",
   flags: [{ name: "ttl", kind: "int", defaultValue: 10, usage: "timeout for session" }],
   async run(ctx) {
-    if (ctx.args.length === 0) fail(ExitCode.badArgs, "lock takes a lock name argument and an optional command to execute.");
+    if (ctx.args.length === 0) fail(ExitCode.badArgs, "lock takes a lock name argument and an optional command to execute");
     const printer = await ctx.printer();
     const client = await ctx.client();
     const signal = interruptSignal(ctx);
@@ -72,7 +72,7 @@ export const electCommand: CommandSpec = {
   flags: [{ name: "listen", short: "l", kind: "bool", defaultValue: false, usage: "observation mode" }],
   async run(ctx) {
     if (ctx.args.length !== 1 && ctx.args.length !== 2) {
-      fail(ExitCode.badArgs, "elect takes one election name argument and an optional proposal argument.");
+      fail(ExitCode.badArgs, "elect takes one election name argument and an optional proposal argument");
     }
     const listen = ctx.flags.bool("listen");
     if (ctx.args.length === 1 && !listen) fail(ExitCode.badArgs, "no proposal argument but -l not set");

@@ -56,7 +56,7 @@ async function runCommand(argv: readonly string[], io: CtlIo, clients: EtcdClien
     throw new CtlError(ExitCode.badFeature, `ETCDCTL_API=${api}: ${programName} speaks only the v3 API (unset it or set it to 3)`);
   }
   const root = rootCommand();
-  let { path, rest, unknown } = resolveCommand(root, argv, globalFlags);
+  const { path, rest, unknown } = resolveCommand(root, argv, globalFlags);
 
   // `help [command...]`: help for the named command.
   if (path.length === 2 && path[1]?.name === "help") {
@@ -81,14 +81,10 @@ async function runCommand(argv: readonly string[], io: CtlIo, clients: EtcdClien
     output.err(`\nError: ${error.message}\n`);
     return ExitCode.error;
   }
-  if (parsed.values.get("help") === true || (command.run === undefined && unknown === undefined)) {
+  // A command group (lease, member...) prints its help, also for an unknown subcommand, as etcdctl.
+  if (parsed.values.get("help") === true || command.run === undefined) {
     output.out(renderHelp(path, globalFlags));
     return ExitCode.success;
-  }
-  if (command.run === undefined) {
-    const message = `unknown command ${JSON.stringify(unknown)} for ${JSON.stringify(path.map((c) => c.name).join(" "))}`;
-    output.err(`Error: ${message}\n`);
-    return ExitCode.error;
   }
 
   for (const warning of applyEnvironment(parsed, env)) output.err(`${logTimestamp()} W | ${warning}\n`);

@@ -143,14 +143,30 @@ export function parseCompare(line: string): Compare {
   }
 }
 
-const opCommands: { name: string; flags: FlagSpec[] }[] = [
-  { name: "put", flags: [...putFlags] },
-  { name: "get", flags: [...getFlags] },
-  { name: "del", flags: [...delFlags] },
+const opCommands: { name: string; use: string; flags: FlagSpec[] }[] = [
+  { name: "put", use: "put [options] <key> <value> (<value> can also be given from stdin)", flags: [...putFlags] },
+  { name: "get", use: "get [options] <key> [range_end]", flags: [...getFlags] },
+  { name: "del", use: "del [options] <key> [range_end]", flags: [...delFlags] },
 ];
 
+/** cobra's default usage text, which etcdctl prints when a request line has a bad flag. */
+function cobraUsage(use: string, flags: readonly FlagSpec[]): string {
+  const all = [...flags, { name: "help", short: "h", kind: "bool", defaultValue: false, usage: `help for ${use.split(" ")[0] ?? ""}` } as FlagSpec];
+  const typeName: Record<string, string> = { string: " string", int: " int", duration: " duration", strings: " strings", bool: "" };
+  const rows = all
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((spec) => {
+      const names = spec.short === undefined ? `      --${spec.name}` : `  -${spec.short}, --${spec.name}`;
+      const shown = spec.kind === "string" && spec.defaultValue !== "" ? ` (default ${JSON.stringify(spec.defaultValue)})` : "";
+      return [`${names}${typeName[spec.kind] ?? ""}`, `${spec.usage}${shown}`] as const;
+    });
+  const width = Math.max(...rows.map(([left]) => left.length));
+  const lines = rows.map(([left, right]) => `${left.padEnd(width)}   ${right}`);
+  return `Usage:\n   ${use} [flags]\n\nFlags:\n${lines.join("\n")}\n\n`;
+}
+
 /** One request line: `get|put|del` with those commands' arguments and flags. */
-export async function parseRequestOp(line: string): Promise<RequestOp> {
+export async function parseRequestOp(line: string, output?: { err(text: string): void }): Promise<RequestOp> {
   const args = argify(line);
   if (args.length < 2) fail(ExitCode.invalidInput, `invalid txn compare request: ${line}`);
   const command = findSubcommand({ name: "", use: "", short: "", subcommands: opCommands.map((c) => ({ ...c, use: "", short: "" })) }, args[0] as string);
@@ -163,7 +179,10 @@ export async function parseRequestOp(line: string): Promise<RequestOp> {
     flags = new FlagReader(parsed);
     positionals = parsed.positionals;
   } catch (error) {
-    if (error instanceof FlagError) fail(ExitCode.invalidInput, `invalid txn request: ${line}`);
+    if (error instanceof FlagError) {
+      output?.err(cobraUsage(spec.use, spec.flags));
+      fail(ExitCode.invalidInput, `invalid txn request: ${line}`);
+    }
     throw error;
   }
   switch (spec.name) {
@@ -204,9 +223,9 @@ export const txnCommand: CommandSpec = {
     prompt("compares:");
     const compare = await readSection(ctx, parseCompare);
     prompt("success requests (get, put, del):");
-    const success = await readSection(ctx, parseRequestOp);
+    const success = await readSection(ctx, (line) => parseRequestOp(line, ctx.output));
     prompt("failure requests (get, put, del):");
-    const failure = await readSection(ctx, parseRequestOp);
+    const failure = await readSection(ctx, (line) => parseRequestOp(line, ctx.output));
     const client = await ctx.client();
     printer.txn(await rpc(client.txn({ compare, success, failure })));
   },
