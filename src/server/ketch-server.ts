@@ -602,6 +602,9 @@ export class KetchServer {
       }, this.requestTimeoutMs());
       this.waiters.set(id, { resolve, reject, timer });
     });
+    // The timer can reject `outcome` while we still wait for a leader below, before anyone awaits
+    // it; unobserved, that rejection would end the process. Callers still see it through `return`.
+    outcome.catch(() => undefined);
     try {
       await this.withLeader(deadline, () => this.node.propose(data));
     } catch (err) {
@@ -867,6 +870,8 @@ export class KetchServer {
       }, this.requestTimeoutMs());
       this.waiters.set(ctx.request_id, { resolve, reject, timer });
     });
+    // As in propose(): a timeout while waiting for a leader must not be an unhandled rejection.
+    done.catch(() => undefined);
     try {
       await this.withLeader(deadline, () => this.node.proposeConfChange({ type, nodeId, context: encodeMemberContext(ctx) }));
     } catch (err) {

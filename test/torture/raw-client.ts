@@ -255,8 +255,8 @@ export class RawClient {
     return this.unary(this.cluster, 'MemberList', {}, timeoutMs);
   }
 
-  memberAdd(peerURLs: string[], timeoutMs: number): Promise<{ header: ResponseHeader; member: Member; members: Member[] }> {
-    return this.unary(this.cluster, 'MemberAdd', { peerURLs, isLearner: false }, timeoutMs);
+  memberAdd(peerURLs: string[], timeoutMs: number, isLearner = false): Promise<{ header: ResponseHeader; member: Member; members: Member[] }> {
+    return this.unary(this.cluster, 'MemberAdd', { peerURLs, isLearner }, timeoutMs);
   }
 
   memberRemove(idDecimal: string, timeoutMs: number): Promise<{ header: ResponseHeader; members: Member[] }> {
