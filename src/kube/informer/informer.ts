@@ -98,8 +98,9 @@ export class Informer<T extends KubeObject> {
     if (h.onAdd !== undefined) for (const obj of this.items.values()) h.onAdd(obj);
   }
 
-  /** A secondary index, e.g. pods by spec.nodeName. Add before run(). */
+  /** A secondary index, e.g. pods by spec.nodeName; adding a name twice keeps the first. */
   addIndex(name: string, fn: IndexFunc<T>): void {
+    if (this.indexers.has(name)) return;
     const index = new Map<string, Set<string>>();
     for (const [key, obj] of this.items) for (const v of fn(obj)) addTo(index, v, key);
     this.indexers.set(name, { fn, index });
