@@ -40,6 +40,8 @@ export class Slot {
   child: ChildProcess | undefined;
   exited: Promise<void> | undefined;
   paused = false;
+  /** Set while the harness itself ends the process, so other exits can be reported. */
+  killing = false;
   /** Member ID (hex) of the current generation, once known. */
   idHex: string | undefined;
   /** Whether the current generation is a member of the cluster (false between remove and add). */
@@ -92,6 +94,8 @@ export class TortureCluster {
   private cutMode: CutMode = 'drop';
   /** One line per harness action, for the report. */
   readonly events: string[] = [];
+  /** Member processes that ended without the harness killing them (a crash is a bug). */
+  readonly unexpectedExits: string[] = [];
   private readonly t0 = Date.now();
 
   private constructor(readonly opts: TortureClusterOptions) {}
@@ -193,12 +197,20 @@ export class TortureCluster {
     }
     s.child = child;
     s.paused = false;
+    s.killing = false;
     liveChildren.add(child);
+    const generation = s.generation;
     s.exited = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
         liveChildren.delete(child);
         if (s.child === child) s.child = undefined;
         appendFileSync(s.logPath, `=== torture: exit code=${String(code)} signal=${String(signal)}\n`);
+        // A removed member may shut itself down (etcd does); anything else is a crash.
+        if (!s.killing && s.inCluster && s.generation === generation) {
+          const line = `${s.name} (generation ${generation}, pid ${child.pid}) exited on its own: code=${String(code)} signal=${String(signal)}; log ${s.logPath}`;
+          this.unexpectedExits.push(line);
+          this.log(line);
+        }
         resolve();
       });
     });
@@ -212,6 +224,7 @@ export class TortureCluster {
   async kill(s: Slot): Promise<void> {
     const child = s.child;
     if (child === undefined) return;
+    s.killing = true;
     child.kill('SIGKILL');
     if (s.paused) child.kill('SIGCONT');
     await s.exited;

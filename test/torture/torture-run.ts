@@ -189,10 +189,13 @@ export async function runTorture(opts: TortureOptions): Promise<TortureReport> {
           break;
         }
       }
-      replicaLogs.push({ member: s.name, events });
+      // A member that cannot be read is reported as such, not compared as if it had nothing.
+      if (last < finalRev) findings.push({ kind: 'replica-history', detail: `${s.name}: its history could only be read up to revision ${last} of ${finalRev}` });
+      else replicaLogs.push({ member: s.name, events });
     }
 
     // ---- checks
+    for (const line of cluster.unexpectedExits) findings.push({ kind: 'member-crash', detail: line });
     const regOps = history.ops.filter((op): op is RegisterOp => op.f === 'read' || op.f === 'write' || op.f === 'cas');
     const listOps = history.ops.filter((op): op is ListOp => op.f === 'append' || op.f === 'read-list');
     const regVerdicts = checkLinearizable(regOps, registerSpec);
