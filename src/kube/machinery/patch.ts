@@ -192,12 +192,12 @@ export function applyJsonPatch(document: JsonValue, patch: JsonValue): JsonValue
 // ---- strategic merge patch: schema -------------------------------------------------------------
 
 /** Patch metadata of one field: its struct type (for recursion) and list strategy/merge key. */
-interface FieldMeta {
+export interface FieldMeta {
   readonly type?: string;
   readonly strategy?: 'merge' | 'replace';
   readonly mergeKey?: string;
 }
-type StructMeta = Readonly<Record<string, FieldMeta>>;
+export type StructMeta = Readonly<Record<string, FieldMeta>>;
 
 const mergeBy = (mergeKey: string, type?: string): FieldMeta => (type === undefined ? { strategy: 'merge', mergeKey } : { strategy: 'merge', mergeKey, type });
 
@@ -206,7 +206,7 @@ const mergeBy = (mergeKey: string, type?: string): FieldMeta => (type === undefi
  * listed merge as plain maps, and their lists are replaced whole: kube does the same for fields
  * without a patchStrategy (e.g. tolerations, endpoints subsets, lease spec).
  */
-const TYPES: Readonly<Record<string, StructMeta>> = {
+export const SMP_TYPES: Readonly<Record<string, StructMeta>> = {
   ObjectMeta: { finalizers: { strategy: 'merge' }, ownerReferences: mergeBy('uid') },
   PodTemplateSpec: { metadata: { type: 'ObjectMeta' }, spec: { type: 'PodSpec' } },
   PodSpec: {
@@ -254,7 +254,7 @@ export function strategicSchemaFor(kind: string): string {
 
 function fieldMeta(type: string | undefined, field: string): FieldMeta {
   if (type === undefined) return {};
-  return TYPES[type]?.[field] ?? {};
+  return SMP_TYPES[type]?.[field] ?? {};
 }
 
 // ---- strategic merge patch: algorithm ----------------------------------------------------------
