@@ -182,7 +182,7 @@ describe.each(IMPLS)("ketchctl on a changing %s cluster", (impl) => {
     expect(await holder.exited).toBe(0);
     await waiter.waitFor("etcdctl to take the lock at once", 8000, (p) => p.lines().length >= 1);
     // ketchctl waits behind etcdctl and runs its command once etcdctl lets go.
-    const runner = new Running("ketchctl", eps, ["lock", "/ctl-locks/one", "sh", "-c", "echo key=$ETCD_LOCK_KEY rev=$ETCD_LOCK_REV"]);
+    const runner = new Running("ketchctl", eps, ["lock", "/ctl-locks/one", "--", "sh", "-c", "echo key=$ETCD_LOCK_KEY rev=$ETCD_LOCK_REV"]);
     await sleep(2000);
     expect(runner.stdout).toBe("");
     waiter.signal("SIGTERM");
