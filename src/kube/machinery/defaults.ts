@@ -9,6 +9,10 @@ import { cloneJson, ensureObject, getArray, getPath, getString, isJsonObject, ty
 /** Apply the defaults of `kind` to a copy of `obj` and return it. Unknown kinds come back as is. */
 export function applyDefaults(kind: string, obj: JsonObject): JsonObject {
   const o = cloneJson(obj);
+  // kube's rest.BeforeCreate/BeforeUpdate drop a namespace given to a cluster-scoped object.
+  if ((kind === 'Namespace' || kind === 'Node') && isJsonObject(o.metadata) && o.metadata.namespace !== undefined) {
+    delete o.metadata.namespace;
+  }
   switch (kind) {
     case 'Pod':
       defaultPod(o);

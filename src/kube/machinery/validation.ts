@@ -30,8 +30,12 @@ import {
 export type { FieldError as Cause } from './status.js';
 
 export interface ValidateOptions {
-  /** A write to the status subresource: only status and metadata rules apply. */
-  subresource?: 'status';
+  /**
+   * A write through the status subresource, or a pod binding (which sets spec.nodeName, a field
+   * a pod update may not change): only metadata rules apply, as in kube's status strategies and
+   * binding path.
+   */
+  subresource?: 'status' | 'binding';
 }
 
 type NameCheck = (name: string) => string[];
@@ -52,7 +56,7 @@ export function validate(kind: string, obj: JsonObject, oldObj?: JsonObject, opt
   const errs: FieldError[] = [];
   errs.push(...validateObjectMeta(kind, obj));
   if (oldObj !== undefined) errs.push(...validateObjectMetaUpdate(obj, oldObj));
-  if (opts.subresource === 'status') return errs;
+  if (opts.subresource === 'status' || opts.subresource === 'binding') return errs;
   switch (kind) {
     case 'Pod':
       errs.push(...validatePodSpec(obj.spec, 'spec', true));

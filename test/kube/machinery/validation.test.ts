@@ -53,7 +53,9 @@ describe('validate', () => {
     expect(errors('Pod', pod(good, { name: 'p' }))).toEqual(['metadata.namespace: Required value']);
     expect(errors('Namespace', { metadata: { name: 'a.b' } })).toEqual(['metadata.name: Invalid value: "a.b": must not contain dots']);
     expect(errors('Service', { metadata: { name: '1web', namespace: 'd' }, spec: { ports: [{ port: 80 }] } })[0]).toMatch(/^metadata\.name: Invalid value: "1web": a DNS-1035 label/);
-    expect(errors('Node', { metadata: { name: 'n', namespace: 'x' } })).toEqual(['metadata.namespace: Forbidden: not allowed on this type']);
+    // Defaulting drops a namespace on cluster-scoped kinds as kube's BeforeCreate does; without it, Forbidden.
+    expect(errors('Node', { metadata: { name: 'n', namespace: 'x' } })).toEqual([]);
+    expect(validate('Node', { metadata: { name: 'n', namespace: 'x' } }).map(fieldErrorString)).toEqual(['metadata.namespace: Forbidden: not allowed on this type']);
     const l = errors('ConfigMap', { metadata: { name: 'c', namespace: 'd', labels: { 'bad key': 'v', ok: 'bad value' } } });
     expect(l[0]).toMatch(/^metadata\.labels: Invalid value: "bad key": name part must consist of/);
     expect(l[1]).toMatch(/^metadata\.labels: Invalid value: "bad value": a valid label must be an empty string/);
@@ -95,6 +97,10 @@ describe('validate', () => {
     expect(changed).toHaveLength(1);
     expect(changed[0]).toMatch(/^spec: Forbidden: pod updates may not change fields other than `spec\.containers\[\*\]\.image`/);
     expect(errors('Pod', pod({ ...good, tolerations: [{ key: 'x', operator: 'Exists' }] }), base)).toEqual([]);
+    // A binding sets spec.nodeName, which a pod update may not: validated as kube's binding path does.
+    const bound = applyDefaults('Pod', pod({ ...good, nodeName: 'n1' }));
+    expect(validate('Pod', bound, applyDefaults('Pod', base))).toHaveLength(1);
+    expect(validate('Pod', bound, applyDefaults('Pod', base), { subresource: 'binding' })).toEqual([]);
     expect(errors('Pod', pod(good, { name: 'p', namespace: 'default', uid: 'b' }), pod(good, { name: 'p', namespace: 'default', uid: 'a' }))).toEqual([
       'metadata.uid: Invalid value: "b": field is immutable',
     ]);
