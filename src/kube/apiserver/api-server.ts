@@ -38,6 +38,8 @@ export interface ApiServerOptions {
   /** kube's --event-ttl. */
   readonly eventTtlSeconds: number;
   readonly bookmarkIntervalMs: number;
+  /** Events the watch cache keeps (kube's --default-watch-cache-size). */
+  readonly watchCacheSize?: number;
   readonly log: Logger;
   /** A store other than the etcd client (tests); the server closes it on stop. */
   readonly store?: RegistryStore;
@@ -60,7 +62,7 @@ export class ApiServer {
     this.store = opts.store ?? new EtcdRegistryStore({ endpoints: opts.etcdServers });
     const prefix = opts.etcdPrefix.replace(/\/+$/, '');
     const objects = new ObjectStore(this.store, prefix);
-    this.cache = new WatchCache(this.store, `${prefix}/`, log);
+    this.cache = new WatchCache(this.store, `${prefix}/`, log, opts.watchCacheSize === undefined ? {} : { capacity: opts.watchCacheSize });
     this.compactor = new Compactor(this.store, opts.compactionIntervalMs, log);
     this.cleaner = new NamespaceCleaner(log);
     this.allocator = new ServiceAllocator(this.store, prefix, opts.serviceClusterIpRange, opts.serviceNodePortRange);

@@ -12,6 +12,7 @@ export interface ApiServerFlags {
   compactionIntervalMs: number;
   eventTtlSeconds: number;
   bookmarkIntervalMs: number;
+  watchCacheSize: number;
   logLevel: string;
 }
 
@@ -32,6 +33,7 @@ const SPECS: Record<string, FlagSpec> = {
   'etcd-compaction-interval': { def: '5m', help: 'The interval of compaction requests (Go duration); 0 disables compaction from this apiserver.' },
   'event-ttl': { def: '1h', help: 'Amount of time to retain events (Go duration).' },
   'watch-bookmark-interval': { def: '1m', help: 'How often watches that allow bookmarks receive one (Go duration).' },
+  'default-watch-cache-size': { def: '50000', help: 'Events the watch cache keeps for watches that resume from a resourceVersion; older ones are served by a store watch of their own.' },
   'log-level': { def: 'info', help: 'Log level: trace, debug, info, warn, error, fatal.' },
 };
 
@@ -97,6 +99,8 @@ export function parseFlags(argv: readonly string[]): ApiServerFlags | 'help' {
       throw new FlagError(`--${flag}: ${(error as Error).message}`);
     }
   }
+  const watchCacheSize = Number(get('default-watch-cache-size'));
+  if (!Number.isInteger(watchCacheSize) || watchCacheSize < 1) throw new FlagError('--default-watch-cache-size must be a positive integer');
   const prefix = get('etcd-prefix');
   if (!prefix.startsWith('/')) throw new FlagError('--etcd-prefix must start with "/"');
   return {
@@ -109,6 +113,7 @@ export function parseFlags(argv: readonly string[]): ApiServerFlags | 'help' {
     compactionIntervalMs: parseGoDuration(get('etcd-compaction-interval')),
     eventTtlSeconds: Math.max(1, Math.round(eventTtlMs / 1000)),
     bookmarkIntervalMs,
+    watchCacheSize,
     logLevel: get('log-level'),
   };
 }
