@@ -400,6 +400,28 @@ for (const impl of IMPLS) {
       expect(byShort).toContain("configmap/demo");
     });
 
+    it("explain reads the served OpenAPI; client-side validation rejects unknown fields", async () => {
+      const c = cluster();
+      const spec = await c.kubectlOk(["explain", "pod.spec"], { server: 1 });
+      expect(spec).toMatch(/KIND:\s+Pod/);
+      expect(spec).toMatch(/FIELD:\s+spec <PodSpec>/);
+      expect(spec).toContain("containers");
+      const strategy = await c.kubectlOk(["explain", "deployment.spec.strategy"]);
+      expect(strategy).toMatch(/GROUP:\s+apps/);
+      const bogus = await c.kubectl(["apply", "-f", "-"], { input: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bogus\nbogus: 1\n" });
+      expect(bogus.code).not.toBe(0);
+      expect(bogus.stderr).toContain('unknown field "bogus"');
+    });
+
+    it("apply --server-side creates and updates (simplified: no field ownership)", async () => {
+      const c = cluster();
+      const manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: '1'\n";
+      expect(await c.kubectlOk(["apply", "--server-side", "-f", "-"], { input: manifest })).toContain("configmap/ssa serverside-applied");
+      expect(await c.kubectlOk(["apply", "--server-side", "-f", "-"], { input: manifest.replace("a: '1'", "a: '2'"), server: 1 })).toContain("configmap/ssa serverside-applied");
+      const cm = JSON.parse(await c.kubectlOk(["get", "cm", "ssa", "-o", "json"]));
+      expect(cm.data).toEqual({ a: "2" });
+    });
+
     it("the stored values are JSON with kube's layout and the events of the store carry leases", async () => {
       const c = cluster();
       const pod = JSON.parse(await c.kubectlOk(["get", "pod", "solo", "-o", "json"]));
