@@ -26,11 +26,81 @@ const toObjectOptions: protobuf.IConversionOptions = {
   oneofs: true,
 };
 
-let root: protobuf.Root | undefined;
+interface JsonType {
+  fields?: Record<string, { type: string }>;
+  nested?: Record<string, JsonType>;
+  methods?: Record<string, { requestType: string; responseType: string; requestStream?: boolean; responseStream?: boolean }>;
+}
+
+const scalarTypes = new Set([
+  "double", "float", "int32", "int64", "uint32", "uint64", "sint32", "sint64",
+  "fixed32", "fixed64", "sfixed32", "sfixed64", "bool", "string", "bytes",
+]);
+
+let descriptor: { nested: Record<string, JsonType> } | undefined;
+const roots = new Map<string, protobuf.Root>();
 const methods = new Map<string, EtcdMethod<unknown, unknown>>();
 
-function etcdRoot(): protobuf.Root {
-  root ??= protobuf.Root.fromJSON(JSON.parse(etcdDescriptorJson) as protobuf.INamespace);
+function etcdDescriptor(): { nested: Record<string, JsonType> } {
+  descriptor ??= JSON.parse(etcdDescriptorJson) as { nested: Record<string, JsonType> };
+  return descriptor;
+}
+
+/** The JSON node at a dotted path below `scope`, or undefined. */
+function lookup(scope: JsonType, path: string[]): JsonType | undefined {
+  let node: JsonType | undefined = scope;
+  for (const part of path) node = node?.nested?.[part];
+  return node;
+}
+
+/**
+ * The top-level types ("package.Message") that `typeNames` need, found by walking field types
+ * with protobuf's scoping (a name resolves in the message, then its package, then the root).
+ */
+function typeClosure(typeNames: readonly string[]): Set<string> {
+  const root: JsonType = etcdDescriptor();
+  const needed = new Set<string>();
+  const visit = (fullName: string): void => {
+    const [pkg, top] = fullName.split(".") as [string, string];
+    const key = `${pkg}.${top}`;
+    if (needed.has(key)) return;
+    needed.add(key);
+    const walk = (node: JsonType, scopes: string[][]): void => {
+      for (const field of Object.values(node.fields ?? {})) {
+        if (scalarTypes.has(field.type)) continue;
+        const path = field.type.split(".");
+        const scope = scopes.find((candidate) => lookup(root, [...candidate, ...path]) !== undefined);
+        if (scope === undefined) throw new Error(`etcd protos: type ${field.type} not found from ${fullName}`);
+        const target = [...scope, ...path];
+        visit(`${target[0]}.${target[1]}`);
+      }
+      for (const [name, nested] of Object.entries(node.nested ?? {})) walk(nested, [[...(scopes[0] ?? []), name], ...scopes]);
+    };
+    const node = lookup(root, [pkg, top]);
+    if (node === undefined) throw new Error(`etcd protos: no type ${key}`);
+    walk(node, [[pkg, top], [pkg], []]);
+  };
+  for (const name of typeNames) visit(name);
+  return needed;
+}
+
+/**
+ * A protobufjs Root holding only what `typeNames` need: building every etcd type up front costs
+ * a CLI start ~25 ms of CPU, and a command uses one or two RPCs.
+ */
+function rootFor(typeNames: readonly string[]): protobuf.Root {
+  const cacheKey = typeNames.join(",");
+  let root = roots.get(cacheKey);
+  if (root === undefined) {
+    const pruned: { nested: Record<string, { nested: Record<string, JsonType> }> } = { nested: {} };
+    for (const name of typeClosure(typeNames)) {
+      const [pkg, top] = name.split(".") as [string, string];
+      const nested = (pruned.nested[pkg] ??= { nested: {} }).nested;
+      nested[top] = lookup(etcdDescriptor(), [pkg, top]) as JsonType;
+    }
+    root = protobuf.Root.fromJSON(pruned as protobuf.INamespace);
+    roots.set(cacheKey, root);
+  }
   return root;
 }
 
@@ -42,12 +112,13 @@ export function etcdMethod<Req, Res>(service: EtcdServiceName, name: string): Et
   const path = `/etcdserverpb.${service}/${name}`;
   let method = methods.get(path);
   if (method === undefined) {
-    const rpc = etcdRoot().lookupService(`etcdserverpb.${service}`).methods[name];
+    const rpc = lookup(etcdDescriptor(), ["etcdserverpb", service])?.methods?.[name];
     if (rpc === undefined) throw new Error(`no RPC ${path} in the etcd protos`);
-    rpc.resolve();
-    const requestType = rpc.resolvedRequestType;
-    const responseType = rpc.resolvedResponseType;
-    if (requestType === null || responseType === null) throw new Error(`RPC ${path} has unresolved types`);
+    const requestName = `etcdserverpb.${rpc.requestType}`;
+    const responseName = `etcdserverpb.${rpc.responseType}`;
+    const root = rootFor([requestName, responseName]);
+    const requestType = root.lookupType(requestName);
+    const responseType = root.lookupType(responseName);
     method = {
       path,
       requestStream: rpc.requestStream === true,
@@ -65,12 +136,12 @@ export function etcdMethod<Req, Res>(service: EtcdServiceName, name: string): Et
 
 /** Encodes a message of a named type (e.g. "etcdserverpb.RangeRequest"), for tests and tools. */
 export function encodeEtcdMessage(typeName: string, message: Record<string, unknown>): Buffer {
-  const type = etcdRoot().lookupType(typeName);
+  const type = rootFor([typeName]).lookupType(typeName);
   return Buffer.from(type.encode(type.fromObject(message)).finish());
 }
 
 /** Decodes a message of a named type with the client's conversion options. */
 export function decodeEtcdMessage(typeName: string, bytes: Uint8Array): Record<string, unknown> {
-  const type = etcdRoot().lookupType(typeName);
+  const type = rootFor([typeName]).lookupType(typeName);
   return type.toObject(type.decode(bytes), toObjectOptions);
 }

@@ -18,6 +18,25 @@ describe("precompiled etcd descriptor", () => {
     expect(readFileSync(path, "utf8")).toBe(etcdDescriptorModuleText());
   });
 
+  it("every RPC's codec (built from only the types it needs) decodes like proto-loader", () => {
+    const definition = loadEtcdPackageDefinition();
+    let count = 0;
+    for (const service of ["KV", "Watch", "Lease", "Cluster", "Maintenance", "Auth"] as const) {
+      const methods = definition[`etcdserverpb.${service}`] as unknown as Record<
+        string,
+        { originalName?: string; responseDeserialize(bytes: Buffer): unknown; requestSerialize(value: unknown): Buffer }
+      >;
+      for (const [name, reference] of Object.entries(methods)) {
+        const ours = etcdMethod<Record<string, unknown>, unknown>(service, name);
+        expect(ours.path).toBe(`/etcdserverpb.${service}/${name}`);
+        expect(ours.serialize({})).toEqual(reference.requestSerialize({}));
+        expect(ours.deserialize(Buffer.alloc(0))).toEqual(reference.responseDeserialize(Buffer.alloc(0)));
+        count++;
+      }
+    }
+    expect(count).toBe(5 + 1 + 5 + 5 + 7 + 16);
+  });
+
   it("decodes like the server's proto-loader definitions, zero values and oneofs included", () => {
     const definition = loadEtcdPackageDefinition();
     const service = definition["etcdserverpb.KV"] as unknown as Record<

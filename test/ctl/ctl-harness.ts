@@ -4,11 +4,13 @@
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
-import { etcdctlBinary, parseJsonExact, repoRoot } from "../integration/cluster.js";
+import { protoRootDir } from "../../src/util/proto-dir.js";
+import { etcdctlBinary, parseJsonExact } from "../integration/cluster.js";
 
-export const ketchctlEntry = join(repoRoot, "dist", "src", "cmd", "ketchctl.js");
+/** The compiled CLI; the repository root is proto/'s parent from the sources and from dist/ alike. */
+export const ketchctlEntry = join(dirname(protoRootDir()), "dist", "src", "cmd", "ketchctl.js");
 
 export type Tool = "etcdctl" | "ketchctl";
 
