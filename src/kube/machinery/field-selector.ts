@@ -118,7 +118,10 @@ export function parseFieldSelector(text: string): FieldSelector {
 
 const NAMESPACED_META = ['metadata.name', 'metadata.namespace'] as const;
 
-/** Field labels kube accepts per kind (conversion funcs in pkg/apis/{core,apps}/v1/conversion.go). */
+/**
+ * Field labels of the kinds with their own conversion function in kube
+ * (pkg/apis/core/v1/conversion.go): anything else is "field label not supported: <field>".
+ */
 const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
   Pod: [
     ...NAMESPACED_META,
@@ -132,7 +135,7 @@ const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
     'status.podIPs',
     'status.nominatedNodeName',
   ],
-  // Cluster-scoped kinds: kube rejects metadata.namespace for these.
+  // Cluster-scoped kinds with their own conversion: kube rejects metadata.namespace for these.
   Node: ['metadata.name', 'spec.unschedulable'],
   Namespace: ['metadata.name', 'status.phase'],
   Event: [
@@ -150,7 +153,7 @@ const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
     'type',
   ],
   Secret: [...NAMESPACED_META, 'type'],
-  ReplicaSet: [...NAMESPACED_META, 'status.replicas'],
+  Service: [...NAMESPACED_META, 'spec.clusterIP', 'spec.type'],
 };
 
 /** The field labels `kind` supports in selectors. */
@@ -158,22 +161,32 @@ export function supportedFieldLabels(kind: string): readonly string[] {
   return SUPPORTED[kind] ?? NAMESPACED_META;
 }
 
+/** Old clients' name for spec.nodeName, still accepted for pods. */
+const ALIASES: Readonly<Record<string, Readonly<Record<string, string>>>> = { Pod: { 'spec.host': 'spec.nodeName' } };
+
 /**
- * Reject selectors on fields the kind does not index: 400 "field label not supported: <field>",
- * the text kube-apiserver answers with.
+ * Reject selectors on fields the kind does not index, with kube's 400 texts: kinds with their own
+ * conversion say "field label not supported: <field>"; the rest use apimachinery's
+ * DefaultMetaV1FieldSelectorConversion text. Returns the selector with aliases resolved.
  */
-export function checkFieldSelector(kind: string, sel: FieldSelector): void {
-  const ok = supportedFieldLabels(kind);
+export function checkFieldSelector(kind: string, sel: FieldSelector): FieldSelector {
+  const own = SUPPORTED[kind];
+  const aliases = ALIASES[kind] ?? {};
+  const out: FieldRequirement[] = [];
   for (const r of sel.requirements) {
-    if (!ok.includes(r.field)) throw badRequest(`field label not supported: ${r.field}`);
+    const field = aliases[r.field] ?? r.field;
+    if (own !== undefined && !own.includes(field)) throw badRequest(`field label not supported: ${r.field}`);
+    if (own === undefined && !NAMESPACED_META.includes(field as (typeof NAMESPACED_META)[number])) {
+      throw badRequest(`${JSON.stringify(r.field)} is not a known field selector: only "metadata.name", "metadata.namespace"`);
+    }
+    out.push(field === r.field ? r : { ...r, field });
   }
+  return out.length === 0 ? sel : new Selector(out);
 }
 
 /** Parse and check against the kind in one go (what a list/watch handler wants). */
 export function parseFieldSelectorFor(kind: string, text: string): FieldSelector {
-  const sel = parseFieldSelector(text);
-  checkFieldSelector(kind, sel);
-  return sel;
+  return checkFieldSelector(kind, parseFieldSelector(text));
 }
 
 function str(obj: JsonValue | undefined, ...path: string[]): string {
@@ -232,9 +245,10 @@ export function selectableFields(kind: string, obj: JsonObject): Record<string, 
       f['metadata.namespace'] = ns;
       f.type = str(obj, 'type');
       return f;
-    case 'ReplicaSet':
+    case 'Service':
       f['metadata.namespace'] = ns;
-      f['status.replicas'] = String(typeof getPath(obj, 'status', 'replicas') === 'number' ? getPath(obj, 'status', 'replicas') : 0);
+      f['spec.clusterIP'] = str(obj, 'spec', 'clusterIP');
+      f['spec.type'] = str(obj, 'spec', 'type');
       return f;
     default:
       f['metadata.namespace'] = ns;

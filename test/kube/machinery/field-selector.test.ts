@@ -98,11 +98,19 @@ describe('field selectors', () => {
     expect(supportedFieldLabels('ConfigMap')).toEqual(['metadata.name', 'metadata.namespace']);
   });
 
-  it('unsupported field labels are 400 "field label not supported"', () => {
+  it('unsupported field labels are 400 with kube texts (own conversion vs. the default one)', () => {
     const e = bad(() => parseFieldSelectorFor('ConfigMap', 'data.x=1'));
-    expect([e.code, e.reason, e.message]).toEqual([400, 'BadRequest', 'field label not supported: data.x']);
+    expect([e.code, e.reason, e.message]).toEqual([400, 'BadRequest', '"data.x" is not a known field selector: only "metadata.name", "metadata.namespace"']);
+    expect(bad(() => parseFieldSelectorFor('Deployment', 'status.replicas=1')).message).toBe(
+      '"status.replicas" is not a known field selector: only "metadata.name", "metadata.namespace"',
+    );
     expect(bad(() => parseFieldSelectorFor('Pod', 'spec.containers=x')).message).toBe('field label not supported: spec.containers');
     expect(bad(() => parseFieldSelectorFor('Node', 'metadata.namespace=x')).message).toBe('field label not supported: metadata.namespace');
     expect(() => checkFieldSelector('Pod', parseFieldSelector('status.podIP=1.2.3.4'))).not.toThrow();
+    // The old spec.host alias still selects on spec.nodeName.
+    const alias = parseFieldSelectorFor('Pod', 'spec.host=n1');
+    expect(alias.requirements).toEqual([{ field: 'spec.nodeName', operator: '=', value: 'n1' }]);
+    expect(matchesFieldSelector('Pod', alias, pod)).toBe(true);
+    expect(matchesFieldSelector('Service', parseFieldSelectorFor('Service', 'spec.type=ClusterIP'), { metadata: { name: 's' }, spec: { type: 'ClusterIP' } })).toBe(true);
   });
 });
