@@ -8,7 +8,7 @@
 //   (members, members_removed, alarm, cluster, authUsers, authRoles: not needed to rebuild a store)
 
 import { join } from 'node:path';
-import protobuf from 'protobufjs';
+import type { Type } from 'protobufjs';
 
 import { Crc32c } from '../mvcc/crc32c.js';
 import { protoRootDir } from '../util/proto-dir.js';
@@ -52,24 +52,30 @@ export interface EtcdStatus {
   readonly totalSize: number;
 }
 
-interface ProtoTypes {
-  keyValue: protobuf.Type;
-  lease: protobuf.Type;
+/** The two protobuf messages of etcd's buckets that the import decodes. */
+export interface EtcdProtoTypes {
+  readonly keyValue: Type;
+  readonly lease: Type;
 }
 
-let types: ProtoTypes | undefined;
+let types: Promise<EtcdProtoTypes> | undefined;
 
-/** mvccpb.KeyValue from the repository's kv.proto; leasepb.Lease declared here (three int64s). */
-function protoTypes(): ProtoTypes {
-  if (types !== undefined) return types;
-  const root = new protobuf.Root();
-  root.loadSync(join(protoRootDir(), 'etcd', 'mvccpb', 'kv.proto'), { keepCase: true });
-  const lease = new protobuf.Type('Lease')
-    .add(new protobuf.Field('ID', 1, 'int64'))
-    .add(new protobuf.Field('TTL', 2, 'int64'))
-    .add(new protobuf.Field('RemainingTTL', 3, 'int64'));
-  new protobuf.Root().define('leasepb').add(lease);
-  types = { keyValue: root.lookupType('mvccpb.KeyValue'), lease };
+/**
+ * mvccpb.KeyValue from the repository's kv.proto; leasepb.Lease declared here (three int64s).
+ * protobufjs is imported on first use: `snapshot status` does not decode records and should not
+ * pay for loading it.
+ */
+export function etcdProtoTypes(): Promise<EtcdProtoTypes> {
+  types ??= import('protobufjs').then(({ default: protobuf }) => {
+    const root = new protobuf.Root();
+    root.loadSync(join(protoRootDir(), 'etcd', 'mvccpb', 'kv.proto'), { keepCase: true });
+    const lease = new protobuf.Type('Lease')
+      .add(new protobuf.Field('ID', 1, 'int64'))
+      .add(new protobuf.Field('TTL', 2, 'int64'))
+      .add(new protobuf.Field('RemainingTTL', 3, 'int64'));
+    new protobuf.Root().define('leasepb').add(lease);
+    return { keyValue: root.lookupType('mvccpb.KeyValue'), lease };
+  });
   return types;
 }
 
@@ -89,7 +95,16 @@ function parseRevisionKey(k: Buffer): { main: number; sub: number; tombstone: bo
 
 /** Reads etcd's buckets out of a bbolt database. */
 export class EtcdBackend {
-  constructor(private readonly bolt: BoltReader) {}
+  /** `types` (from etcdProtoTypes) are needed by keyRecords and leases, not by status. */
+  constructor(
+    private readonly bolt: BoltReader,
+    private readonly types?: EtcdProtoTypes,
+  ) {}
+
+  private proto(): EtcdProtoTypes {
+    if (this.types === undefined) throw new Error('EtcdBackend: decoding records needs the protobuf types (etcdProtoTypes)');
+    return this.types;
+  }
 
   /**
    * etcdctl 3.4's snapshot status: a CRC-32C over every top-level bucket's name and each key and
@@ -124,7 +139,7 @@ export class EtcdBackend {
   *keyRecords(): Generator<EtcdKeyRecord> {
     const entries = this.bolt.bucket('key');
     if (entries === undefined) throw corrupt('not an etcd database: there is no "key" bucket');
-    const { keyValue } = protoTypes();
+    const { keyValue } = this.proto();
     for (const e of entries) {
       if (e.value === undefined) throw corrupt(`bucket "key": ${e.key.toString('hex')} is a nested bucket`);
       const rev = parseRevisionKey(e.key);
@@ -159,7 +174,7 @@ export class EtcdBackend {
   }
 
   leases(): EtcdLease[] {
-    const { lease } = protoTypes();
+    const { lease } = this.proto();
     const out: EtcdLease[] = [];
     for (const e of this.bolt.bucket('lease') ?? []) {
       if (e.value === undefined) continue;

@@ -6,7 +6,7 @@ import { COMPACT_REVISION_KEY, MvccError, MvccStore, REVISION_PREFIX, type Stora
 import { decodeStateSnapshot, type StateSnapshot } from '../server/state-snapshot.js';
 import { BoltReader } from './bbolt-reader.js';
 import { fileSource } from './byte-source.js';
-import { EtcdBackend } from './etcd-backend.js';
+import { EtcdBackend, etcdProtoTypes, type EtcdProtoTypes } from './etcd-backend.js';
 import { corrupt, SnapshotError, SnapshotErrorCode } from './snapshot-error.js';
 import { KETCH_LENGTH_BYTES, openSnapshotFile, type OpenOptions, readRange, type SnapshotFile } from './snapshot-file.js';
 
@@ -51,7 +51,8 @@ async function loadKetch(file: SnapshotFile): Promise<LoadedSnapshot> {
 }
 
 async function loadEtcd(file: SnapshotFile): Promise<LoadedSnapshot> {
-  return withEtcdBackend(file, (backend) => {
+  const types = await etcdProtoTypes();
+  return withEtcdBackend(file, types, (backend) => {
     const mvcc = importMvcc(file.path, () => etcdToMvcc(backend));
     const warnings: string[] = [];
     if (backend.authEnabled()) {
@@ -64,7 +65,7 @@ async function loadEtcd(file: SnapshotFile): Promise<LoadedSnapshot> {
 }
 
 /** Opens an etcd snapshot's bbolt database and runs bbolt's integrity check (as etcdctl does) first. */
-export function withEtcdBackend<T>(file: SnapshotFile, use: (backend: EtcdBackend) => T): T {
+export function withEtcdBackend<T>(file: SnapshotFile, types: EtcdProtoTypes | undefined, use: (backend: EtcdBackend) => T): T {
   const source = fileSource(file.path, file.dataBytes);
   try {
     const bolt = BoltReader.open(source);
@@ -82,7 +83,7 @@ export function withEtcdBackend<T>(file: SnapshotFile, use: (backend: EtcdBacken
         `snapshot file ${file.path}: integrity check failed, ${problems.length} errors found:\n${problems.slice(0, 20).join('\n')}`,
       );
     }
-    return use(new EtcdBackend(bolt));
+    return use(new EtcdBackend(bolt, types));
   } finally {
     source.close();
   }

@@ -25,7 +25,7 @@ export interface SnapshotStatus {
 export async function snapshotStatus(path: string, opts: Pick<OpenOptions, 'skipHashCheck'> = {}): Promise<SnapshotStatus> {
   const file = await openSnapshotFile(path, opts);
   if (file.format === 'etcd') {
-    return { ...withEtcdBackend(file, (backend) => backend.status()), format: 'etcd' };
+    return { ...withEtcdBackend(file, undefined, (backend) => backend.status()), format: 'etcd' };
   }
   const loaded = await loadSnapshot(path, { ...opts, skipHashCheck: true }); // verified just above
   const store = loaded.mvcc.store;

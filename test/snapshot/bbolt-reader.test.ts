@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { BoltReader } from "../../src/snapshot/bbolt-reader.js";
 import { bufferSource, fileSource } from "../../src/snapshot/byte-source.js";
-import { EtcdBackend } from "../../src/snapshot/etcd-backend.js";
+import { EtcdBackend, etcdProtoTypes, type EtcdProtoTypes } from "../../src/snapshot/etcd-backend.js";
 import { snapshotStatus, SnapshotError, SnapshotErrorCode } from "../../src/snapshot/index.js";
 import { loadSnapshot } from "../../src/snapshot/snapshot-load.js";
 import { protoRootDir } from "../../src/util/proto-dir.js";
@@ -66,9 +66,9 @@ function readChild(db: Buffer, branch: number): number {
   return Number(db.readBigUInt64LE(branch * PAGE + 16 + 8));
 }
 
-function countKeyRecords(file: Buffer): number {
+function countKeyRecords(file: Buffer, types: EtcdProtoTypes): number {
   let n = 0;
-  for (const _ of new EtcdBackend(BoltReader.open(bufferSource(file, file.length - 32))).keyRecords()) n++;
+  for (const _ of new EtcdBackend(BoltReader.open(bufferSource(file, file.length - 32)), types).keyRecords()) n++;
   return n;
 }
 
@@ -89,8 +89,10 @@ describe("bbolt reader on etcd 3.4 snapshot files", () => {
   /** Where to write damaged copies. */
   let scratch = "";
   let smallCompactRevision = 0;
+  let types: EtcdProtoTypes;
 
   beforeAll(async () => {
+    types = await etcdProtoTypes();
     dir = await mkdtemp(join(tmpdir(), "ketch-bbolt-"));
     scratch = join(dir, "damaged.db");
     const endpoint = node().endpoints[0] as string;
@@ -163,7 +165,7 @@ describe("bbolt reader on etcd 3.4 snapshot files", () => {
       const hugeSeen: number[] = [];
       const wrong: string[] = [];
       const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
-      for (const r of new EtcdBackend(bolt).keyRecords()) {
+      for (const r of new EtcdBackend(bolt, types).keyRecords()) {
         records++;
         const kv = KeyValue.toObject(KeyValue.decode(r.value), { longs: Number }) as { key: Uint8Array; value?: Uint8Array; mod_revision: number };
         const key = Buffer.from(kv.key).toString();
@@ -181,7 +183,7 @@ describe("bbolt reader on etcd 3.4 snapshot files", () => {
       }
       expect(wrong).toEqual([]);
       // The small keys' history was compacted: what is left of it, and every big record.
-      const smallRecords = countKeyRecords(smallBytes);
+      const smallRecords = countKeyRecords(smallBytes, types);
       expect(smallRecords).toBeLessThan(SMALL_PUTS);
       expect(records).toBe(smallRecords + BIG_KEYS + HUGE.length);
       expect(bigSeen).toBe(BIG_KEYS);
@@ -260,7 +262,7 @@ describe("bbolt reader on etcd 3.4 snapshot files", () => {
         const bolt = BoltReader.open(bufferSource(copy));
         const problems = bolt.check();
         if (problems.length > 0) return problems.join("\n");
-        for (const _ of new EtcdBackend(bolt).keyRecords());
+        for (const _ of new EtcdBackend(bolt, types).keyRecords());
         return "ok";
       } catch (err) {
         if (err instanceof SnapshotError) return err.message;

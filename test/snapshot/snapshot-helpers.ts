@@ -49,16 +49,32 @@ export interface Workload {
 const key = (i: number): string => `/snap/key-${String(i).padStart(5, "0")}`;
 
 /**
- * The same history against etcd or ketch: `keys` puts, overwrites of the first 10% (and 1% a third
+ * The same history against etcd or ketch: `keys` puts (one by one, or `firstPassTxnOps` per txn), overwrites of the first 10% (and 1% a third
  * time), deletes of [90%, 95%) one by one and of a prefix by range, re-creation of some deleted keys
  * (a new generation), five txns of ten puts (sub revisions), binary keys and values, ten keys on a
  * lease that outlives the test, and (with `compact`) a compaction after the overwrites.
  */
-export async function runWorkload(etcd: Etcd3, opts: { keys: number; compact: boolean; valueBytes?: number }): Promise<Workload> {
+export async function runWorkload(
+  etcd: Etcd3,
+  opts: { keys: number; compact: boolean; valueBytes?: number; firstPassTxnOps?: number },
+): Promise<Workload> {
   const n = opts.keys;
   const pad = (s: string): string => (opts.valueBytes === undefined ? s : s.padEnd(opts.valueBytes, "."));
   const all = Array.from({ length: n }, (_unused, i) => i);
-  await parallel(all, 48, (i) => etcd.put(key(i)).value(pad(`v1-${i}`)).exec());
+  const perTxn = opts.firstPassTxnOps ?? 1;
+  if (perTxn === 1) {
+    await parallel(all, 48, (i) => etcd.put(key(i)).value(pad(`v1-${i}`)).exec());
+  } else {
+    // Txns of several puts: one main revision each, the puts at sub revisions 0, 1, ...
+    const batches = Array.from({ length: Math.ceil(n / perTxn) }, (_u, b) => all.slice(b * perTxn, (b + 1) * perTxn));
+    await parallel(batches, 8, (batch) =>
+      etcd.kv.txn({
+        compare: [],
+        success: batch.map((i) => ({ request_put: { key: Buffer.from(key(i)), value: Buffer.from(pad(`v1-${i}`)) } })),
+        failure: [],
+      }),
+    );
+  }
   await parallel(all.slice(0, Math.ceil(n / 10)), 48, (i) => etcd.put(key(i)).value(pad(`v2-${i}`)).exec());
   await parallel(all.slice(0, Math.ceil(n / 100)), 48, (i) => etcd.put(key(i)).value(pad(`v3-${i}`)).exec());
   let compactRevision = 0;
