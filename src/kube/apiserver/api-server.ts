@@ -160,6 +160,7 @@ export class ApiServer {
           serverAddress: (r) => r.headers.host ?? `${this.opts.bindAddress}:${this.port}`,
           readyChecks: [this.storeCheck, this.bootstrapCheck],
           liveChecks: [this.storeCheck],
+          metrics: () => this.metricsText(),
         },
         req,
         res,
@@ -181,6 +182,22 @@ export class ApiServer {
     } finally {
       this.opts.log.debug({ method: req.method, url: req.url, code: res.statusCode, ms: Date.now() - started }, 'request');
     }
+  }
+
+  /** A few gauges, kube's names where kube has one. */
+  private metricsText(): string {
+    const lines = [
+      '# HELP apiserver_registered_watchers Number of currently registered watchers (served from the watch cache).',
+      '# TYPE apiserver_registered_watchers gauge',
+      `apiserver_registered_watchers ${this.cache.watcherCount}`,
+      '# HELP ketch_apiserver_store_watches Watches this apiserver has open on the store.',
+      '# TYPE ketch_apiserver_store_watches gauge',
+      `ketch_apiserver_store_watches ${this.store.openWatches()}`,
+      '# HELP ketch_apiserver_watch_cache_revision Revision the watch cache is complete up to.',
+      '# TYPE ketch_apiserver_watch_cache_revision gauge',
+      `ketch_apiserver_watch_cache_revision ${this.cache.revision}`,
+    ];
+    return `${lines.join('\n')}\n`;
   }
 
   async stop(): Promise<void> {

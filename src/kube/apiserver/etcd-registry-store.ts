@@ -149,6 +149,10 @@ export class EtcdRegistryStore implements RegistryStore {
     };
   }
 
+  openWatches(): number {
+    return this.watchers.size;
+  }
+
   requestProgress(): void {
     for (const watcher of this.watchers) watcher.requestProgress();
   }

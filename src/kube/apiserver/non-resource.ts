@@ -20,6 +20,8 @@ export interface NonResourceDeps {
   readonly serverAddress: (req: IncomingMessage) => string;
   readonly readyChecks: readonly HealthCheck[];
   readonly liveChecks: readonly HealthCheck[];
+  /** Prometheus text for /metrics. */
+  readonly metrics: () => string;
 }
 
 export function versionInfo(): Record<string, string> {
@@ -44,6 +46,13 @@ export async function handleNonResource(deps: NonResourceDeps, req: IncomingMess
   if (path === '/version' || path === '/version/') {
     if (!read) return methodNotAllowed(res);
     writeJson(res, 200, versionInfo());
+    return true;
+  }
+  if (path === '/metrics') {
+    if (!read) return methodNotAllowed(res);
+    const text = deps.metrics();
+    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+    res.end(method === 'HEAD' ? undefined : text);
     return true;
   }
   if (parts[0] === 'healthz' || parts[0] === 'livez' || parts[0] === 'readyz') {

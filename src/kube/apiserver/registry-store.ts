@@ -87,6 +87,8 @@ export interface RegistryStore {
   /** kube-apiserver's compaction round: Txn(VERSION(compact_rev_key) == v, [Put rev], [Range]). */
   casCompactRevKey(key: string, expectedVersion: number, value: string): Promise<CompactRevKeyOutcome>;
   compact(revision: number): Promise<void>;
+  /** Store watches open right now (the watch cache's one, plus fallbacks for old revisions). */
+  openWatches(): number;
   close(): Promise<void>;
 }
 

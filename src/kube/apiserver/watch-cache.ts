@@ -98,6 +98,11 @@ export class WatchCache {
     return this.current;
   }
 
+  /** Client watches served from the cache right now. */
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
   /**
    * Registers a watch on keys under `keyPrefix` for events after revision `after`. Returns
    * undefined when `after` is older than the ring's window (the caller watches the store itself).

@@ -381,6 +381,83 @@ for (const impl of IMPLS) {
       expect(generated.body.metadata.name).toMatch(/^gen-[a-z0-9]{5}$/);
     });
 
+    it("many client watches share the replica's one store watch", async () => {
+      const c = cluster();
+      const metric = async (name: string): Promise<number> => {
+        const text = (await c.request("GET", "/metrics")).text;
+        const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+        if (line === undefined) throw new Error(`${name} missing from /metrics:\n${text}`);
+        return Number(line.split(" ")[1]);
+      };
+      const storeWatchesBefore = await metric("ketch_apiserver_store_watches");
+      expect(storeWatchesBefore).toBe(1);
+      const list = await c.request("GET", "/api/v1/namespaces/default/configmaps");
+      const watchers = Array.from({ length: 30 }, (_unused, i) =>
+        new WatchReader(`${c.url(0)}/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${list.body.metadata.resourceVersion}${i % 3 === 0 ? "&fieldSelector=metadata.name%3Dfanout" : ""}`),
+      );
+      try {
+        const deadline = Date.now() + 10_000;
+        while ((await metric("apiserver_registered_watchers")) < 30) {
+          if (Date.now() > deadline) throw new Error("watchers did not register");
+          await sleep(100);
+        }
+        expect(await metric("ketch_apiserver_store_watches")).toBe(1);
+        await createCm(c, "default", "fanout", {}, 1);
+        for (const w of watchers) await w.waitFor("ADDED fanout", (e) => e.some((x) => x.type === "ADDED" && x.object.metadata.name === "fanout"));
+      } finally {
+        for (const w of watchers) w.close();
+      }
+      const deadline = Date.now() + 10_000;
+      while ((await metric("apiserver_registered_watchers")) > 0) {
+        if (Date.now() > deadline) throw new Error("watchers were not released when the clients went away");
+        await sleep(100);
+      }
+    });
+
+    it("propagationPolicy: Background deletes dependents, Orphan strips their ownerReferences, Foreground waits for them", async () => {
+      const c = cluster();
+      const ns = "cascade";
+      await c.request("POST", "/api/v1/namespaces", { body: { metadata: { name: ns } } });
+      const makeTree = async (name: string): Promise<void> => {
+        const template = { metadata: { labels: { app: name } }, spec: { containers: [{ name: "c", image: "nginx" }] } };
+        const d = await c.request("POST", `/apis/apps/v1/namespaces/${ns}/deployments`, { body: { metadata: { name }, spec: { replicas: 1, selector: { matchLabels: { app: name } }, template } } });
+        const owner = (kind: string, obj: any, apiVersion: string) => [{ apiVersion, kind, name: obj.metadata.name, uid: obj.metadata.uid, controller: true, blockOwnerDeletion: true }];
+        const rs = await c.request("POST", `/apis/apps/v1/namespaces/${ns}/replicasets`, { body: { metadata: { name: `${name}-rs`, ownerReferences: owner("Deployment", d.body, "apps/v1") }, spec: { replicas: 1, selector: { matchLabels: { app: name } }, template } } });
+        expect(rs.status, rs.text).toBe(201);
+        for (const i of [1, 2]) {
+          const pod = await c.request("POST", `/api/v1/namespaces/${ns}/pods`, { body: { metadata: { name: `${name}-pod-${i}`, labels: { app: name }, ownerReferences: owner("ReplicaSet", rs.body, "apps/v1") }, spec: template.spec } });
+          expect(pod.status, pod.text).toBe(201);
+        }
+      };
+      const names = async (path: string): Promise<string[]> => (await c.request("GET", path)).body.items.map((i: any) => i.metadata.name);
+      const until = async (what: string, check: () => Promise<boolean>): Promise<void> => {
+        const deadline = Date.now() + 20_000;
+        while (!(await check())) {
+          if (Date.now() > deadline) throw new Error(`${what}: not reached`);
+          await sleep(200);
+        }
+      };
+      await makeTree("bg");
+      await makeTree("orphan");
+      await makeTree("fg");
+      const bg = await c.request("DELETE", `/apis/apps/v1/namespaces/${ns}/deployments/bg`, { body: { propagationPolicy: "Background" } });
+      expect(bg.status).toBe(200);
+      await until("bg's replicaset and pods deleted", async () => (await names(`/api/v1/namespaces/${ns}/pods?labelSelector=app%3Dbg`)).length === 0 && (await names(`/apis/apps/v1/namespaces/${ns}/replicasets?labelSelector=app%3Dbg`)).length === 0);
+      const orphan = await c.request("DELETE", `/apis/apps/v1/namespaces/${ns}/deployments/orphan?propagationPolicy=Orphan`, { server: 1 });
+      expect(orphan.status).toBe(200);
+      const rs = await c.request("GET", `/apis/apps/v1/namespaces/${ns}/replicasets/orphan-rs`);
+      expect(rs.status).toBe(200);
+      expect(rs.body.metadata.ownerReferences).toBeUndefined();
+      expect(await names(`/api/v1/namespaces/${ns}/pods?labelSelector=app%3Dorphan`)).toHaveLength(2);
+      const fg = await c.request("DELETE", `/apis/apps/v1/namespaces/${ns}/deployments/fg`, { body: { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Foreground" } });
+      expect(fg.status).toBe(200);
+      expect(fg.body.metadata.finalizers).toContain("foregroundDeletion");
+      expect(fg.body.metadata.deletionTimestamp).toBeDefined();
+      await until("fg and its dependents deleted", async () => (await c.request("GET", `/apis/apps/v1/namespaces/${ns}/deployments/fg`)).status === 404);
+      expect(await names(`/api/v1/namespaces/${ns}/pods?labelSelector=app%3Dfg`)).toEqual([]);
+      expect(await names(`/apis/apps/v1/namespaces/${ns}/replicasets?labelSelector=app%3Dfg`)).toEqual([]);
+    });
+
     it("PUT creates leases and endpoints (create-on-update) but not configmaps; response forms follow Accept", async () => {
       const c = cluster();
       const lease = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: "holder", namespace: "kube-node-lease" }, spec: { holderIdentity: "n1", leaseDurationSeconds: 40, renewTime: "2024-01-01T00:00:00.000000Z" } };
