@@ -25,7 +25,7 @@ class Running {
   stderr = "";
   readonly exited: Promise<number | null>;
 
-  constructor(tool: Tool, endpoints: readonly string[], args: readonly string[]) {
+  constructor(tool: Tool, endpoints: readonly string[], args: readonly string[], withStdin = false) {
     const env: NodeJS.ProcessEnv = { ETCDCTL_API: "3" };
     for (const [key, value] of Object.entries(process.env)) {
       if (!key.startsWith("ETCD_") && !key.startsWith("ETCDCTL_")) env[key] = value;
@@ -33,8 +33,9 @@ class Running {
     const argv = ["--endpoints", endpoints.join(","), ...args];
     this.child =
       tool === "etcdctl"
-        ? spawn(etcdctlBinary, argv, { stdio: ["ignore", "pipe", "pipe"], env })
-        : spawn(process.execPath, [ketchctlEntry, ...argv], { stdio: ["ignore", "pipe", "pipe"], env });
+        ? spawn(etcdctlBinary, argv, { stdio: [withStdin ? "pipe" : "ignore", "pipe", "pipe"], env })
+        : spawn(process.execPath, [ketchctlEntry, ...argv], { stdio: [withStdin ? "pipe" : "ignore", "pipe", "pipe"], env });
+    this.child.stdin?.on("error", () => undefined);
     this.child.stdout?.on("data", (chunk: Buffer) => (this.stdout += chunk.toString("utf8")));
     this.child.stderr?.on("data", (chunk: Buffer) => (this.stderr += chunk.toString("utf8")));
     this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
@@ -52,6 +53,10 @@ class Running {
 
   signal(sig: NodeJS.Signals): void {
     this.child.kill(sig);
+  }
+
+  write(line: string): void {
+    this.child.stdin?.write(`${line}\n`);
   }
 }
 
@@ -154,6 +159,47 @@ describe.each(IMPLS)("ketchctl on a changing %s cluster", (impl) => {
       expect({ code: many.code, stdout: many.stdout }).toEqual({ code: 5, stdout: "" });
       expect(ownStderr(many.stderr)).toBe(`Error: snapshot must be requested to one selected node, not multiple [${cluster.runningEndpoints.join(" ")}]\n`);
     }
+  }, 120_000);
+
+  it("watch --prefix prints live events exactly as etcdctl; -i watch lines and progress", async () => {
+    const eps = c().runningEndpoints;
+    const etcdctlPlain = new Running("etcdctl", eps, ["watch", "--prefix", "/lw/"]);
+    const etcdctlPrev = new Running("etcdctl", eps, ["watch", "--prefix", "/lw/", "--prev-kv"]);
+    const ketchctlPrev = new Running("ketchctl", eps, ["watch", "--prefix", "/lw/", "--prev-kv"]);
+    const all = [etcdctlPlain, etcdctlPrev, ketchctlPrev];
+    await eventually("all watches established", 30_000, async () => {
+      await run("etcdctl", ["put", "/lw/probe", "p"]);
+      return all.every((w) => w.stdout.includes("/lw/probe")) ? true : undefined;
+    }, 500);
+    await run("etcdctl", ["del", "/lw/probe"]);
+    for (const w of all) await w.waitFor("probe deleted", 10_000, (p) => p.stdout.includes("DELETE\n/lw/probe\n"));
+    const [plainMark, etcdctlMark, ketchctlMark] = all.map((w) => w.stdout.length) as [number, number, number];
+    for (const args of [["put", "/lw/a", "1"], ["put", "/lw/b", "two words"], ["put", "/x/outside", "0"], ["put", "/lw/a", "3"], ["del", "/lw/a"], ["del", "--prefix", "/lw/"]]) {
+      await run("etcdctl", args);
+    }
+    const want = "PUT\n/lw/a\n1\nPUT\n/lw/b\ntwo words\nPUT\n/lw/a\n3\nDELETE\n/lw/a\n\nDELETE\n/lw/b\n\n";
+    await etcdctlPlain.waitFor("etcdctl's events", 10_000, (p) => p.stdout.length - plainMark >= want.length);
+    expect(etcdctlPlain.stdout.slice(plainMark)).toBe(want);
+    // With --prev-kv: ketchctl's output equals etcdctl's, byte for byte.
+    await eventually("both --prev-kv watchers printed the same", 10_000, async () => {
+      const a = etcdctlPrev.stdout.slice(etcdctlMark);
+      const b = ketchctlPrev.stdout.slice(ketchctlMark);
+      return a.length > 0 && a === b && a.endsWith("/lw/b\n\n") ? true : undefined;
+    }, 100);
+
+    const interactive = new Running("ketchctl", eps, ["watch", "-i"], true);
+    interactive.write("watch /lw/i");
+    await eventually("interactive watch established", 30_000, async () => {
+      await run("etcdctl", ["put", "/lw/i", "x"]);
+      return interactive.stdout.includes("/lw/i") ? true : undefined;
+    }, 500);
+    await run("etcdctl", ["put", "/lw/other", "y"]);
+    const revision = /"revision":(\d+)/.exec((await run("etcdctl", ["get", "/lw/none", "-w", "json", "--consistency=s"], { endpoints: [eps[0] as string] })).stdout)?.[1];
+    interactive.write("progress");
+    await interactive.waitFor("progress notify", 15_000, (p) => /progress notify: \d+\n/.test(p.stdout));
+    expect(Number(/progress notify: (\d+)\n/.exec(interactive.stdout)?.[1])).toBeGreaterThanOrEqual(Number(revision));
+    interactive.write("bogus");
+    await interactive.waitFor("complaint", 10_000, (p) => p.stderr.includes("Invalid command bogus (only support watch)"));
   }, 120_000);
 
   it("lease keep-alive renews until the lease is revoked, then says so (etcdctl's lines)", async () => {
