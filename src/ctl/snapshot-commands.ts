@@ -97,10 +97,14 @@ const statusCommand: CommandSpec = {
     if (ctx.args.length !== 1) fail(ExitCode.badArgs, "snapshot status requires exactly one argument");
     const printer = await ctx.printer();
     const { snapshotStatus } = await import("../snapshot/snapshot-status.js");
+    const path = ctx.args[0] as string;
     let status;
     try {
-      status = await snapshotStatus(ctx.args[0] as string);
+      status = await snapshotStatus(path);
     } catch (error) {
+      // etcdctl's first step is a stat of the file; its error reads like Go's.
+      const cause = (error as { cause?: { code?: string } }).cause;
+      if (cause?.code === "ENOENT") throw new CtlError(ExitCode.error, `stat ${path}: no such file or directory`);
       throw new CtlError(ExitCode.error, (error as Error).message);
     }
     printer.dbStatus(status);
