@@ -14,6 +14,8 @@ export interface OpBase {
   outcome: OpOutcome;
   /** The header revision of an acknowledged write (the revision it created). */
   revision?: number;
+  /** The response header's revision of a completed op: the store's revision when it was served. */
+  headerRev?: number;
   readonly endpoint: string;
   error?: string;
 }
@@ -62,10 +64,21 @@ export class History {
     return op;
   }
 
+  /** A completed write; `revision` is the one it created (also its header revision). */
   ok(op: HistoryOp, revision?: number): void {
     op.completeUs = this.now();
     op.outcome = 'ok';
-    if (revision !== undefined) op.revision = revision;
+    if (revision !== undefined) {
+      op.revision = revision;
+      op.headerRev = revision;
+    }
+  }
+
+  /** A completed op that changed nothing (a read, a failed CAS), served at `headerRev`. */
+  okRead(op: HistoryOp, headerRev: number): void {
+    op.completeUs = this.now();
+    op.outcome = 'ok';
+    op.headerRev = headerRev;
   }
 
   /** A definite failure: the op certainly did not take effect. */

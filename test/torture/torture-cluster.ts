@@ -397,7 +397,7 @@ export class TortureCluster {
             removed = true;
             break;
           }
-          if (/unhealthy cluster/.test(message)) retryable = true;
+          if (/unhealthy cluster|not enough started members/.test(message)) retryable = true;
         }
       }
       if (!retryable) break;

@@ -4,7 +4,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { type AckedWrite, checkAcked, checkLock, checkReplicaLogs, checkWatchers, type Finding, type LoggedEvent, type WatcherLog } from './checker/event-log.js';
+import { type AckedWrite, checkAcked, checkLock, checkReplicaLogs, checkRevisionOrder, checkWatchers, type Finding, type LoggedEvent, type WatcherLog } from './checker/event-log.js';
 import { checkLinearizable, describeOp, type KeyVerdict, listSpec, registerSpec } from './checker/linearizability.js';
 import { History, type HistoryOp, type ListOp, type ReadListOp, type ReadOp, type RegisterOp } from './history.js';
 import { describeStep, healAll, type NemesisKind, planSchedule, runStep } from './nemesis.js';
@@ -145,7 +145,7 @@ export async function runTorture(opts: TortureOptions): Promise<TortureReport> {
           } else if (op.f === 'read') {
             op.result = v;
           }
-          history.ok(op);
+          history.okRead(op, Number(res.header.revision));
           finalRev = Math.max(finalRev, Number(res.header.revision));
         } catch (err) {
           history.fail(op, (err as Error).message);
@@ -219,6 +219,7 @@ export async function runTorture(opts: TortureOptions): Promise<TortureReport> {
     }
     const lock = checkLock(reference, finalRev, locks.prefix, locks.guardKey);
     findings.push(...lock.findings);
+    findings.push(...checkRevisionOrder(history.ops, describeOp));
 
     // ---- report
     const count = (o: HistoryOp['outcome']): number => history.ops.filter((op) => op.outcome === o).length;

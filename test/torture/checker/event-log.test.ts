@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { byRevision, checkAcked, checkLock, checkReplicaLogs, checkWatchers, encodeGuard, type LoggedEvent, type WatcherLog } from './event-log.js';
+import { byRevision, checkAcked, checkLock, checkReplicaLogs, checkRevisionOrder, checkWatchers, encodeGuard, type LoggedEvent, type RevisionedOp, type WatcherLog } from './event-log.js';
 
 const put = (rev: number, key: string, value: string, createRev = rev): LoggedEvent => ({ rev, key, type: 'PUT', value, createRev });
 const del = (rev: number, key: string): LoggedEvent => ({ rev, key, type: 'DELETE', value: '', createRev: 0 });
@@ -83,5 +83,31 @@ describe('lock fencing', () => {
     const events = [put(1, '/l/a', ''), put(2, '/l/b', ''), put(3, '/g', guard('B', '/l/b', 2)), del(4, '/l/a'), del(5, '/l/b'), put(6, '/g', guard('B', '/l/b', 2))];
     const kinds = checkLock(byRevision(events), 6, '/l/', '/g').findings.map((f) => f.kind);
     expect(kinds).toEqual(['lock-overlap', 'lock-fence']);
+  });
+});
+
+describe('revision order in real time', () => {
+  const op = (name: string, invokeUs: number, completeUs: number | null, headerRev: number, wrote = false): RevisionedOp & { name: string } => ({
+    name,
+    invokeUs,
+    completeUs,
+    headerRev,
+    ...(wrote ? { revision: headerRev } : {}),
+  });
+  const describeOp = (o: RevisionedOp & { name: string }): string => o.name;
+
+  it('accepts revisions that never go back across completed ops, and overlapping ops in any order', () => {
+    expect(checkRevisionOrder([op('w1', 0, 10, 5, true), op('r1', 11, 20, 5), op('w2', 21, 30, 6, true), op('r2', 25, 40, 5), op('r3', 31, 35, 6)], describeOp)).toEqual([]);
+  });
+
+  it('reports a read served at an older revision than a write that completed before it', () => {
+    const f = checkRevisionOrder([op('w1', 0, 10, 7, true), op('r-other-key', 11, 20, 6)], describeOp);
+    expect(f.map((x) => x.detail)).toEqual(['r-other-key was served at revision 6, but w1 had completed at revision 7 before it began']);
+  });
+
+  it('reports a write that does not create a newer revision than a completed read saw', () => {
+    expect(checkRevisionOrder([op('r', 0, 10, 7), op('w', 11, 20, 7, true)], describeOp).map((x) => x.kind)).toEqual(['stale-revision']);
+    // Unknown outcomes have no revision to judge.
+    expect(checkRevisionOrder([op('r', 0, 10, 7), op('w', 11, null, 3, true)], describeOp)).toEqual([]);
   });
 });

@@ -224,3 +224,47 @@ export function checkLock(reference: RevisionLog, finalRev: number, lockPrefix: 
   }
   return { findings, fencedWrites, holders: tokens.size };
 }
+
+/** What the revision-order check needs of an op. */
+export interface RevisionedOp {
+  readonly invokeUs: number;
+  readonly completeUs: number | null;
+  /** The store revision the response header reported. */
+  readonly headerRev?: number;
+  /** Set when the op created this revision (an acknowledged write). */
+  readonly revision?: number;
+}
+
+/**
+ * Real-time order of revisions across all keys: an op that began after another completed must be
+ * served at a revision at least as new (a write: strictly newer, since it creates one). A stale
+ * read of any key, even one nobody wrote lately, shows up here.
+ */
+export function checkRevisionOrder<O extends RevisionedOp>(ops: readonly O[], describe: (op: O) => string): Finding[] {
+  const done = ops.filter((op) => op.completeUs !== null && op.headerRev !== undefined);
+  const byComplete = [...done].sort((a, b) => (a.completeUs as number) - (b.completeUs as number));
+  const byInvoke = [...done].sort((a, b) => a.invokeUs - b.invokeUs);
+  const findings: Finding[] = [];
+  let i = 0;
+  let max = 0;
+  let maxOp: O | undefined;
+  for (const op of byInvoke) {
+    while (i < byComplete.length && (byComplete[i]?.completeUs as number) < op.invokeUs) {
+      const c = byComplete[i] as O;
+      if ((c.headerRev as number) > max) {
+        max = c.headerRev as number;
+        maxOp = c;
+      }
+      i++;
+    }
+    const rev = op.headerRev as number;
+    const stale = op.revision !== undefined ? rev <= max : rev < max;
+    if (stale && findings.length < 10) {
+      findings.push({
+        kind: 'stale-revision',
+        detail: `${describe(op)} was served at revision ${rev}, but ${maxOp === undefined ? '?' : describe(maxOp)} had completed at revision ${max} before it began`,
+      });
+    }
+  }
+  return findings;
+}

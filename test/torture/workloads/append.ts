@@ -59,7 +59,7 @@ export async function appendWorker(ctx: WorkerContext, name: string, keys: Appen
         try {
           const res = await ec.client.range(key, { timeoutMs: ctx.opTimeoutMs });
           op.result = parseList(value(res.kvs[0]?.value));
-          history.ok(op);
+          history.okRead(op, Number(res.header.revision));
         } catch (err) {
           history.fail(op, errorText(err));
           ec.switchEndpoint();

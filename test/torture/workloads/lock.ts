@@ -114,7 +114,8 @@ export async function lockWorker(ctx: WorkerContext, name: string, names: LockNa
         try {
           const res = await ec.client.txn([{ target: 'CREATE', key: lockKey, create_revision: token }], [{ put: { key: names.guardKey, value: v } }], [], t);
           op.succeeded = res.succeeded;
-          history.ok(op, res.succeeded ? Number(res.header.revision) : undefined);
+          if (res.succeeded) history.ok(op, Number(res.header.revision));
+          else history.okRead(op, Number(res.header.revision));
           if (res.succeeded) ctx.acked.push({ rev: Number(res.header.revision), key: names.guardKey, value: v, what: `${name} fenced write token ${token}` });
           else break; // lost the lock (its key expired)
         } catch (err) {

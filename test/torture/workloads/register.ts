@@ -26,7 +26,7 @@ export async function registerWorker(ctx: WorkerContext, name: string, keys: rea
         try {
           const res = await ec.client.range(key, { timeoutMs: ctx.opTimeoutMs });
           op.result = value(res.kvs[0]?.value);
-          history.ok(op);
+          history.okRead(op, Number(res.header.revision));
           if (op.result !== null) lastSeen.set(key, op.result);
         } catch (err) {
           // A read that failed tells nothing; it is left out of the check.
@@ -56,7 +56,7 @@ export async function registerWorker(ctx: WorkerContext, name: string, keys: rea
             lastSeen.set(key, v);
           } else {
             op.observed = value(res.responses[0]?.response_range?.kvs[0]?.value);
-            history.ok(op);
+            history.okRead(op, Number(res.header.revision));
             if (op.observed !== null) lastSeen.set(key, op.observed);
           }
         } catch (err) {
