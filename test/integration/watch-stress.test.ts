@@ -284,7 +284,7 @@ class Model {
 // ---- The check: one watcher's received events against its expected ones.
 
 /** Undefined when equal; otherwise what is wrong, with a few examples of each kind. */
-export function diffEvents(expected: readonly string[], got: readonly string[]): string | undefined {
+function diffEvents(expected: readonly string[], got: readonly string[]): string | undefined {
   if (expected.length === got.length && expected.every((e, i) => e === got[i])) return undefined;
   const count = (list: readonly string[]): Map<string, number> => {
     const m = new Map<string, number>();
