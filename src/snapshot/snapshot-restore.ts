@@ -3,11 +3,17 @@
 // the same --initial-cluster, as with etcdctl.
 //
 // What it writes is what a member has after installing a raft snapshot (as etcdctl writes a WAL
-// and a snap for the new membership): hard state {term 1, commit N}, a raft snapshot at index N,
-// term 1, whose ConfState holds the new members as voters, and the app state at applied index N:
-// the MVCC records, the leases, and the new membership. N is the number of members (etcd: one
-// AddNode entry per member). `ketch` then starts from the data dir like any restarted member, so
-// the --initial-cluster flags it is given are not needed (and, as for etcd, not read).
+// and a snap for the new membership): hard state {term 1, commit S}, a raft snapshot at index S,
+// term 1, whose ConfState holds the new members as voters, and the app state at applied index S:
+// the MVCC records, the leases, and the new membership. `ketch` then starts from the data dir like
+// any restarted member, so the --initial-cluster flags it is given are not needed (and, as for
+// etcd, not read).
+//
+// S is the store's revision plus the number of members N. etcd uses N, the length of the
+// bootstrap log, so a member mistakenly started EMPTY with the same flags has a log that matches
+// the restored ones and silently serves an empty store. With S > N such a member's log ends
+// before the leader's begins and it is sent the whole state; members restored from snapshots of
+// different revisions likewise converge on the leader's state instead of disagreeing.
 
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
@@ -190,7 +196,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     removed: [],
     alarms: [],
   });
-  const index = members.length;
+  const index = loaded.mvcc.store.currentRevision + members.length;
 
   // Written beside the target and renamed into place, so a failure never leaves a half-made data dir.
   const parent = path.dirname(dataDir);

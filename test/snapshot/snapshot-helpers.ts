@@ -144,9 +144,10 @@ export interface RestoredCluster {
 
 /**
  * Restores `n` fresh data dirs from one snapshot file (as an operator runs `snapshot restore` once
- * per member) and starts a new ketch cluster on them with --initial-cluster-state new.
+ * per member) and starts a new ketch cluster on them with --initial-cluster-state new. Members
+ * whose index is in `leaveEmpty` are not restored (an operator's mistake the cluster must survive).
  */
-export async function restoreKetchCluster(snapshotPath: string, n: number): Promise<RestoredCluster> {
+export async function restoreKetchCluster(snapshotPath: string, n: number, opts: { leaveEmpty?: readonly number[] } = {}): Promise<RestoredCluster> {
   requirePrerequisites("ketch");
   const rootDir = await mkdtemp(join(tmpdir(), "ketch-restored-"));
   const token = `ketch-restored-${process.pid}-${Date.now()}`;
@@ -158,6 +159,7 @@ export async function restoreKetchCluster(snapshotPath: string, n: number): Prom
   const restoreMs: number[] = [];
   for (const [i, name] of names.entries()) {
     const member = await cluster.newMember(name, () => initialCluster, "new", [ports[2 * i] as number, ports[2 * i + 1] as number]);
+    if (opts.leaveEmpty?.includes(i) === true) continue; // started with an empty data dir and the same flags
     const t0 = performance.now();
     results.push(
       await restoreSnapshot({
