@@ -21,6 +21,8 @@ export interface ApiContext {
   cleanupNamespace(name: string): void;
   /** How often watches that asked for bookmarks get one. */
   readonly bookmarkIntervalMs: number;
+  /** A namespace's state from this replica's namespace cache; undefined = unknown, ask the store. */
+  namespaceState(name: string): 'active' | 'terminating' | undefined;
   /** Lease for new Event objects (events expire on their own, as kube's --event-ttl). */
   eventLease(): Promise<string>;
 }

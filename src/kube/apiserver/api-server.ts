@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 
 import type { Logger } from 'pino';
 
+import { findResource } from '../machinery/resources.js';
 import { toStatus } from '../machinery/status.js';
 import type { ApiContext } from './api-context.js';
 import { bootstrap } from './bootstrap.js';
@@ -14,6 +15,7 @@ import { Compactor } from './compactor.js';
 import { EtcdRegistryStore } from './etcd-registry-store.js';
 import { EventLeases } from './event-leases.js';
 import { writeError } from './http-io.js';
+import { NamespaceCache } from './namespace-cache.js';
 import { NamespaceCleaner } from './namespace-cleaner.js';
 import { handleNonResource, type HealthCheck } from './non-resource.js';
 import { ObjectStore } from './object-store.js';
@@ -53,6 +55,7 @@ export class ApiServer {
   private readonly cleaner: NamespaceCleaner;
   private readonly ctx: ApiContext;
   private readonly allocator: ServiceAllocator;
+  private readonly namespaces: NamespaceCache;
   private bootstrapped = false;
   private stopping = false;
   private bootstrapTimer: NodeJS.Timeout | undefined;
@@ -69,6 +72,10 @@ export class ApiServer {
     const serviceStrategy = new ServiceStrategy(this.allocator);
     const eventLeases = new EventLeases(this.store, opts.eventTtlSeconds);
     const cleaner = this.cleaner;
+    const namespaceInfo = findResource('', 'v1', 'namespaces');
+    if (namespaceInfo === undefined) throw new Error('namespaces missing from the resource catalogue');
+    this.namespaces = new NamespaceCache(objects, this.cache, namespaceInfo, log);
+    const namespaces = this.namespaces;
     this.ctx = {
       objects,
       cache: this.cache,
@@ -78,6 +85,7 @@ export class ApiServer {
       cleanupNamespace: (name) => cleaner.kick(name),
       bookmarkIntervalMs: opts.bookmarkIntervalMs,
       eventLease: () => eventLeases.lease(),
+      namespaceState: (name) => namespaces.lookup(name),
     };
     this.http = createServer((req, res) => void this.handle(req, res));
     this.http.keepAliveTimeout = 65_000;
@@ -121,6 +129,7 @@ export class ApiServer {
       if (this.stopping) return;
       try {
         await this.cache.start();
+        await this.namespaces.start();
         await bootstrap(this.ctx, this.allocator.kubernetesServiceIp, this.port);
         this.bootstrapped = true;
         this.compactor.start();
@@ -128,6 +137,7 @@ export class ApiServer {
         this.opts.log.info({ url: this.url }, 'apiserver ready');
       } catch (error) {
         this.opts.log.warn({ err: error }, 'apiserver start-up step failed; retrying');
+        this.namespaces.stop();
         await this.cache.stop();
         this.bootstrapTimer = setTimeout(() => void attempt(), 1000);
       }
@@ -205,6 +215,7 @@ export class ApiServer {
     clearTimeout(this.bootstrapTimer);
     this.compactor.stop();
     this.cleaner.stop();
+    this.namespaces.stop();
     await this.cache.stop();
     this.http.closeIdleConnections();
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));

@@ -30,6 +30,9 @@ export function isDryRun(query: URLSearchParams): boolean {
 /** kube's NamespaceLifecycle admission: no new objects in a missing or terminating namespace. */
 export async function admitNamespace(ctx: ApiContext, info: ResourceInfo, namespace: string, name: string): Promise<void> {
   if (!info.namespaced) return;
+  const known = ctx.namespaceState(namespace);
+  if (known === 'active') return;
+  if (known === 'terminating') throw namespaceTerminating(info, name, namespace);
   const ns = await ctx.objects.getMaybe(namespaceInfo, undefined, namespace);
   if (ns === undefined) throw notFound(namespacesResource, namespace);
   if (metaOf(ns).deletionTimestamp !== undefined || (isJsonObject(ns.status) && ns.status.phase === 'Terminating')) {

@@ -422,6 +422,32 @@ for (const impl of IMPLS) {
       expect(cm.data).toEqual({ a: "2" });
     });
 
+    it("kill -9 of the store member the apiservers talk to: writes go on and a running get -w keeps receiving", async () => {
+      const c = cluster();
+      await c.kubectlOk(["create", "configmap", "failover", "--from-literal=v=before"]);
+      const watch = c.spawnKubectl(["get", "cm", "failover", "-w", "-o", "jsonpath={.data.v}{\"\\n\"}"], { server: 0 });
+      try {
+        await watch.waitFor("the initial value", (out) => out.includes("before\n"));
+        // Both apiservers list the members in the same order and start on the first one.
+        const victim = c.store.members[0]!;
+        await victim.kill();
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const res = await c.kubectl(["patch", "cm", "failover", "-p", '{"data":{"v":"after"}}'], { server: 1 });
+          if (res.code === 0) break;
+          if (Date.now() > deadline) throw new Error(`patch never succeeded after the member died: ${res.stderr}`);
+          await sleep(500);
+        }
+        await watch.waitFor("the value written after the kill", (out) => out.includes("after\n"), 30_000);
+        expect(JSON.parse(await c.kubectlOk(["get", "cm", "failover", "-o", "json"], { server: 0 })).data.v).toBe("after");
+        await c.kubectlOk(["create", "configmap", "after-failover"], { server: 0 });
+        await victim.start();
+        await c.store.waitHealthy();
+      } finally {
+        await watch.stop();
+      }
+    });
+
     it("the stored values are JSON with kube's layout and the events of the store carry leases", async () => {
       const c = cluster();
       const pod = JSON.parse(await c.kubectlOk(["get", "pod", "solo", "-o", "json"]));
