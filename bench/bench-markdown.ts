@@ -18,7 +18,7 @@ export interface RunMeta {
   quick: boolean;
 }
 
-export function benchmarksMarkdown(summary: RowSummary[], meta: RunMeta, notes: string): string {
+export function benchmarksMarkdown(summary: RowSummary[], meta: RunMeta): string {
   const fails = failures(summary);
   return [
     '# Benchmarks: ketch vs etcd 3.4',
@@ -39,15 +39,24 @@ export function benchmarksMarkdown(summary: RowSummary[], meta: RunMeta, notes: 
     '  per implementation per round; every row runs on it in the order of the table.',
     '- gen CPU: the load generator processes plus the bench process over the measured window, in cores',
     '  (2 = the whole machine); servers CPU: the 3 members together; machine busy: all of the machine.',
+    '- ">=": a latency only known as a lower bound (requests still running when h2load stopped).',
+    '',
+    CONTENTION,
     '',
     markdownTable(summary, meta.impls),
     '',
     fails.length > 0 ? `Not verified:\n\n${fails.map((f) => `- ${f}`).join('\n')}\n` : 'Every sample was verified (see below how).',
     '',
-    notes,
     METHOD,
   ].join('\n');
 }
+
+const CONTENTION = `**Reading the numbers on a shared machine.** When the machine is oversubscribed (machine busy
+near 2 cores, load average well above 2), each runnable thread gets a share of the CPUs. An etcd
+member runs Go on several threads, a ketch member does its work on one Node main thread, so under
+heavy contention etcd gets a larger share and ketch's throughput and latency suffer more than its
+code alone explains. The "servers CPU µs/req" rows (CPU time the 3 members spent per request) do not
+depend on the share they got: they compare the cost of the two implementations' code paths.`;
 
 const METHOD = `## How each row is measured
 
@@ -59,10 +68,16 @@ row, the loader, the failover writer and the probes. Their CPU is shown in the t
 - **put, N clients**: 8-byte keys from a 100k keyspace (\`k0000000\`..\`k0099999\`), 256-byte values,
   sent to the leader. h2load posts one body per process, so each of the 16 processes (1 for one
   client) writes its own random key: 1 = 1 process x 1 connection x 1 stream, 16 = 16 x 1 x 1,
-  64 = 16 x 1 x 4, 256 = 16 x 2 x 8. Warm-up 2 s, then an 8 s window. Throughput = the leader's
-  revision delta over the window (read with serializable Ranges at both ends). Latency p50/p99 =
-  h2load's per-request log (from the request's HEADERS being submitted to the stream's close, i.e.
-  the trailers) of every request started in the window. Verified, since h2load never reads
+  64 = 16 x 1 x 4, 256 = 16 x 2 x 8. Warm-up 2 s, then an 8 s window, then 3 s more so the
+  window's last requests complete. Throughput = the leader's revision delta over the window (read
+  with serializable Ranges at both ends). Latency p50/p99 = h2load's per-request log (from the
+  request's HEADERS being submitted to the stream's close, i.e. the trailers) of every request
+  started after h2load's warm-up and at least 3 s before it stops (about the same 8 s, but on
+  h2load's own clock, since the bench's timers overshoot on a loaded machine). h2load does not log the requests it cuts off when it stops; since it
+  refills a slot the moment a request ends, the cut-off ones are found in the log (each process's
+  last N ends, N = its connections x streams) and count as slower than all others: if a percentile
+  falls on one, the table shows a lower bound marked ">=". servers CPU µs/req = the 3 members' CPU
+  time in the window / requests in the window. Verified, since h2load never reads
   grpc-status (an error is an HTTP 200 to it): every request in the window got HTTP 200 and at
   least one gRPC message of DATA (an error has none), the revision delta of the whole run equals the
   sum of the keys' version increments, and the window's revision delta matches the requests h2load
@@ -82,7 +97,8 @@ row, the loader, the failover writer and the probes. Their CPU is shown in the t
   on CLOCK_MONOTONIC; p50/p99 over every (event, watcher) pair. "From send" includes the put's own
   commit latency; "from ack" isolates delivery and can be negative (a member may notify its watchers
   before the writer has read its put's response). Verified: every watcher received exactly the
-  writer's revisions, in order, each once.
+  writer's revisions, in order, each once. servers CPU µs/event = the members' CPU in the measured
+  part / (event, watcher) pairs delivered (it includes the puts' own cost).
 - **load N keys**: one put per key (\`k0000000\`.. with 256-byte values) through the leader, 128
   in flight over 4 connections (Node client, CPU shown); verified by a count-only Range. It builds
   the data set of the next rows.

@@ -9,6 +9,8 @@ import { median, spread } from './stats.js';
 
 export interface ImplCell {
   median: number;
+  /** Some sample's value was only a lower bound: the median may be too. */
+  lowerBound: boolean;
   min: number;
   max: number;
   samples: number;
@@ -46,9 +48,11 @@ export function summarize(rows: RowSpec[], samples: RowSample[], impls: Impl[]):
     const lines: SummaryLine[] = spec.metrics.map((m) => {
       const cells: Partial<Record<Impl, ImplCell>> = {};
       for (const impl of impls) {
-        const xs = mine.filter((s) => s.impl === impl).map((s) => s.values[m.key] ?? NaN);
+        const of = mine.filter((s) => s.impl === impl);
+        const xs = of.map((s) => s.values[m.key] ?? NaN);
         if (xs.length === 0) continue;
-        cells[impl] = { median: median(xs), ...spread(xs), samples: xs.filter((x) => Number.isFinite(x)).length };
+        const lowerBound = of.some((s) => s.lowerBounds?.includes(m.key) === true);
+        cells[impl] = { median: median(xs), lowerBound, ...spread(xs), samples: xs.filter((x) => Number.isFinite(x)).length };
       }
       const k = cells.ketch?.median ?? NaN;
       const e = cells.etcd?.median ?? NaN;
@@ -117,7 +121,9 @@ function columns(impls: Impl[]): Column[] {
     { head: 'row', align: 'l', cell: (s, _l, first) => (first ? s.title : '') },
     { head: 'metric', align: 'l', cell: (_s, l) => l.label },
   ];
-  for (const impl of impls) cols.push({ head: impl, align: 'r', cell: (_s, l) => fmt(l.cells[impl]?.median) });
+  for (const impl of impls) {
+    cols.push({ head: impl, align: 'r', cell: (_s, l) => `${l.cells[impl]?.lowerBound === true ? '>=' : ''}${fmt(l.cells[impl]?.median)}` });
+  }
   if (both) cols.push({ head: 'ketch/etcd', align: 'r', cell: (_s, l) => (Number.isFinite(l.ratio) ? l.ratio.toFixed(2) : '-') });
   for (const impl of impls) cols.push({ head: `${impl} min-max`, align: 'r', cell: (_s, l) => range(l.cells[impl]) });
   cols.push({ head: `gen CPU (${impls.join(' | ')})`, align: 'r', cell: (s, _l, first) => (first ? cores(s, impls, 'generatorCores') : '') });

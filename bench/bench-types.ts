@@ -29,6 +29,8 @@ export interface RowSample {
   values: Record<string, number>;
   /** CPU over the measured window (generator = the load generator's processes plus the bench process). */
   cpu: CpuUse | undefined;
+  /** Metric keys whose value is only a lower bound (e.g. latencies of requests h2load cut off). */
+  lowerBounds?: string[];
   /** Whether the work was checked to have been done (revisions, versions, event sequences). */
   verified: boolean;
   verification: string;

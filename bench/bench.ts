@@ -1,27 +1,36 @@
 /**
  * `npm run bench -- [--quick] [--impl ketch,etcd] [--rows a,b] [--rounds N] [--keys N]
- *                   [--out-dir DIR] [--markdown FILE]`
+ *                   [--failover-kills N] [--profile] [--out-dir DIR] [--markdown FILE]`
+ * `npm run bench -- --from-json FILE [--markdown FILE]` re-renders an earlier run.
  *
  * Side-by-side benchmark of ketch and etcd 3.4: for each round, a fresh 3-member cluster of each
  * implementation in turn (the order alternates between rounds; identical etcd flags, real fsync,
  * default 100 ms heartbeat / 1 s election), the same rows and the same load generators against
- * both. Prints one table (median over rounds per implementation, min-max, ratio ketch/etcd, the
- * generator's CPU, verification), writes the samples and the summary as JSON to bench/results/ and
- * a markdown summary to docs/benchmarks.md (--quick: next to the JSON, so a CI run never rewrites
- * the docs). See docs/benchmarks.md for what each row measures and how.
+ * both. Prints one table (median over rounds per implementation, min .. max, ratio ketch/etcd, the
+ * generator's and the servers' CPU, verification), writes the samples and the summary as JSON to
+ * bench/results/ and a markdown summary to docs/benchmarks.md (--quick: next to the JSON, so a CI
+ * run never rewrites the docs). docs/benchmarks.md says what each row measures and how.
+ *
+ * --rows: names or aliases (watch, put, range, rss); rows on the N-key data set pull in the loader.
+ * --quick: 1 round, 1 s windows, 1,000 keys, 1 leader kill (what CI runs; under 2 minutes on an
+ *   idle 2-core machine, longer when it is shared). Defaults: 3 rounds, 8 s windows, 100,000 keys,
+ *   5 leader kills per implementation.
+ * --profile: one more ketch cluster (not in the medians) with every member under the V8 CPU
+ *   profiler; prints the leader's self time per row window (bench/ketch-profiled.ts).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { importHarness, repoRoot, snapshotServerBuild, type Cluster, type Impl } from './bench-harness.js';
+import { benchDir, importHarness, repoRoot, snapshotServerBuild, type Cluster, type Harness, type Impl } from './bench-harness.js';
 import { benchmarksMarkdown, type RunMeta } from './bench-markdown.js';
 import { failures, summarize, textTable, type RowSummary } from './bench-report.js';
 import { rowAliases, rowCatalogue, type RowEntry } from './bench-rows.js';
 import type { RowContext, RowSample } from './bench-types.js';
+import { formatSummary, summarize as summarizeProfile, type CpuProfile, type SelfTimeSummary } from './cpuprofile-top.js';
 import { H2LOAD, requireH2load } from './h2load-runner.js';
 
 
@@ -36,6 +45,7 @@ const { values: args } = parseArgs({
     markdown: { type: 'string' },
     'failover-kills': { type: 'string' },
     'from-json': { type: 'string' },
+    profile: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -104,9 +114,23 @@ function describeSample(sample: RowSample): string {
   return `${values}${cpu} ${sample.verified ? 'verified' : `NOT VERIFIED: ${sample.verification}`}`;
 }
 
-async function runCluster(impl: Impl, round: number, samples: RowSample[]): Promise<void> {
-  log(`round ${round}: starting a 3-member ${impl} cluster`);
-  const cluster: Cluster = await harness.startCluster(impl, 3);
+/** Where each row's measured window ran in a profiled pass: the leader's pid and the window. */
+interface ProfiledWindow {
+  row: string;
+  leaderPid: number | undefined;
+  fromMonoUs: number;
+  toMonoUs: number;
+}
+
+/**
+ * One fresh cluster of `impl` and every selected row on it. With `profiled`, the members run under
+ * the CPU profiler (bench/ketch-profiled.ts), the failover row is left out (SIGKILL loses a
+ * profile), the members are stopped with SIGTERM at the end so they write their profiles, and each
+ * row's leader and window are returned.
+ */
+async function runCluster(h: Harness, impl: Impl, round: number, samples: RowSample[], profiled = false): Promise<ProfiledWindow[]> {
+  log(`round ${round}: starting a 3-member ${impl} cluster${profiled ? ' under the CPU profiler' : ''}`);
+  const cluster: Cluster = await h.startCluster(impl, 3);
   const workDir = await mkdtemp(join(tmpdir(), `ketch-bench-${impl}-`));
   const ctx: RowContext = {
     impl,
@@ -117,21 +141,54 @@ async function runCluster(impl: Impl, round: number, samples: RowSample[]): Prom
     leader: async () => (await cluster.leader(30_000)).member,
     log,
   };
+  const windows: ProfiledWindow[] = [];
   let failed = false;
   try {
     for (const entry of rows) {
+      if (profiled && entry.spec.name === 'failover') continue;
       const t0 = performance.now();
+      const leaderPid = profiled ? (await ctx.leader()).pid : undefined;
       const got = await runRow(entry, ctx);
       if (got.some((x) => x.detail.error !== undefined)) failed = true;
       for (const sample of got) {
         samples.push(sample);
+        if (sample.cpu !== undefined) windows.push({ row: sample.row, leaderPid, fromMonoUs: sample.cpu.fromMonoUs, toMonoUs: sample.cpu.toMonoUs });
         log(`  ${impl} ${entry.spec.name}: ${describeSample(sample)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
       }
     }
+    if (profiled) await Promise.all(cluster.members.map((m) => m.stop()));
   } finally {
     if (failed) cluster.markFailed();
     await cluster.destroy();
     await rm(workDir, { recursive: true, force: true });
+  }
+  return windows;
+}
+
+/**
+ * --profile: one more ketch cluster (not in the medians) whose members run under the V8 CPU
+ * profiler; for each row, the leader's self time inside the row's measured window.
+ */
+async function profilePass(): Promise<{ dir: string; rows: { row: string; file: string; summary: SelfTimeSummary }[] }> {
+  const dir = await mkdtemp(join(tmpdir(), 'ketch-bench-prof-'));
+  process.env.KETCH_BENCH_REAL_ENTRY = build.entry;
+  process.env.KETCH_BENCH_CPU_PROF_DIR = dir; // inherited by every member the pass starts
+  try {
+    const profHarness = await importHarness(join(benchDir, 'ketch-profiled.js'), 'profiled');
+    const windows = await runCluster(profHarness, 'ketch', 0, [], true);
+    const out: { row: string; file: string; summary: SelfTimeSummary }[] = [];
+    for (const w of windows) {
+      const file = join(dir, `ketch-${String(w.leaderPid)}.cpuprofile`);
+      if (!existsSync(file)) {
+        log(`  profile of the ${w.row} leader (pid ${String(w.leaderPid)}) is missing: ${file}`);
+        continue;
+      }
+      const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+      out.push({ row: w.row, file, summary: summarizeProfile(profile, { top: 12, from: w.fromMonoUs, to: w.toMonoUs }) });
+    }
+    return { dir, rows: out };
+  } finally {
+    delete process.env.KETCH_BENCH_CPU_PROF_DIR;
   }
 }
 
@@ -176,15 +233,9 @@ function publish(summary: RowSummary[], meta: RunMeta, samples: RowSample[], jso
     writeFileSync(jsonFile, JSON.stringify(file, null, 2) + '\n');
   }
   mkdirSync(dirname(mdFile), { recursive: true });
-  writeFileSync(mdFile, benchmarksMarkdown(summary, meta, notes(summary)));
+  writeFileSync(mdFile, benchmarksMarkdown(summary, meta));
   console.log('');
   console.log(`results: ${[jsonFile, mdFile].filter((f) => f !== undefined).map((f) => relative(process.cwd(), f)).join(' and ')} (${meta.seconds.toFixed(0)} s)`);
-}
-
-/** Row-specific remarks for the markdown, from the samples' details. */
-function notes(summary: RowSummary[]): string {
-  void summary;
-  return '';
 }
 
 async function main(): Promise<void> {
@@ -208,8 +259,9 @@ async function main(): Promise<void> {
   const samples: RowSample[] = [];
   for (let round = 1; round <= rounds; round++) {
     const order = round % 2 === 1 ? impls : [...impls].reverse();
-    for (const impl of order) await runCluster(impl, round, samples);
+    for (const impl of order) await runCluster(harness, impl, round, samples);
   }
+  const profile = args.profile && impls.includes('ketch') ? await profilePass() : undefined;
 
   const summary = summarize(
     rows.map((r) => r.spec),
@@ -239,6 +291,14 @@ async function main(): Promise<void> {
   const jsonFile = join(outDir, `${name}.json`);
   const mdFile = args.markdown ?? (quick ? join(outDir, `${name}.md`) : join(repoRoot, 'docs', 'benchmarks.md'));
   publish(summary, meta, samples, jsonFile, mdFile);
+  if (profile !== undefined) {
+    const text = profile.rows.map((r) => `== ${r.row}: ketch leader, measured window only (${r.file})\n${formatSummary(r.summary)}\n`).join('\n');
+    const profFile = join(outDir, `${name}-ketch-profile.txt`);
+    writeFileSync(profFile, text);
+    console.log('');
+    console.log(text);
+    console.log(`ketch leader profiles per row: ${relative(process.cwd(), profFile)} (raw .cpuprofile files in ${profile.dir})`);
+  }
 }
 
 // Ctrl-C or a CI timeout: no server may outlive the benchmark.

@@ -7,7 +7,7 @@
 import * as http2 from 'node:http2';
 import { connect as netConnect } from 'node:net';
 
-import { grpcFrame } from './grpc-messages.js';
+import { grpcFrame } from './grpc-wire.js';
 
 export interface UnaryResult {
   /** gRPC status code; -1 when the call failed below gRPC (connection refused, reset, ...). */

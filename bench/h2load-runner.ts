@@ -13,6 +13,16 @@ export const H2LOAD = '/usr/bin/h2load';
 export interface H2loadRun {
   pid: number | undefined;
   logFile: string;
+  /** Connections x streams: the requests it keeps in flight. */
+  slots: number;
+  /** Wall-clock µs of the spawn; its warm-up timer starts later (after it connected). */
+  spawnedUs: number;
+  warmupSeconds: number;
+  /**
+   * Wall-clock µs before which it cannot have stopped: its warm-up and duration timers start after
+   * the spawn (a lower bound for the end of requests it cuts off).
+   */
+  stopsNotBeforeUs: number;
   done: Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
@@ -44,6 +54,7 @@ export function startH2load(o: H2loadOptions): H2loadRun {
     '--log-file', o.logFile,
     `${o.url}${o.path}`,
   ];
+  const spawnedUs = wallUs();
   const child = spawn(H2LOAD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -53,7 +64,15 @@ export function startH2load(o: H2loadOptions): H2loadRun {
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
   });
-  return { pid: child.pid, logFile: o.logFile, done };
+  return {
+    pid: child.pid,
+    logFile: o.logFile,
+    slots: o.conns * o.streams,
+    spawnedUs,
+    warmupSeconds: o.warmupSeconds,
+    stopsNotBeforeUs: spawnedUs + (o.warmupSeconds + o.durationSeconds) * 1e6,
+    done,
+  };
 }
 
 export interface H2loadSummary {
@@ -76,33 +95,38 @@ export function parseH2loadSummary(stdout: string): H2loadSummary | undefined {
 }
 
 export interface WindowRequests {
-  /** Latencies (ms, ascending) of HTTP-200 requests started inside the window. */
+  /** Latencies (ms, ascending) of HTTP-200 requests started inside the latency window. */
   latenciesMs: Float64Array;
   /** Lower bounds (ms) of the latencies of the requests cut off (see windowRequests). */
   cutOffLowerBoundsMs: number[];
   /** Requests that ended inside the window with HTTP 200. */
   completedInWindow: number;
-  /** Requests started inside the window that failed or got another status. */
+  /** Requests started inside the latency window that failed or got another status. */
   notOk: number;
 }
 
 /**
- * Reads the h2load logs (one per process, each with `slotsPerProcess` = connections x streams
- * concurrent requests) and keeps the window [fromUs, toUs) of wall-clock microseconds.
+ * Reads the logs of h2load runs: requests that completed in [fromUs, toUs) (wall-clock µs), and
+ * latencies. Each process's latencies are those of requests it started after its own warm-up and
+ * at least `tailSeconds` before it can have stopped: on h2load's own timeline, since the caller's
+ * timers overshoot on a loaded machine and the processes start one after the other.
  *
  * h2load stops at the end of its duration without logging the requests still in flight, which
  * would silently drop the slowest requests of the window's end. It refills a slot the moment a
- * request ends, so each process's last `slotsPerProcess` ends are exactly when its cut-off
- * requests started; for those that started inside the window the latency is only known to be
- * at least (the process's last logged end - their start).
+ * request ends, so each process's last `slots` ends are exactly when its cut-off requests
+ * started; for those inside the latency window the latency is only known to be at least (the
+ * earliest time the process can have stopped - their start), which is at least the tail.
  */
-export function windowRequests(logFiles: string[], slotsPerProcess: number, fromUs: number, toUs: number): WindowRequests {
+export function windowRequests(runs: readonly H2loadRun[], fromUs: number, toUs: number, tailSeconds: number): WindowRequests {
   const lat: number[] = [];
   let completed = 0;
   let notOk = 0;
   const cut: number[] = [];
-  for (const file of logFiles) {
+  for (const run of runs) {
+    const file = run.logFile;
     if (!existsSync(file)) continue;
+    const latencyFromUs = run.spawnedUs + run.warmupSeconds * 1e6;
+    const latencyToUs = run.stopsNotBeforeUs - tailSeconds * 1e6;
     const ends: number[] = [];
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       if (line === '') continue;
@@ -110,10 +134,13 @@ export function windowRequests(logFiles: string[], slotsPerProcess: number, from
       const start = Number(startText);
       const us = Number(usText);
       const ok = status === '200';
+      // Status 0: the response headers came during h2load's warm-up (it records statuses only in
+      // the main phase), so the request started in the warm-up: a completion, not a sample.
+      const warmup = status === '0';
       const end = start + us;
       ends.push(end);
-      if (ok && end >= fromUs && end < toUs) completed++;
-      if (start < fromUs || start >= toUs) continue;
+      if ((ok || warmup) && end >= fromUs && end < toUs) completed++;
+      if (warmup || start < latencyFromUs || start >= latencyToUs) continue;
       if (!ok) {
         notOk++;
         continue;
@@ -122,10 +149,9 @@ export function windowRequests(logFiles: string[], slotsPerProcess: number, from
     }
     if (ends.length === 0) continue;
     ends.sort((a, b) => b - a);
-    const lastEnd = ends[0] as number;
-    for (const startOfCut of ends.slice(0, slotsPerProcess)) {
-      if (startOfCut >= fromUs && startOfCut < toUs) {
-        cut.push((lastEnd - startOfCut) / 1000);
+    for (const startOfCut of ends.slice(0, run.slots)) {
+      if (startOfCut >= latencyFromUs && startOfCut < latencyToUs) {
+        cut.push(Math.max(0, run.stopsNotBeforeUs - startOfCut) / 1000);
       }
     }
   }

@@ -2,7 +2,8 @@
  * The benchmark's own KV calls over node:http2: the store revision, reading keys back for
  * verification, and loading many keys with a bounded number of puts in flight.
  */
-import { decodeRangeResponse, headerRevision, paths, putRequest, rangeRequest, type RangeReply } from './grpc-messages.js';
+import { decodeRangeResponse, putRequest, rangeRequest, type RangeReply } from './grpc-messages.js';
+import { headerRevision, paths } from './grpc-wire.js';
 import { GrpcConnection } from './h2-grpc-client.js';
 
 /** The member's store revision (serializable count-only Range, so it does not go through Raft). */

@@ -6,6 +6,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
+import { monoUs } from './stats.js';
+
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
 /** utime+stime of a process in seconds; undefined once it is gone. */
@@ -56,6 +58,7 @@ export function selfCpuSeconds(): number {
  */
 export class CpuWindow {
   private t0 = 0;
+  private mono0 = 0;
   private gen0 = new Map<number, number>();
   private members0 = new Map<number, number>();
   private self0 = 0;
@@ -68,6 +71,7 @@ export class CpuWindow {
 
   start(): void {
     this.t0 = performance.now();
+    this.mono0 = monoUs();
     this.gen0 = snapshot(this.generatorPids());
     this.members0 = snapshot(this.memberPids());
     this.self0 = selfCpuSeconds();
@@ -82,6 +86,8 @@ export class CpuWindow {
     const machine = machineCpuSeconds();
     return {
       seconds,
+      fromMonoUs: this.mono0,
+      toMonoUs: monoUs(),
       generatorCores: (gen + self) / seconds,
       membersCores: members / seconds,
       machineBusyCores: (machine.busy - this.machine0.busy) / seconds,
@@ -92,6 +98,9 @@ export class CpuWindow {
 export interface CpuUse {
   /** Wall seconds of the window. */
   seconds: number;
+  /** The window on CLOCK_MONOTONIC (µs), the clock of V8 CPU profiles (for --profile). */
+  fromMonoUs: number;
+  toMonoUs: number;
   /** Load generator processes plus the bench process itself (which drives or verifies the load). */
   generatorCores: number;
   /** The three server members together. */

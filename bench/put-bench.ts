@@ -1,4 +1,8 @@
 /**
+ * A closer look at puts than `npm run bench` gives (bench/bench.ts, which has the put rows with the
+ * same method): WAL fsync metrics, foreign CPU on the machine, and a profiled ketch run with the
+ * callers of the hottest functions. Shares the harness's modules (h2load runner, clients, /proc).
+ *
  * Side-by-side put benchmark: 3-member ketch and 3-member etcd 3.4 clusters (the integration
  * harness, identical etcd flags, default heartbeat 100 ms / election 1000 ms, real fsync, each
  * member in its own temp data dir), one at a time, alternating over rounds.
@@ -24,66 +28,25 @@
  * --profile: one extra ketch run (not in the medians) with the V8 CPU profiler in every member
  * (bench/ketch-profiled.ts); the leader's self time inside the measured window is summarised.
  */
-import { spawn, execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import * as grpc from '@grpc/grpc-js';
-
-import { etcdServiceClients } from '../src/api/etcd-proto.js';
-import type * as HarnessModule from '../test/integration/cluster.js';
+import { benchDir, importHarness, repoRoot, snapshotServerBuild, type Cluster, type Harness, type Impl } from './bench-harness.js';
 import { callers, type CpuProfile, formatSummary, inclusive, summarize, type SelfTimeSummary } from './cpuprofile-top.js';
+import { putRequest } from './grpc-messages.js';
+import { grpcFrame } from './grpc-wire.js';
+import { GrpcConnection } from './h2-grpc-client.js';
+import { H2LOAD, parseH2loadSummary, requireH2load, startH2load, wallUs, windowRequests, type H2loadSummary } from './h2load-runner.js';
+import { key8, range, storeRevision } from './kv-ops.js';
+import { procCpuSeconds as procCpu } from './proc-stats.js';
+import { median, monoUs, percentile } from './stats.js';
 
-type Harness = typeof HarnessModule;
-type Impl = HarnessModule.Impl;
-type Cluster = HarnessModule.Cluster;
-
-const benchDir = dirname(fileURLToPath(import.meta.url)); // dist/bench
-const repoRoot = join(benchDir, '..', '..');
-const ketchServerEntry = join(repoRoot, 'dist', 'src', 'cmd', 'ketch.js');
-
-/**
- * The integration harness, imported with KETCH_ENTRY set to `entry` (it reads the variable once, at
- * import). Needed even for the plain server: compiled to dist/test/integration/, the harness's own
- * default (its repoRoot + dist/src/cmd/ketch.js) resolves to dist/dist/... A query string gives a
- * second, independent module instance (for the profiling wrapper).
- */
-async function importHarness(entry: string, instance: string): Promise<Harness> {
-  const saved = process.env.KETCH_ENTRY;
-  process.env.KETCH_ENTRY = entry;
-  try {
-    const spec = `../test/integration/cluster.js?${instance}`;
-    return (await import(spec)) as Harness;
-  } finally {
-    if (saved === undefined) delete process.env.KETCH_ENTRY;
-    else process.env.KETCH_ENTRY = saved;
-  }
-}
-
-/**
- * Other people rebuild dist/ (npm test runs tsc) while a benchmark runs, so unless KETCH_ENTRY names
- * a server, the compiled server (dist/src) and proto/ are copied once into bench/.build-<pid>/ and
- * every ketch member of every round runs that copy. node_modules still resolves from the repo.
- */
-function snapshotBuild(): { entry: string; dir: string } | undefined {
-  if (process.env.KETCH_ENTRY !== undefined) return undefined;
-  if (!existsSync(ketchServerEntry)) throw new Error(`${ketchServerEntry} is missing: run npm run build`);
-  const dir = join(repoRoot, 'bench', `.build-${process.pid}`);
-  cpSync(join(repoRoot, 'dist', 'src'), join(dir, 'dist', 'src'), { recursive: true });
-  cpSync(join(repoRoot, 'proto'), join(dir, 'proto'), { recursive: true });
-  return { entry: join(dir, 'dist', 'src', 'cmd', 'ketch.js'), dir };
-}
-
-const buildCopy = snapshotBuild();
-process.once('exit', () => {
-  if (buildCopy !== undefined) rmSync(buildCopy.dir, { recursive: true, force: true });
-});
-const plainHarness = await importHarness(buildCopy?.entry ?? process.env.KETCH_ENTRY ?? ketchServerEntry, 'plain');
-const H2LOAD = '/usr/bin/h2load';
+const build = snapshotServerBuild();
+const plainHarness = await importHarness(build.entry, 'plain');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const KEY_BYTES = 8;
 const TAIL_SECONDS = 1.5; // h2load keeps running this long after the window closes
@@ -119,26 +82,11 @@ if (conns % procs !== 0 || clients % conns !== 0) {
 }
 const connsPerProc = conns / procs;
 const streamsPerConn = clients / conns;
-if (!existsSync(H2LOAD)) {
-  throw new Error(`${H2LOAD} is missing: apt-get install -y nghttp2-client`);
-}
+requireH2load();
 
 // ---- small helpers
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** utime+stime of a process (all its threads), in seconds; undefined once it is gone. */
-function procCpu(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state); utime is field 14, stime field 15.
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return undefined;
-  }
-}
 
 /** utime+stime (seconds) and parent of every process on the machine. */
 function allProcCpu(): Map<number, { cpu: number; ppid: number }> {
@@ -187,78 +135,18 @@ function machineCpu(): { busy: number; total: number; fields: MachineFields } {
   return { busy: (total - idle) / CLK_TCK, total: total / CLK_TCK, fields };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[idx] as number;
-}
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return Buffer.from(out);
-}
-
-/** 5-byte gRPC frame (uncompressed, big-endian length) + PutRequest{key=1, value=2}. */
-function putBody(key: Buffer, value: Buffer): Buffer {
-  const msg = Buffer.concat([Buffer.from([0x0a]), varint(key.length), key, Buffer.from([0x12]), varint(value.length), value]);
-  const header = Buffer.alloc(5);
-  header.writeUInt8(0, 0);
-  header.writeUInt32BE(msg.length, 1);
-  return Buffer.concat([header, msg]);
-}
-
-function keyFor(n: number): Buffer {
-  const k = Buffer.from(`k${String(n).padStart(KEY_BYTES - 1, '0')}`);
-  if (k.length !== KEY_BYTES) throw new Error(`key ${k.toString()} is not ${KEY_BYTES} bytes`);
-  return k;
-}
-
 function distinctKeys(count: number): number[] {
   const chosen = new Set<number>();
   while (chosen.size < count) chosen.add(Math.floor(Math.random() * keyspace));
   return [...chosen];
 }
 
-// ---- grpc-js client for the verification reads
-
-interface KvClient {
-  range(req: Record<string, unknown>): Promise<{ header: { revision: string }; kvs: { key: Buffer; value: Buffer; version: string }[]; count: string }>;
-  close(): void;
-}
-
-function kvClient(clientUrl: string): KvClient {
-  const KV = etcdServiceClients().KV;
-  const client = new KV(new URL(clientUrl).host, grpc.credentials.createInsecure());
-  return {
-    range: (req) =>
-      new Promise((resolve, reject) => {
-        client.Range(req, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, res: unknown) =>
-          err !== null ? reject(err) : resolve(res as never),
-        );
-      }),
-    close: () => client.close(),
-  };
-}
-
-/** The leader's store revision (serializable Range on the leader, count_only) and when it was read. */
-async function revisionAt(kv: KvClient): Promise<{ revision: number; wallUs: number; monoUs: number }> {
-  const t0 = process.hrtime.bigint();
-  const w0 = Date.now();
-  const res = await kv.range({ key: Buffer.from('\0'), serializable: true, count_only: true });
-  const t1 = process.hrtime.bigint();
-  const w1 = Date.now();
-  return { revision: Number(res.header.revision), wallUs: ((w0 + w1) / 2) * 1000, monoUs: Number((t0 + t1) / 2n / 1000n) };
+/** The leader's store revision (serializable count-only Range) and when it was read (wall and monotonic µs). */
+async function revisionAt(conn: GrpcConnection): Promise<{ revision: number; wallUs: number; monoUs: number }> {
+  const m0 = monoUs();
+  const w0 = wallUs();
+  const revision = await storeRevision(conn);
+  return { revision, wallUs: (w0 + wallUs()) / 2, monoUs: (m0 + monoUs()) / 2 };
 }
 
 // ---- /metrics (both etcd and ketch serve it on the client URL)
@@ -319,75 +207,6 @@ function walRate(a: WalFsync | undefined, b: WalFsync | undefined, windowSeconds
   };
 }
 
-// ---- h2load
-
-interface H2Proc {
-  pid: number | undefined;
-  logFile: string;
-  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
-}
-
-function startH2load(url: string, bodyFile: string, logFile: string): H2Proc {
-  const h2args = [
-    '-c', String(connsPerProc),
-    '-m', String(streamsPerConn),
-    '-t', '1',
-    '--warm-up-time', `${Math.round(warmup * 1000)}ms`,
-    '-D', `${Math.round((seconds + TAIL_SECONDS) * 1000)}ms`,
-    '-d', bodyFile,
-    '-H', 'content-type: application/grpc',
-    '-H', 'te: trailers',
-    '--log-file', logFile,
-    `${url}/etcdserverpb.KV/Put`,
-  ];
-  const child = spawn(H2LOAD, h2args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout.on('data', (c: Buffer) => out.push(c));
-  child.stderr.on('data', (c: Buffer) => err.push(c));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-  });
-  return { pid: child.pid, logFile, done };
-}
-
-interface H2Summary {
-  total: number;
-  succeeded: number;
-  failed: number;
-  errored: number;
-  timeout: number;
-}
-
-function parseH2Summary(stdout: string): H2Summary | undefined {
-  const m = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(stdout);
-  if (m === null) return undefined;
-  return { total: Number(m[1]), succeeded: Number(m[4]), failed: Number(m[5]), errored: Number(m[6]), timeout: Number(m[7]) };
-}
-
-/** Latencies (ms, sorted) and count of HTTP-200 responses for requests started in [fromUs, toUs) wall time. */
-function windowLatencies(logFiles: string[], fromUs: number, toUs: number): { sorted: Float64Array; ok: number; non200: number } {
-  const lat: number[] = [];
-  let non200 = 0;
-  for (const file of logFiles) {
-    if (!existsSync(file)) continue;
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      if (line === '') continue;
-      const [start, status, us] = line.split('\t');
-      const s = Number(start);
-      if (s < fromUs || s >= toUs) continue;
-      if (status !== '200') {
-        non200++;
-        continue;
-      }
-      lat.push(Number(us) / 1000);
-    }
-  }
-  const sorted = Float64Array.from(lat).sort();
-  return { sorted, ok: lat.length, non200 };
-}
-
 // ---- one run
 
 /** Stack patterns whose inclusive time the profile summary reports. */
@@ -439,7 +258,7 @@ interface RunResult {
   /** etcd_disk_wal_fsync_duration_seconds over the window (ketch: one observation per Raft Ready cycle). */
   walFsync: { leader: WalFsyncRate | undefined; followers: (WalFsyncRate | undefined)[] };
   verification: { runRevisionDelta: number; keyVersionSum: number; valuesOk: boolean; ok: boolean };
-  h2load: H2Summary[];
+  h2load: (H2loadSummary | undefined)[];
   profile?: {
     dir: string;
     leaderFile: string;
@@ -462,26 +281,37 @@ async function runOne(harness: Harness, impl: Impl, round: number | 'profile', p
     delete process.env.KETCH_BENCH_CPU_PROF_DIR;
   }
   const work = await mkdtemp(join(tmpdir(), 'ketch-putbench-'));
-  let kv: KvClient | undefined;
+  let kv: GrpcConnection | undefined;
   try {
     const leaderInfo = await cluster.leader();
     const leader = leaderInfo.member;
     const followers = cluster.members.filter((m) => m !== leader);
     const leaderPid = leader.pid;
-    kv = kvClient(leader.clientUrl);
+    kv = new GrpcConnection(leader.clientUrl);
 
     const keyNums = distinctKeys(procs);
-    const keys = keyNums.map(keyFor);
+    const keys = keyNums.map((n) => key8('k', n));
     const value = Buffer.alloc(valueBytes);
     for (let i = 0; i < valueBytes; i++) value[i] = 0x61 + (i % 26);
     const bodies = keys.map((k, i) => {
       const file = join(work, `body-${i}.bin`);
-      writeFileSync(file, putBody(k, value));
+      writeFileSync(file, grpcFrame(putRequest(k, value)));
       return file;
     });
 
     const before = await revisionAt(kv);
-    const gens = bodies.map((body, i) => startH2load(leader.clientUrl, body, join(work, `h2load-${i}.log`)));
+    const gens = bodies.map((bodyFile, i) =>
+      startH2load({
+        url: leader.clientUrl,
+        path: '/etcdserverpb.KV/Put',
+        bodyFile,
+        logFile: join(work, `h2load-${i}.log`),
+        conns: connsPerProc,
+        streams: streamsPerConn,
+        warmupSeconds: warmup,
+        durationSeconds: seconds + TAIL_SECONDS,
+      }),
+    );
     const startedAt = Date.now();
 
     await sleep(warmup * 1000 + 500 - (Date.now() - startedAt));
@@ -511,7 +341,7 @@ async function runOne(harness: Harness, impl: Impl, round: number | 'profile', p
     let versionSum = 0;
     let valuesOk = true;
     for (const k of keys) {
-      const res = await kv.range({ key: k });
+      const res = await range(kv, k);
       const kvp = res.kvs[0];
       if (kvp === undefined) {
         valuesOk = false;
@@ -525,11 +355,7 @@ async function runOne(harness: Harness, impl: Impl, round: number | 'profile', p
     const windowSeconds = (r1.monoUs - r0.monoUs) / 1e6;
     const wal = m0.map((a, i) => walRate(a, m1[i], windowSeconds));
     const revisionDelta = r1.revision - r0.revision;
-    const lat = windowLatencies(
-      gens.map((g) => g.logFile),
-      r0.wallUs,
-      r1.wallUs,
-    );
+    const lat = windowRequests(gens, r0.wallUs, r1.wallUs, TAIL_SECONDS);
     const d = (a: number | undefined, b: number | undefined): number => (a === undefined || b === undefined ? NaN : (b - a) / windowSeconds);
     const leaderCpu = d(c0.leader, c1.leader);
     const followersCpu = followers.map((_f, i) => d(c0.followers[i], c1.followers[i]));
@@ -551,10 +377,10 @@ async function runOne(harness: Harness, impl: Impl, round: number | 'profile', p
       windowSeconds,
       revisionDelta,
       putsPerSecond: revisionDelta / windowSeconds,
-      h2loadOkPerSecond: lat.ok / windowSeconds,
-      h2loadNon200InWindow: lat.non200,
-      p50Ms: percentile(lat.sorted, 50),
-      p99Ms: percentile(lat.sorted, 99),
+      h2loadOkPerSecond: lat.completedInWindow / windowSeconds,
+      h2loadNon200InWindow: lat.notOk,
+      p50Ms: percentile(lat.latenciesMs, 50),
+      p99Ms: percentile(lat.latenciesMs, 99),
       leaderCpu,
       followersCpu,
       generatorCpu,
@@ -572,7 +398,7 @@ async function runOne(harness: Harness, impl: Impl, round: number | 'profile', p
         valuesOk,
         ok: valuesOk && versionSum === runRevisionDelta && revisionDelta > 0,
       },
-      h2load: outs.map((o) => parseH2Summary(o.stdout) ?? { total: NaN, succeeded: NaN, failed: NaN, errored: NaN, timeout: NaN }),
+      h2load: outs.map((o) => parseH2loadSummary(o.stdout)),
     };
 
     if (profileDir !== undefined) {
@@ -652,7 +478,7 @@ const header = [
   'verified',
 ].join('  ');
 const legend =
-  'puts/s = leader revision delta / window; h2 ok/s = h2load HTTP-200 responses started in the window (gRPC status unread);\n' +
+  'puts/s = leader revision delta / window; h2 ok/s = h2load HTTP-200 responses completed in the window (gRPC status unread);\n' +
   'p50/p99 ms from h2load; leader/followers/gen/busy/other = CPU cores over the window (machine has ' +
   `${cpus().length} cores); us/put = leader CPU microseconds per put;\n` +
   'other = busy - our processes (members, h2load, this process): kernel irq/softirq (loopback TCP), steal, other jobs;\n' +
@@ -759,7 +585,7 @@ async function main(): Promise<void> {
         machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavgAtEnd: loadavg() },
         versions: { node: process.version, etcd: etcdVersion, h2load: h2Version },
         git: { commit: gitCommit, uncommittedInSrcTestPackageJson: gitDirty },
-        ketchEntry: buildCopy !== undefined ? 'copy of dist/src taken at start (bench/.build-<pid>, removed at exit)' : plainHarness.ketchEntry,
+        ketchEntry: build.description,
         params: { seconds, warmup, clients, procs, conns, connsPerProc, streamsPerConn, keyspace, keyBytes: KEY_BYTES, valueBytes, rounds, impls, members: 3 },
         runs: results,
         profiled,

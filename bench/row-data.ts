@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 
 import type { Member } from './bench-harness.js';
 import type { RowContext, RowSample, RowSpec } from './bench-types.js';
-import { decodeSnapshotResponse, paths, rangeRequest, snapshotRequest } from './grpc-messages.js';
+import { decodeSnapshotResponse, rangeRequest, snapshotRequest } from './grpc-messages.js';
+import { paths } from './grpc-wire.js';
 import { GrpcConnection } from './h2-grpc-client.js';
 import { key8, loadKeys, range, valueOf } from './kv-ops.js';
 import { CpuWindow, procRssBytes } from './proc-stats.js';
@@ -52,7 +53,10 @@ export function loadRow(keyCount: number): RowSpec {
   return {
     name: 'load',
     title: `load ${keyCount} keys (128 puts in flight, Node client)`,
-    metrics: [{ key: 'throughput', label: 'keys/s', better: 'higher' }],
+    metrics: [
+      { key: 'throughput', label: 'keys/s', better: 'higher' },
+      { key: 'serversCpuUsPerReq', label: 'servers CPU µs/put', better: 'lower' },
+    ],
     run: async (ctx) => {
       const leader = await ctx.leader();
       const cpu = new CpuWindow(
@@ -68,7 +72,7 @@ export function loadRow(keyCount: number): RowSpec {
         return sample(
           ctx,
           'load',
-          { throughput: r.putsPerSecond },
+          { throughput: r.putsPerSecond, serversCpuUsPerReq: (usage.membersCores * usage.seconds * 1e6) / keyCount },
           count === keyCount,
           `${count} of ${keyCount} keys present after the load (${r.retries} retried puts)`,
           { seconds: r.seconds, retries: r.retries, keyCount },

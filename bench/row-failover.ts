@@ -9,7 +9,8 @@
  */
 import type { Member } from './bench-harness.js';
 import type { RowContext, RowSample, RowSpec } from './bench-types.js';
-import { paths, putRequest } from './grpc-messages.js';
+import { putRequest } from './grpc-messages.js';
+import { paths } from './grpc-wire.js';
 import { GrpcConnection } from './h2-grpc-client.js';
 import { key8, valueOf, versions } from './kv-ops.js';
 import { monoUs, sleep } from './stats.js';
@@ -68,7 +69,12 @@ async function oneKill(ctx: RowContext, p: FailoverParams, restartAfter: boolean
       }
     })();
     writer.catch(() => undefined); // awaited below; this only keeps the rejection from being unhandled meanwhile
-    await sleep(p.beforeKillMs);
+    // Kill only once the writer is going (some acks): the gap starts at the last ack before it.
+    while (acks.length < 3 || monoUs() - started < p.beforeKillMs * 1000) {
+      if (monoUs() - started > 30e6) throw new Error(`only ${acks.length} acks in 30 s before the kill (${failures} failed puts)`);
+      await sleep(10);
+    }
+    const acksBeforeKill = acks.length;
     killUs = monoUs();
     await leader.kill();
     await writer;
@@ -96,7 +102,7 @@ async function oneKill(ctx: RowContext, p: FailoverParams, restartAfter: boolean
       cpu: undefined,
       verified: problems.length === 0,
       verification: problems.length === 0 ? `new leader ${next.name}; ${acks.length} acked puts all applied (${attempts} attempts, ${failures} failed)` : problems.join('; '),
-      detail: { killed: leader.name, via: via.name, newLeader: next.name, acks: acks.length, attempts, failures },
+      detail: { killed: leader.name, via: via.name, newLeader: next.name, acksBeforeKill, acks: acks.length, attempts, failures },
     };
   } finally {
     conn.close();

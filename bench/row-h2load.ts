@@ -15,7 +15,8 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { MetricSpec, RowContext, RowSample, RowSpec } from './bench-types.js';
-import { casTxnRequest, grpcFrame, paths, putRequest, rangeRequest, txnPutsRequest } from './grpc-messages.js';
+import { casTxnRequest, putRequest, rangeRequest, txnPutsRequest } from './grpc-messages.js';
+import { grpcFrame, paths } from './grpc-wire.js';
 import { GrpcConnection } from './h2-grpc-client.js';
 import { latencyPercentile, parseH2loadSummary, startH2load, wallUs, windowRequests, type H2loadSummary } from './h2load-runner.js';
 import { key8, range, storeRevision, valueOf, versions } from './kv-ops.js';
@@ -50,6 +51,8 @@ export const throughputMetrics: MetricSpec[] = [
   { key: 'throughput', label: 'req/s', better: 'higher' },
   { key: 'p50Ms', label: 'p50 ms', better: 'lower' },
   { key: 'p99Ms', label: 'p99 ms', better: 'lower' },
+  // What a request costs the servers, whatever share of the (shared) CPUs they got.
+  { key: 'serversCpuUsPerReq', label: 'servers CPU µs/req', better: 'lower' },
 ];
 
 const VALUE_BYTES = 256;
@@ -191,12 +194,7 @@ async function runH2loadRow(ctx: RowContext, row: string, shape: Shape, t: Timin
     if ((await storeRevision(conn)) !== revAfter) throw new Error('the store kept changing after h2load stopped');
 
     const windowSeconds = (w1 - w0) / 1e6;
-    const reqs = windowRequests(
-      gens.map((g) => g.logFile),
-      shape.connsPerProc * shape.streamsPerConn,
-      w0,
-      w1,
-    );
+    const reqs = windowRequests(gens, w0, w1, t.tailSeconds);
     const summaries = outs.map((o) => parseH2loadSummary(o.stdout));
     const sum = (f: (s: H2loadSummary) => number): number => summaries.reduce((a, s) => a + (s === undefined ? NaN : f(s)), 0);
     const succeeded = sum((s) => s.succeeded);
@@ -231,7 +229,8 @@ async function runH2loadRow(ctx: RowContext, row: string, shape: Shape, t: Timin
       row,
       impl: ctx.impl,
       round: ctx.round,
-      values: { throughput, p50Ms: p50.ms, p99Ms: p99.ms },
+      values: { throughput, p50Ms: p50.ms, p99Ms: p99.ms, serversCpuUsPerReq: (usage.membersCores * 1e6) / throughput },
+      lowerBounds: [...(p50.lowerBound ? ['p50Ms'] : []), ...(p99.lowerBound ? ['p99Ms'] : [])],
       cpu: usage,
       verified: problems.length === 0,
       verification:

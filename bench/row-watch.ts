@@ -10,7 +10,8 @@ import { join } from 'node:path';
 
 import { benchDir, type Member } from './bench-harness.js';
 import type { MetricSpec, RowContext, RowSample, RowSpec } from './bench-types.js';
-import { headerRevision, paths, putRequest } from './grpc-messages.js';
+import { putRequest } from './grpc-messages.js';
+import { headerRevision, paths } from './grpc-wire.js';
 import { GrpcConnection } from './h2-grpc-client.js';
 import { CpuWindow } from './proc-stats.js';
 import { monoUs, percentile, sleep, sortedCopy } from './stats.js';
@@ -35,6 +36,7 @@ export const watchMetrics: MetricSpec[] = [
   { key: 'p99Ms', label: 'p99 ms (from put send)', better: 'lower' },
   { key: 'ackP50Ms', label: 'p50 ms (from put ack)', better: 'lower' },
   { key: 'ackP99Ms', label: 'p99 ms (from put ack)', better: 'lower' },
+  { key: 'serversCpuUsPerEvent', label: 'servers CPU µs/event (puts incl.)', better: 'lower' },
 ];
 
 export function watchRow(name: string, params: (quick: boolean) => WatchRowParams): RowSpec {
@@ -159,6 +161,7 @@ async function runWatch(ctx: RowContext, row: string, p: WatchRowParams): Promis
         p99Ms: percentile(analysis.fromSend, 99),
         ackP50Ms: percentile(analysis.fromAck, 50),
         ackP99Ms: percentile(analysis.fromAck, 99),
+        serversCpuUsPerEvent: (usage.membersCores * usage.seconds * 1e6) / Math.max(1, analysis.fromSend.length),
       },
       cpu: usage,
       verified,

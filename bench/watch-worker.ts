@@ -9,7 +9,7 @@
  * (or timeoutMs) → {type:'result'}; parent → {type:'exit'}.
  */
 import { GrpcConnection, type GrpcStream } from './h2-grpc-client.js';
-import { decodeWatchResponse, paths, watchCreateRequest } from './grpc-messages.js';
+import { decodeWatchResponse, paths, watchCreateRequest } from './grpc-wire.js';
 import { monoUs } from './stats.js';
 
 export interface WatchWorkerStart {
