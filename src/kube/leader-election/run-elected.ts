@@ -1,0 +1,62 @@
+// Runs a component's work only while it leads (kube's leaderelection.RunOrDie, except that a
+// lost term does not exit the process: the work is stopped, waited for, and the candidate
+// campaigns again). The work's client is fenced by the elector, so a write attempted after the
+// lease lapsed fails with NotLeaderError instead of reaching the apiserver. On stop (SIGTERM)
+// the work ends first, then the lease is released so a standby takes over within a retry period.
+
+import type { Logger } from 'pino';
+import type { Clock } from '../client/clock.js';
+import type { KubeClient } from '../client/kube-client.js';
+import { LeaderElector } from './leader-elector.js';
+import type { LeaderElectionSettings } from './leader-election-flags.js';
+import { LeaseLock } from './lease-lock.js';
+
+export interface ElectedRunOptions {
+  settings: LeaderElectionSettings;
+  identity: string;
+  /** Talks to the Lease; never fenced. */
+  lockClient: KubeClient;
+  /** The work's client: fenced while leader election is on. */
+  workClient: KubeClient;
+  clock: Clock;
+  logger?: Logger;
+  /** One leadership term of work: runs until the signal aborts. */
+  work: (signal: AbortSignal) => Promise<void>;
+  onNewLeader?: (identity: string) => void;
+}
+
+export async function runElected(opts: ElectedRunOptions, stop: AbortSignal): Promise<void> {
+  const log = opts.logger;
+  if (!opts.settings.enabled) {
+    opts.workClient.setFence(undefined);
+    await opts.work(stop);
+    return;
+  }
+  let current: Promise<void> | undefined;
+  const elector = new LeaderElector({
+    lock: new LeaseLock(opts.lockClient, opts.settings.namespace, opts.settings.name, opts.identity),
+    leaseDurationMs: opts.settings.leaseDurationMs,
+    renewDeadlineMs: opts.settings.renewDeadlineMs,
+    retryPeriodMs: opts.settings.retryPeriodMs,
+    releaseOnCancel: true,
+    clock: opts.clock,
+    logger: log,
+    callbacks: {
+      onStartedLeading: (signal) => {
+        log?.info({ identity: opts.identity }, 'started leading');
+        current = opts.work(signal).catch((err: unknown) => log?.error({ err }, 'leader work failed'));
+        return current;
+      },
+      onStoppedLeading: () => log?.info({ identity: opts.identity }, 'stopped leading'),
+      onNewLeader: opts.onNewLeader,
+    },
+  });
+  opts.workClient.setFence(() => elector.fence());
+  while (!stop.aborted) {
+    await elector.run(stop);
+    // The old term's work must be over before a new term's may start.
+    if (current !== undefined) await current;
+    current = undefined;
+    if (!stop.aborted) log?.warn({ identity: opts.identity }, 'leadership lost; work stopped, campaigning again');
+  }
+}
