@@ -127,11 +127,17 @@ export function prepareUpdate(info: ResourceInfo, input: UpdateInput, next: Json
   }
   applyObjectDefaults(info, result);
   validateObject(info, result, current, input.subresource);
-  if (currentMeta.deletionTimestamp !== undefined && finalizersOf(result).length === 0) {
+  if (currentMeta.deletionTimestamp !== undefined && finalizersOf(result).length === 0 && specFinalizers(info, result).length === 0) {
     const grace = meta.deletionGracePeriodSeconds;
     if (grace === undefined || grace === 0) return DELETE_OBJECT;
   }
   return result;
+}
+
+/** A namespace is also held by spec.finalizers ("kubernetes": its content is not gone yet). */
+function specFinalizers(info: ResourceInfo, obj: JsonObject): unknown[] {
+  if (info.kind !== 'Namespace' || !isJsonObject(obj.spec)) return [];
+  return Array.isArray(obj.spec.finalizers) ? obj.spec.finalizers : [];
 }
 
 function specOf(obj: JsonObject): JsonObject | undefined {

@@ -117,7 +117,7 @@ class WatchStreamWriter implements CacheWatchSink {
     private readonly bookmarks: boolean,
   ) {
     this.lastRevision = startRevision;
-    req.http.once('close', () => this.end());
+    // The response's 'close' is the client going away (or the stream ending).
     req.res.once('close', () => this.end());
   }
 

@@ -381,6 +381,32 @@ for (const impl of IMPLS) {
       expect(generated.body.metadata.name).toMatch(/^gen-[a-z0-9]{5}$/);
     });
 
+    it("a terminating namespace stays while its content or any finalizer holds it", async () => {
+      const c = cluster();
+      await c.request("POST", "/api/v1/namespaces", { body: { metadata: { name: "held", finalizers: ["example.com/ns-hold"] } } });
+      const cm = await c.request("POST", "/api/v1/namespaces/held/configmaps", { body: { metadata: { name: "pinned", finalizers: ["example.com/cm-hold"] } } });
+      expect(cm.status, cm.text).toBe(201);
+      const del = await c.request("DELETE", "/api/v1/namespaces/held");
+      expect(del.status).toBe(200);
+      expect(del.body.status.phase).toBe("Terminating");
+      expect(del.body.spec.finalizers).toEqual(["kubernetes"]);
+      // The namespace's own finalizer goes first: the content still holds it (spec.finalizers).
+      const unpinNs = await c.request("PATCH", "/api/v1/namespaces/held", { server: 1, contentType: "application/merge-patch+json", body: { metadata: { finalizers: null } } });
+      expect(unpinNs.status, unpinNs.text).toBe(200);
+      await sleep(1500);
+      const still = await c.request("GET", "/api/v1/namespaces/held");
+      expect(still.status).toBe(200);
+      expect(still.body.spec.finalizers).toEqual(["kubernetes"]);
+      const pinned = await c.request("GET", "/api/v1/namespaces/held/configmaps/pinned");
+      expect(pinned.body.metadata.deletionTimestamp).toBeDefined();
+      await c.request("PATCH", "/api/v1/namespaces/held/configmaps/pinned", { contentType: "application/merge-patch+json", body: { metadata: { finalizers: null } } });
+      const deadline = Date.now() + 30_000;
+      while ((await c.request("GET", "/api/v1/namespaces/held", { server: 1 })).status !== 404) {
+        if (Date.now() > deadline) throw new Error("namespace not removed after its content went");
+        await sleep(200);
+      }
+    });
+
     it("many client watches share the replica's one store watch", async () => {
       const c = cluster();
       const metric = async (name: string): Promise<number> => {
