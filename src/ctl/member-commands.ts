@@ -3,10 +3,11 @@
 import type { MemberListResponse } from "../client/messages.js";
 import type { CommandSpec } from "./command.js";
 import { ExitCode, fail } from "./exit-codes.js";
+import type { FlagSpec } from "./flag-parser.js";
 import { SimplePrinter } from "./printer-simple.js";
 import { bytesOf, parseHexUint64, rpc } from "./rpc.js";
 
-const peerUrlsFlag = (what: string): CommandSpec["flags"] => [
+const peerUrlsFlag = (what: string): FlagSpec[] => [
   { name: "peer-urls", kind: "string", defaultValue: "", usage: `comma separated peer URLs for the ${what} member.` },
 ];
 
@@ -24,7 +25,7 @@ const addCommand: CommandSpec = {
   use: "add <memberName> [options]",
   short: "Adds a member into the cluster",
   flags: [
-    ...(peerUrlsFlag("new") ?? []),
+    ...peerUrlsFlag("new"),
     { name: "learner", kind: "bool", defaultValue: false, usage: "indicates if the new member is raft learner" },
   ],
   async run(ctx) {

@@ -55,7 +55,7 @@ const saveCommand: CommandSpec = {
           if (showProgress && Date.now() - lastShown > 200) {
             lastShown = Date.now();
             const rate = size / Math.max(0.001, (Date.now() - started) / 1000);
-            ctx.output.err(`\r${humanizeBytes(size)} (${size} bytes) received, ${humanizeBytes(Math.round(rate))}/s   `);
+            ctx.output.err(`\r${humanizeBytes(size)} (${size} bytes) received, ${humanizeBytes(Math.round(rate))}/s\x1b[K`);
           }
         }
       } catch (error) {
@@ -63,7 +63,7 @@ const saveCommand: CommandSpec = {
       }
       if (showProgress) {
         const seconds = Math.max(0.001, (Date.now() - started) / 1000);
-        ctx.output.err(`\r${humanizeBytes(size)} (${size} bytes) received in ${seconds.toFixed(1)}s, ${humanizeBytes(Math.round(size / seconds))}/s\n`);
+        ctx.output.err(`\r${humanizeBytes(size)} (${size} bytes) received in ${seconds.toFixed(1)}s, ${humanizeBytes(Math.round(size / seconds))}/s\x1b[K\n`);
       }
       if (!hasChecksum(size)) throw new CtlError(ExitCode.interrupted, `sha256 checksum not found [bytes: ${size}]`);
       if (!hash.digest().equals(tail)) {

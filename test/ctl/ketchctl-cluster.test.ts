@@ -206,7 +206,7 @@ describe.each(IMPLS)("ketchctl on a changing %s cluster", (impl) => {
     const granted = await run("ketchctl", ["lease", "grant", "4"]);
     const id = /lease ([0-9a-f]+) granted/.exec(granted.stdout)?.[1] as string;
     const keeper = new Running("ketchctl", c().runningEndpoints, ["lease", "keep-alive", id]);
-    await keeper.waitFor("two renewals", 20_000, (p) => p.lines().length >= 2);
+    await keeper.waitFor("two renewals", 45_000, (p) => p.lines().length >= 2);
     expect(new Set(keeper.lines())).toEqual(new Set([`lease ${id} keepalived with TTL(4)`]));
     await sleep(5000);
     const ttl = await run("etcdctl", ["lease", "timetolive", id]);

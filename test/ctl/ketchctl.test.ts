@@ -181,12 +181,12 @@ describe.each(IMPLS)("ketchctl vs etcdctl on %s", (impl) => {
       const mask = (out: string) => (format === "json" ? maskedJsonLines(out) : format === "fields" ? maskFields(out) : maskSimple(out));
       const outputs: Record<Tool, unknown[]> = { etcdctl: [], ketchctl: [] };
       for (const tool of tools) {
-        const granted = await run(tool, ["lease", "grant", "100"]);
+        const granted = await run(tool, ["lease", "grant", "600"]);
         expect(granted.code, granted.stderr).toBe(0);
         const id = /lease ([0-9a-f]+) granted/.exec(granted.stdout)?.[1] as string;
         await run("etcdctl", ["put", `l/${tool}`, "v", `--lease=${id}`]);
         for (const args of [
-          ["lease", "grant", "60"],
+          ["lease", "grant", "600"],
           ["lease", "timetolive", id],
           ["lease", "timetolive", id, "--keys"],
           ["lease", "keep-alive", "--once", id],
@@ -293,6 +293,20 @@ describe.each(IMPLS)("ketchctl vs etcdctl on %s", (impl) => {
     const { ketchctl } = await both(["watch", "--rev", String(rev), "cw/k"], { timeoutMs: 20_000 });
     expect(ownStderrOnly(ketchctl.stderr)).toBe("watch was canceled (etcdserver: mvcc: required revision has been compacted)\nError: watch is canceled by the server\n");
     expect(ketchctl.code).toBe(5);
+  });
+
+  it("-w protobuf: the same bytes from one endpoint; lease structs cannot be encoded", async () => {
+    await run("etcdctl", ["put", "pb/k", "v"]);
+    const one = { endpoints: [c().runningEndpoints[0] as string] };
+    for (const args of [["get", "pb/", "--prefix"], ["member", "list"], ["alarm", "list"]]) {
+      const etcdctl = await runTool("etcdctl", one.endpoints, [...args, "-w", "protobuf"]);
+      const ketchctl = await runTool("ketchctl", one.endpoints, [...args, "-w", "protobuf"]);
+      // etcdctl passes the bytes to Printf as a format: a 0x25 byte ('%') garbles its output.
+      if (etcdctl.stdout.includes("%!")) expect(ketchctl.code).toBe(etcdctl.code);
+      else expect(comparable(ketchctl), args.join(" ")).toEqual(comparable(etcdctl));
+    }
+    const refused = await run("ketchctl", ["lease", "grant", "5", "-w", "protobuf"]);
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: 4, stderr: "Error: marshal unsupported for type clientv3.LeaseGrantResponse\n" });
   });
 
   it("ETCDCTL_* variables: endpoints, write-out, a shadowed variable is an error", async () => {
