@@ -1,8 +1,10 @@
 /**
- * Leader failover gap: one writer puts sequentially through a follower that stays up (1 s gRPC
- * deadline per put, an immediate retry after a failure, 5 ms apart); the leader is SIGKILLed
- * mid-stream. Gap = the longest time between two consecutive acks where the later one came after
- * the kill: from the last ack before the outage to the first ack after it. Before the next kill,
+ * Leader failover gap: one writer puts sequentially through a follower that stays up (5 s gRPC
+ * deadline, a retry 5 ms after a failure); the leader is SIGKILLed mid-stream, and from then on a
+ * new put starts every 10 ms (a put the follower forwarded to the dead leader only fails at its
+ * deadline, so a one-at-a-time writer would measure its own deadline, not the cluster). Gap = the
+ * longest time between two consecutive acks where the later one came after the kill: from the
+ * last ack before the outage to the first ack after it. Before the next kill,
  * the killed member is restarted and the cluster waits healthy (this row runs last: after its last
  * kill the cluster is destroyed). Verified: a new leader was
  * elected, and the key's version grew by at least the acked puts and at most the attempts.
@@ -14,6 +16,11 @@ import { paths } from './grpc-wire.js';
 import { GrpcConnection } from './h2-grpc-client.js';
 import { key8, valueOf, versions } from './kv-ops.js';
 import { monoUs, sleep } from './stats.js';
+
+/** gRPC deadline of each put (etcdctl's default command timeout). */
+const PUT_DEADLINE_MS = 5000;
+/** After the kill, a new put this often. */
+const PROBE_MS = 10;
 
 export interface FailoverParams {
   /** Kills in this round. */
@@ -42,50 +49,57 @@ export function failoverRow(params: (quick: boolean, round: number) => FailoverP
 async function oneKill(ctx: RowContext, p: FailoverParams, restartAfter: boolean): Promise<RowSample> {
   const leader = await ctx.leader();
   const via = ctx.cluster.members.find((m) => m !== leader && m.running) as Member;
-  const conn = new GrpcConnection(via.clientUrl);
+  const writer = new GrpcConnection(via.clientUrl);
+  const reader = new GrpcConnection(via.clientUrl);
   const key = key8('f', 0);
   const body = putRequest(key, valueOf(256, 3));
   try {
-    const [versionBefore = 0] = await versions(conn, [key]);
+    const [versionBefore = 0] = await versions(reader, [key]);
     const acks: number[] = [];
     let attempts = 0;
     let failures = 0;
-    let killUs = Number.POSITIVE_INFINITY;
-    let acksAfterKill = 0;
+    const put = async (): Promise<boolean> => {
+      attempts++;
+      const res = await writer.unary(paths.put, body, PUT_DEADLINE_MS);
+      if (res.status === 0) acks.push(monoUs());
+      else failures++;
+      return res.status === 0;
+    };
+    let killed = false;
     const started = monoUs();
-    const writer = (async () => {
-      while (acksAfterKill < p.acksAfter) {
-        if (monoUs() - started > 60e6) throw new Error(`fewer than ${p.acksAfter} acks within 60 s (the leader was killed ${killUs === Number.POSITIVE_INFINITY ? 'not yet' : 'and no member took over'})`);
-        attempts++;
-        const res = await conn.unary(paths.put, body, 1000);
-        const t = monoUs();
-        if (res.status === 0) {
-          acks.push(t);
-          if (t > killUs) acksAfterKill++;
-        } else {
-          failures++;
-          await sleep(5);
-        }
+    const sequential = (async () => {
+      while (!killed) {
+        if (!(await put())) await sleep(5);
       }
     })();
-    writer.catch(() => undefined); // awaited below; this only keeps the rejection from being unhandled meanwhile
     // Kill only once the writer is going (some acks): the gap starts at the last ack before it.
     while (acks.length < 3 || monoUs() - started < p.beforeKillMs * 1000) {
       if (monoUs() - started > 30e6) throw new Error(`only ${acks.length} acks in 30 s before the kill (${failures} failed puts)`);
       await sleep(10);
     }
     const acksBeforeKill = acks.length;
-    killUs = monoUs();
+    const killUs = monoUs();
+    killed = true;
     await leader.kill();
-    await writer;
+    // From the kill on, a put every PROBE_MS whatever is outstanding: a put forwarded to the dead
+    // leader only fails at its deadline, so retrying one at a time would measure the deadline.
+    const probes: Promise<boolean>[] = [];
+    while (acks.filter((t) => t > killUs).length < p.acksAfter) {
+      if (monoUs() - killUs > 60e6) throw new Error(`fewer than ${p.acksAfter} acks within 60 s of the kill (${failures} failed puts): no member took over`);
+      probes.push(put());
+      await sleep(PROBE_MS);
+    }
+    writer.close(); // cancels the puts stuck on the dead leader
+    await Promise.allSettled([sequential, ...probes]);
 
+    const sorted = [...acks].sort((a, b) => a - b);
     let gapUs = 0;
-    for (let i = 1; i < acks.length; i++) {
-      const after = acks[i] as number;
-      if (after > killUs) gapUs = Math.max(gapUs, after - (acks[i - 1] as number));
+    for (let i = 1; i < sorted.length; i++) {
+      const after = sorted[i] as number;
+      if (after > killUs) gapUs = Math.max(gapUs, after - (sorted[i - 1] as number));
     }
     const next = await ctx.leader();
-    const [versionAfter = 0] = await versions(conn, [key]);
+    const [versionAfter = 0] = await versions(reader, [key]);
     const increments = versionAfter - versionBefore;
     if (restartAfter) {
       await leader.start();
@@ -101,10 +115,14 @@ async function oneKill(ctx: RowContext, p: FailoverParams, restartAfter: boolean
       values: { gapMs: gapUs / 1000 },
       cpu: undefined,
       verified: problems.length === 0,
-      verification: problems.length === 0 ? `new leader ${next.name}; ${acks.length} acked puts all applied (${attempts} attempts, ${failures} failed)` : problems.join('; '),
+      verification:
+        problems.length === 0
+          ? `new leader ${next.name}; ${acks.length} acked puts all applied (${attempts} attempts, ${failures} failed or cancelled)`
+          : problems.join('; '),
       detail: { killed: leader.name, via: via.name, newLeader: next.name, acksBeforeKill, acks: acks.length, attempts, failures },
     };
   } finally {
-    conn.close();
+    writer.close();
+    reader.close();
   }
 }
