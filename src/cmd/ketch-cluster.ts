@@ -18,6 +18,9 @@ commands:
   kill MEMBER                          SIGKILL
   stop MEMBER | start MEMBER           SIGTERM / start again with its data dir
   pause MEMBER | resume MEMBER         SIGSTOP / SIGCONT
+  partition MEMBER...                  cut the peer links between the named store members and the
+                                       others (one name isolates that member); replaces any earlier cut
+  heal                                 let all peer traffic through again
 
 flags:
   --state-dir DIR   where data dirs, logs and pids live (default .ketch)
@@ -35,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  const [command, member] = positionals;
+  const [command, member, ...moreMembers] = positionals;
   if (values.help || command === undefined) {
     process.stdout.write(USAGE);
     return command === undefined && !values.help ? 2 : 0;
@@ -60,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
             `${r.name.padEnd(11)} ${r.kind.padEnd(7)} ${String(r.pid).padEnd(8)} ${state.padEnd(8)} ${(r.leader ? 'yes' : '').padEnd(7)} ${String(r.term ?? '').padEnd(5)} ${String(r.appliedIndex ?? '').padEnd(8)} ${r.url}\n`,
           );
         }
+        const cut = cluster.currentCut();
+        if (cut.length > 0) process.stdout.write(`peer links cut: ${cut.map(([a, b]) => `${a}-${b}`).join(' ')} ('ketch-cluster heal' restores them)\n`);
       }
       return 0;
     }
@@ -84,6 +89,19 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'logs':
       return logs(cluster.member(needMember()).log, argv.includes('-f'));
+    case 'partition': {
+      const cut = await cluster.partition([needMember(), ...moreMembers]);
+      process.stdout.write(`cut ${cut.map(([a, b]) => `${a}-${b}`).join(' ')}\n`);
+      return 0;
+    }
+    case 'heal':
+      await cluster.heal();
+      process.stdout.write('healed: all peer links are open\n');
+      return 0;
+    case '__link-proxies':
+      // The launcher starts this as its own process to run the peer link proxies (see `up`).
+      await LocalCluster.serveLinks(values['state-dir'] as string);
+      return 0;
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
@@ -93,7 +111,7 @@ class UsageError extends Error {}
 
 async function up(cluster: LocalCluster, file: string, detach: boolean): Promise<number> {
   const topology = loadTopology(file);
-  const state = cluster.up(file, topology);
+  const state = await cluster.up(file, topology);
   process.stdout.write(`starting ${topology.name}: ${state.members.map((m) => m.name).join(', ')} (logs in ${cluster.stateDir})\n`);
   const t0 = Date.now();
   await cluster.waitHealthy(30_000);
@@ -110,6 +128,7 @@ async function up(cluster: LocalCluster, file: string, detach: boolean): Promise
       `  npx ketch-cluster status            # who leads`,
       `  npx ketch-cluster kill store-1      # then status again: a new leader`,
       `  npx ketch-cluster start store-1`,
+      `  npx ketch-cluster partition store-1  # cut its peer links; 'heal' restores them`,
       '',
     ].join('\n'),
   );

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dialOverridesFor, freeLoopbackPorts, LinkNetwork, type LinkSpec, partitionPairs, planLinks, type PartitionRequest } from './link-network.js';
 import { clientUrl, peerUrl, type Topology, type TopologyMember } from './topology.js';
 
 /**
@@ -16,11 +17,15 @@ export interface MemberState {
   url: string;
   args: string[];
   log: string;
+  /** Extra environment (KETCH_PEER_DIAL_OVERRIDES: its peer links go through the link proxies). */
+  env?: Record<string, string>;
 }
 
 export interface ClusterState {
   topologyFile: string;
   members: MemberState[];
+  /** The process running one TCP proxy per directed peer link, so `partition` can cut links. */
+  links?: { pid: number; log: string; specs: LinkSpec[] };
 }
 
 export interface MemberStatus {
@@ -38,6 +43,11 @@ export interface MemberStatus {
 /** The compiled ketch program next to this module (dist/src/launcher → dist/src/cmd). */
 function ketchEntry(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', 'cmd', 'ketch.js');
+}
+
+/** ketch-cluster itself, which also runs the link proxies (its hidden `__link-proxies` command). */
+function launcherEntry(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', 'cmd', 'ketch-cluster.js');
 }
 
 export class LocalCluster {
@@ -79,27 +89,144 @@ export class LocalCluster {
     return args;
   }
 
-  /** Starts every member of the topology that is not already running. */
-  up(topologyFile: string, topology: Topology): ClusterState {
+  /**
+   * Starts every member of the topology that is not already running. With more than one store
+   * member, their peer links first get a proxy each (a process of its own), which `partition`
+   * and `heal` control.
+   */
+  async up(topologyFile: string, topology: Topology): Promise<ClusterState> {
     const previous = existsSync(this.statePath()) ? this.readState() : undefined;
+    const stores = topology.members.filter((m) => m.kind === 'store');
+    let links = previous?.links;
+    if (stores.length > 1 && (links === undefined || !isAlive(links.pid))) {
+      const specs = links?.specs ?? planLinks(stores, await freeLoopbackPorts(stores.length * (stores.length - 1)));
+      links = await this.startLinkProxies(specs);
+    }
+    const peerUrls = new Map(stores.map((m) => [m.name, peerUrl(m)]));
     const members: MemberState[] = topology.members.map((m) => {
       const old = previous?.members.find((x) => x.name === m.name);
       if (old !== undefined && isAlive(old.pid)) return old;
       const args = this.storeArgs(topology, m);
       const log = join(resolve(this.stateDir), `${m.name}.log`);
-      return { name: m.name, kind: m.kind, pid: this.spawnMember(args, log), url: clientUrl(m), args, log };
+      const env: Record<string, string> = links === undefined ? {} : { KETCH_PEER_DIAL_OVERRIDES: dialOverridesFor(m.name, links.specs, peerUrls) };
+      return { name: m.name, kind: m.kind, pid: this.spawnMember(args, log, env), url: clientUrl(m), args, log, env };
     });
-    const state = { topologyFile: resolve(topologyFile), members };
+    const state: ClusterState = { topologyFile: resolve(topologyFile), members, ...(links === undefined ? {} : { links }) };
     this.writeState(state);
     return state;
   }
 
-  private spawnMember(args: string[], log: string): number {
+  /** Starts the link proxy process and waits until it listens on every link. */
+  private async startLinkProxies(specs: LinkSpec[]): Promise<NonNullable<ClusterState['links']>> {
+    mkdirSync(this.stateDir, { recursive: true });
+    writeFileSync(this.linksPath(), `${JSON.stringify(specs, null, 2)}\n`);
+    rmSync(this.linksReadyPath(), { force: true });
+    const log = join(resolve(this.stateDir), 'link-proxies.log');
+    const pid = this.spawnMember([launcherEntry(), '__link-proxies', '--state-dir', resolve(this.stateDir)], log, {});
+    const deadline = Date.now() + 15_000;
+    while (!existsSync(this.linksReadyPath())) {
+      if (!isAlive(pid)) throw new Error(`the link proxy process exited; see ${log}`);
+      if (Date.now() > deadline) throw new Error(`the link proxy process did not start within 15 s; see ${log}`);
+      await sleep(50);
+    }
+    return { pid, log, specs };
+  }
+
+  private linksPath(): string {
+    return join(this.stateDir, 'links.json');
+  }
+
+  private linksReadyPath(): string {
+    return join(this.stateDir, 'links.ready');
+  }
+
+  private partitionPath(): string {
+    return join(this.stateDir, 'partition.json');
+  }
+
+  private partitionAppliedPath(): string {
+    return join(this.stateDir, 'partition.applied');
+  }
+
+  /**
+   * Cuts every peer link between the named store members and the others (two sides; one name
+   * isolates that member), replacing any earlier partition. Resolves once the proxies applied it.
+   */
+  async partition(names: readonly string[]): Promise<Array<[string, string]>> {
+    const state = this.readState();
+    const stores = state.members.filter((m) => m.kind === 'store').map((m) => m.name);
+    const cut = partitionPairs(stores, names);
+    await this.requestCut(state, cut);
+    return cut;
+  }
+
+  /** Lets all peer traffic through again. */
+  async heal(): Promise<void> {
+    await this.requestCut(this.readState(), []);
+  }
+
+  /** The member pairs cut now (empty when healed or never partitioned). */
+  currentCut(): Array<readonly [string, string]> {
+    if (!existsSync(this.partitionPath())) return [];
+    return [...(JSON.parse(readFileSync(this.partitionPath(), 'utf8')) as PartitionRequest).cut];
+  }
+
+  private async requestCut(state: ClusterState, cut: Array<readonly [string, string]>): Promise<void> {
+    const links = state.links;
+    if (links === undefined) throw new Error('this cluster has no peer links to cut (a single store member)');
+    if (!isAlive(links.pid)) throw new Error(`the link proxy process (pid ${links.pid}) is not running; see ${links.log}`);
+    const previous = existsSync(this.partitionPath()) ? (JSON.parse(readFileSync(this.partitionPath(), 'utf8')) as PartitionRequest).generation : 0;
+    const request: PartitionRequest = { generation: previous + 1, cut };
+    writeFileSync(this.partitionPath(), `${JSON.stringify(request)}\n`);
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const applied = existsSync(this.partitionAppliedPath()) ? Number(readFileSync(this.partitionAppliedPath(), 'utf8')) : 0;
+      if (applied >= request.generation) return;
+      if (Date.now() > deadline) throw new Error(`the link proxy process did not apply the change within 5 s; see ${links.log}`);
+      await sleep(20);
+    }
+  }
+
+  /**
+   * The link proxy process (`ketch-cluster __link-proxies`): one proxy per link from links.json,
+   * then applies partition.json whenever it changes, until SIGTERM.
+   */
+  static async serveLinks(stateDir: string): Promise<void> {
+    const cluster = new LocalCluster(stateDir);
+    const specs = JSON.parse(readFileSync(cluster.linksPath(), 'utf8')) as LinkSpec[];
+    const network = await LinkNetwork.start(specs);
+    let applied = -1;
+    const poll = (): void => {
+      if (!existsSync(cluster.partitionPath())) return;
+      try {
+        const request = JSON.parse(readFileSync(cluster.partitionPath(), 'utf8')) as PartitionRequest;
+        if (request.generation === applied) return;
+        network.apply(request.cut);
+        applied = request.generation;
+        writeFileSync(cluster.partitionAppliedPath(), String(applied));
+        process.stdout.write(`${new Date().toISOString()} partition ${applied}: ${request.cut.length === 0 ? 'healed' : `cut ${request.cut.map(([a, b]) => `${a}-${b}`).join(' ')}`}\n`);
+      } catch {
+        // A file caught half-written: read it again on the next round.
+      }
+    };
+    poll();
+    writeFileSync(cluster.linksReadyPath(), String(process.pid));
+    process.stdout.write(`${new Date().toISOString()} ${specs.length} peer link proxies listening\n`);
+    const timer = setInterval(poll, 50);
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    clearInterval(timer);
+    await network.close();
+  }
+
+  private spawnMember(args: string[], log: string, env: Record<string, string> = {}): number {
     mkdirSync(dirname(log), { recursive: true });
     const fd = openSync(log, 'a');
     // Its own process group: Ctrl-C in the launcher's terminal reaches the launcher only, which then
     // stops the members gracefully.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], detached: true });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], detached: true, env: { ...process.env, ...env } });
     closeSync(fd);
     child.unref();
     if (child.pid === undefined) throw new Error(`could not start ${args.join(' ')}`);
@@ -126,7 +253,7 @@ export class LocalCluster {
     const m = state.members.find((x) => x.name === name);
     if (m === undefined) throw new Error(`no member named ${name}`);
     if (isAlive(m.pid)) throw new Error(`${name} is already running (pid ${m.pid})`);
-    m.pid = this.spawnMember(m.args, m.log);
+    m.pid = this.spawnMember(m.args, m.log, m.env ?? {});
     this.writeState(state);
   }
 
@@ -138,6 +265,15 @@ export class LocalCluster {
     const deadline = Date.now() + graceMs;
     while (state.members.some((m) => isAlive(m.pid)) && Date.now() < deadline) await sleep(100);
     for (const m of state.members) if (isAlive(m.pid)) process.kill(m.pid, 'SIGKILL');
+    // The link proxies go last: members shutting down may still talk to each other.
+    if (state.links !== undefined && isAlive(state.links.pid)) {
+      process.kill(state.links.pid, 'SIGTERM');
+      const until = Date.now() + 5_000;
+      while (isAlive(state.links.pid) && Date.now() < until) await sleep(50);
+      if (isAlive(state.links.pid)) process.kill(state.links.pid, 'SIGKILL');
+    }
+    rmSync(this.partitionPath(), { force: true });
+    rmSync(this.partitionAppliedPath(), { force: true });
   }
 
   async status(): Promise<MemberStatus[]> {

@@ -20,7 +20,31 @@ interface Row {
   term?: number;
 }
 
-/** ketch-cluster end to end on real processes: up, find and kill the leader, start it, down. */
+const ETCDCTL = '/usr/bin/etcdctl';
+
+async function etcdctl(endpoints: string[], ...args: string[]): Promise<string> {
+  const env = { ...process.env, ETCDCTL_API: '3' };
+  return (await run(ETCDCTL, ['--endpoints', endpoints.join(','), ...args], { env, timeout: 20_000 })).stdout;
+}
+
+async function healthy(url: string): Promise<boolean> {
+  try {
+    return (await fetch(`${url}/health`, { signal: AbortSignal.timeout(1500) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** ketch-cluster end to end on real processes: up, find and kill the leader, start it, partition and heal, down. */
 describe('ketch-cluster', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ketch-cluster-test-'));
   const stateDir = join(dir, 'state');
@@ -68,6 +92,36 @@ describe('ketch-cluster', () => {
     // (isAlive counts zombies as gone: here nobody may reap the members, whose launcher has exited.)
     for (const pid of pids) expect(isAlive(pid), `pid ${pid} still running`).toBe(false);
     expect(readFileSync(join(stateDir, 's1.log'), 'utf8')).toMatch(/ready to serve client requests/);
+  });
+
+  it('partitions a member away through the link proxies and heals it', async () => {
+    await cli('up', '-f', 'test.yaml', '--detach');
+    const rows = await until('one leader', (r) => r.filter((x) => x.leader).length === 1 && r.every((x) => x.up));
+    const leader = rows.find((r) => r.leader) as Row;
+    const others = rows.filter((r) => r !== leader);
+    const state = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as { links: { pid: number } };
+    expect(isAlive(state.links.pid)).toBe(true);
+
+    // Isolate the leader: the others elect a new one and take writes; the old one loses its leader.
+    expect(await cli('partition', leader.name)).toBe(`cut ${others.map((o) => `${leader.name}-${o.name}`).join(' ')}\n`);
+    expect(await cli('status')).toMatch(new RegExp(`peer links cut: ${leader.name}-`));
+    await until('a new leader on the majority side', (r) => r.some((x) => x.leader && x.name !== leader.name));
+    await eventually('the isolated member to report no leader', async () => !(await healthy(leader.url)));
+    await etcdctl(others.map((o) => o.url), 'put', 'during-partition', 'majority');
+    const isolatedRead = await etcdctl([leader.url], 'get', 'during-partition', '--command-timeout=2s').then(
+      () => 'answered',
+      () => 'failed',
+    );
+    expect(isolatedRead).toBe('failed');
+
+    expect(await cli('heal')).toBe('healed: all peer links are open\n');
+    await until('one leader after heal', (r) => r.filter((x) => x.leader).length === 1 && r.every((x) => x.up));
+    await eventually('the healed member to catch up', async () => (await etcdctl([leader.url], 'get', 'during-partition', '--print-value-only')).trim() === 'majority');
+    expect(await cli('status')).not.toMatch(/peer links cut/);
+
+    const pids = [...(await status()).map((r) => r.pid), state.links.pid];
+    await cli('down');
+    for (const pid of pids) expect(isAlive(pid), `pid ${pid} still running`).toBe(false);
   });
 
   it('rejects a bad topology with a clear message', async () => {
