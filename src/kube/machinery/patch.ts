@@ -289,14 +289,18 @@ function cleanNew(v: JsonValue): JsonValue {
 
 type Kind = 'map' | 'scalar';
 
+/** Go's sliceElementType: one element type across the lists (strings and numbers differ). */
 function elementKind(...lists: JsonValue[][]): Kind | undefined {
   let kind: Kind | undefined;
+  let goType: string | undefined;
   for (const l of lists) {
     for (const v of l) {
       if (Array.isArray(v)) throw invalidNoListOfLists();
-      const k: Kind = isJsonObject(v) ? 'map' : 'scalar';
-      if (kind === undefined) kind = k;
-      else if (kind !== k) throw smpError('list element types are not identical');
+      const t = v === null ? 'null' : typeof v;
+      if (goType === undefined) {
+        goType = t;
+        kind = isJsonObject(v) ? 'map' : 'scalar';
+      } else if (goType !== t) throw smpError('list element types are not identical');
     }
   }
   return kind;
@@ -420,6 +424,67 @@ function mergeSliceHandler(original: JsonValue, patch: JsonValue, meta: FieldMet
   return cleanNew(patch) as JsonValue[];
 }
 
+/**
+ * The live list as kube's mergePatchIntoOriginal sees it when it orders a merged list: Go's
+ * mergeSlice deletes and appends in place, so the caller's view of the original slice (same
+ * backing array, old length) shows elements shifted left by deletions and patch items appended
+ * into the freed slots. kube orders server-only items by that view, so we must too (found by
+ * the differential test against kubectl).
+ */
+function aliasedServerOrder(original: readonly JsonValue[], patch: readonly JsonValue[], mergeKey: string): JsonValue[] {
+  const n = original.length;
+  const backing: JsonValue[] = [...original];
+  let len = n;
+  const keyOf = (v: JsonValue | undefined): JsonValue | undefined => (isJsonObject(v) ? v[mergeKey] : undefined);
+  const find = (key: JsonValue | undefined): number => {
+    for (let i = 0; i < Math.min(len, n); i++) if (key !== undefined && jsonEqual(keyOf(backing[i]), key)) return i;
+    return -1;
+  };
+  let replace = false;
+  for (const item of patch) {
+    if (!isJsonObject(item) || item[DIRECTIVE] === undefined) continue;
+    if (item[DIRECTIVE] === 'replace') replace = true;
+    if (item[DIRECTIVE] !== 'delete') continue;
+    for (let i = find(item[mergeKey]); i >= 0; i = find(item[mergeKey])) {
+      for (let k = i; k < len - 1 && k + 1 < n; k++) backing[k] = backing[k + 1] as JsonValue;
+      len--;
+    }
+  }
+  if (replace) return backing;
+  for (const item of patch) {
+    if (!isJsonObject(item) || item[DIRECTIVE] !== undefined) continue;
+    if (find(item[mergeKey]) >= 0) continue; // merged in place: same key at the same index
+    if (len < n) backing[len] = item;
+    len++;
+  }
+  return backing;
+}
+
+/**
+ * kube's validatePatchWithSetOrderList: the patch list's items (deletions aside) must appear in
+ * the $setElementOrder list, in the same relative order.
+ */
+function checkOrderAgainstPatch(patchList: readonly JsonValue[], order: readonly JsonValue[], mergeKey: string | undefined): void {
+  if (patchList.length === 0 || order.length === 0) return;
+  const items = patchList.filter((v) => !(isJsonObject(v) && DIRECTIVE in v));
+  const same = (a: JsonValue, b: JsonValue): boolean => {
+    if (mergeKey === undefined) return jsonEqual(a, b);
+    if (!isJsonObject(a) || !isJsonObject(b) || !(mergeKey in a) || !(mergeKey in b)) {
+      throw smpError(`map: ${JSON.stringify(isJsonObject(a) && !(mergeKey in a) ? a : b)} does not contain declared merge key: ${mergeKey}`);
+    }
+    return jsonEqual(a[mergeKey], b[mergeKey]);
+  };
+  let p = 0;
+  let o = 0;
+  while (p < items.length && o < order.length) {
+    if (same(items[p] as JsonValue, order[o] as JsonValue)) p++;
+    o++;
+  }
+  if (p < items.length) {
+    throw smpError(`The order in patch list:\n${JSON.stringify(patchList)}\n doesn't match $setElementOrder list:\n${JSON.stringify(order)}\n`);
+  }
+}
+
 /** mergeMap: `original` is owned (already a copy) and is modified in place and returned. */
 function mergeMap(original: JsonObject, patchIn: JsonObject, type: string | undefined): JsonObject {
   const directive = patchIn[DIRECTIVE];
@@ -461,18 +526,22 @@ function mergeMap(original: JsonObject, patchIn: JsonObject, type: string | unde
     const originalList = foundOriginal ? (original[listKey] as JsonValue[]) : [];
     const patchList = foundPatch ? (patch[listKey] as JsonValue[]) : [];
     const meta = fieldMeta(type, listKey);
+    checkOrderAgainstPatch(patchList, order, meta.strategy === 'merge' ? meta.mergeKey : undefined);
     let merged: JsonValue[];
     if (foundOriginal && foundPatch) merged = mergeSliceHandler(originalList, patchList, meta, false);
     else if (foundPatch) merged = mergeSliceHandler([], patchList, meta, false);
     else if (foundOriginal) merged = originalList;
     else continue;
+    // kube takes the element type from both lists and fails when both are empty.
+    if (originalList.length === 0 && patchList.length === 0) throw smpError('no elements in any of the given slices');
     const kind = elementKind(originalList, patchList);
     const mk = kind === 'map' ? meta.mergeKey : undefined;
     if (kind === 'map' && mk === undefined) {
       original[listKey] = merged; // a replace list: the order directive has nothing to reorder
     } else {
       const [inOrder, serverOnly] = partition(merged, order, mk);
-      original[listKey] = normalizeOrder(inOrder, serverOnly, order, originalList, mk);
+      const serverOrder = mk !== undefined && foundOriginal && foundPatch ? aliasedServerOrder(originalList, patchList, mk) : originalList;
+      original[listKey] = normalizeOrder(inOrder, serverOnly, order, serverOrder, mk);
     }
     delete patch[listKey];
   }
