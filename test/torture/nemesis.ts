@@ -6,7 +6,7 @@ import type { CutMode } from '../../src/launcher/link-proxy.js';
 import { SeededRandom } from '../../src/util/prng.js';
 import { type Slot, sleep, type TortureCluster } from './torture-cluster.js';
 
-export const nemesisKinds = ['kill', 'kill-leader', 'pause', 'partition', 'member', 'transfer', 'delay'] as const;
+export const nemesisKinds = ['kill', 'kill-leader', 'pause', 'partition', 'member', 'transfer', 'delay', 'combo'] as const;
 export type NemesisKind = (typeof nemesisKinds)[number];
 
 export type PartitionShape = 'minority' | 'isolate-leader' | 'bridge';
@@ -58,7 +58,7 @@ export function planSchedule(seed: number, kinds: readonly NemesisKind[], durati
     const holdMs =
       kind === 'pause'
         ? Math.round(electionTimeoutMs * (1.5 + random.next() * 2.5))
-        : kind === 'partition'
+        : kind === 'partition' || kind === 'combo'
           ? 2000 + random.int(6000)
           : kind === 'kill' || kind === 'kill-leader'
             ? 500 + random.int(4000)
@@ -103,6 +103,8 @@ export function describeStep(s: NemesisStep): string {
       return `remove slot ${s.slot + 1} and add it back empty`;
     case 'transfer':
       return 'move the leadership to a random follower';
+    case 'combo':
+      return `${s.leader ? 'kill -9' : 'pause'} slot ${s.slot + 1} and cut a minority away (${s.mode}) for ${s.holdMs} ms`;
   }
 }
 
@@ -169,6 +171,20 @@ export async function runStep(cluster: TortureCluster, step: NemesisStep, stoppe
         cluster.partition(pairs, step.mode);
         await hold();
         cluster.healNetwork();
+        break;
+      }
+      case 'combo': {
+        // Two faults at once: a crashed or frozen member plus a partition that may or may not
+        // leave the rest a quorum.
+        if (!target.inCluster) break;
+        if (step.leader) await cluster.kill(target);
+        else cluster.pause(target);
+        const minority = step.order.slice(0, Math.floor((slots.length - 1) / 2) || 1);
+        cluster.partition(cutBetween(minority, step.order.slice(minority.length)), step.mode);
+        await hold();
+        cluster.healNetwork();
+        if (step.leader) await cluster.start(target);
+        else cluster.resume(target);
         break;
       }
       case 'delay': {

@@ -18,7 +18,7 @@ const usage = `usage: npm run torture -- [options]
   --nemesis LIST      comma-separated: ${nemesisKinds.join(',')}; or all / none (default all)
   --impl ketch|etcd   the store under test (default ketch; etcd = ${etcdBinary})
   --members 3|5       cluster size (default 3)
-  --snapshot-count N  members' --snapshot-count (default 300: snapshots and log compaction during the run)
+  --snapshot-count N  members' --snapshot-count (default 100: snapshots, log compaction and installs during the run)
   --results DIR       results folder (default torture-results/)
   --keep-data         keep the members' data dirs of passing runs too
 `;
@@ -39,7 +39,7 @@ async function main(): Promise<number> {
         nemesis: { type: 'string', default: 'all' },
         impl: { type: 'string', default: 'ketch' },
         members: { type: 'string', default: '3' },
-        'snapshot-count': { type: 'string', default: '300' },
+        'snapshot-count': { type: 'string', default: '100' },
         results: { type: 'string', default: join(repoRoot, 'torture-results') },
         'keep-data': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },

@@ -23,7 +23,7 @@ export interface TortureOptions {
   readonly members: number;
   /** Each run gets a folder under this. */
   readonly resultsRoot: string;
-  /** --snapshot-count: small, so snapshots and log compaction happen during the run. */
+  /** --snapshot-count (default 100): small, so snapshots, log compaction and snapshot installs happen. */
   readonly snapshotCount?: number;
   /** Keep the members' data dirs even when the run passed. */
   readonly keepData?: boolean;
@@ -55,7 +55,7 @@ export async function runTorture(opts: TortureOptions): Promise<TortureReport> {
     impl: opts.impl,
     members: opts.members,
     rootDir: resultsDir,
-    snapshotCount: opts.snapshotCount ?? 300,
+    snapshotCount: opts.snapshotCount ?? 100,
     heartbeatMs,
     electionTimeoutMs,
     token: `torture-${opts.seed}-${process.pid}`,
