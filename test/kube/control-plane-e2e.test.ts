@@ -3,11 +3,12 @@
 // running 3 simulated nodes; driven with the real kubectl (fresh --cache-dir per call).
 
 import { describe, expect, it } from 'vitest';
+import type { ReplicaSet } from '../../src/kube/client/apps-types.js';
 import { KubeClient } from '../../src/kube/client/kube-client.js';
 import type { KubeEvent, Pod } from '../../src/kube/client/core-types.js';
 import type { Lease } from '../../src/kube/client/coordination-types.js';
-import { EVENTS, LEASES, PODS } from '../../src/kube/client/resource-ref.js';
-import { useControlPlane, waitFor, type ControlPlane } from './control-plane-harness.js';
+import { EVENTS, LEASES, PODS, REPLICASETS } from '../../src/kube/client/resource-ref.js';
+import { useControlPlane, waitFor, type ComponentProcess, type ControlPlane } from './control-plane-harness.js';
 
 function deploymentYaml(name: string, image: string, replicas: number): string {
   return `apiVersion: apps/v1
@@ -30,13 +31,45 @@ spec:
 `;
 }
 
-async function pods(cp: ControlPlane, selector: string): Promise<Pod[]> {
+async function withClient<T>(cp: ControlPlane, fn: (c: KubeClient) => Promise<T>): Promise<T> {
   const client = new KubeClient({ masters: cp.masters.split(',') });
   try {
-    return (await client.list<Pod>(PODS, 'default', { labelSelector: selector })).items;
+    return await fn(client);
   } finally {
     client.close();
   }
+}
+
+const pods = (cp: ControlPlane, selector: string): Promise<Pod[]> => withClient(cp, async (c) => (await c.list<Pod>(PODS, 'default', { labelSelector: selector })).items);
+const replicaSets = (cp: ControlPlane, selector: string): Promise<ReplicaSet[]> => withClient(cp, async (c) => (await c.list<ReplicaSet>(REPLICASETS, 'default', { labelSelector: selector })).items);
+
+async function holder(cp: ControlPlane, name: string): Promise<Lease['spec']> {
+  return withClient(cp, async (c) => (await c.get<Lease>(LEASES, 'kube-system', name)).spec);
+}
+
+/** The process whose log names the identity (pino's base field). */
+function processOf(procs: readonly ComponentProcess[], identity: string): ComponentProcess {
+  const p = procs.find((x) => x.log().includes(`"identity":"${identity}"`));
+  if (p === undefined) throw new Error(`no process logs identity ${identity}`);
+  return p;
+}
+
+async function rolloutStatus(cp: ControlPlane, name: string): Promise<void> {
+  const status = await cp.api.kubectl(['rollout', 'status', `deployment/${name}`, '--timeout=120s'], { timeoutMs: 130_000 });
+  if (status.code !== 0 || !status.stdout.includes('successfully rolled out')) throw new Error(`rollout status ${name}: exit ${status.code}\n${status.stdout}\n${status.stderr}`);
+}
+
+/** Scheduled events by reporting instance, in the order the store recorded them. */
+async function scheduledEvents(cp: ControlPlane): Promise<KubeEvent[]> {
+  const all = await withClient(cp, async (c) => (await c.listAll<KubeEvent>(EVENTS, undefined, {})).items);
+  return all.filter((e) => e.reason === 'Scheduled').sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
+}
+
+/** Each instance's Scheduled events form one unbroken run: no two schedulers took turns binding. */
+function instanceRuns(events: readonly KubeEvent[]): string[] {
+  const runs: string[] = [];
+  for (const e of events) if (runs.at(-1) !== e.reportingInstance) runs.push(e.reportingInstance ?? '?');
+  return runs;
 }
 
 describe('control plane e2e (ketch store, 2 apiservers, 2 schedulers, 2 controller managers, 3 nodes)', () => {
@@ -64,8 +97,151 @@ describe('control plane e2e (ketch store, 2 apiservers, 2 schedulers, 2 controll
     expect(new Set(list.map((p) => p.spec.nodeName)).size).toBe(3);
     const wide = await cp().api.kubectlOk(['get', 'pods', '-l', 'app=web', '-o', 'wide']);
     expect(wide).toMatch(/1\/1\s+Running/);
+    const desc = await cp().api.kubectlOk(['describe', 'pod', list[0]?.metadata.name ?? '']);
+    expect(desc).toMatch(/Scheduled\s.*default-scheduler\s+Successfully assigned default\/web-/);
+    expect(desc).toMatch(/Started\s.*Started container c/);
+  });
+
+  it('an image change creates a new ReplicaSet and rolls; a replicas change does not; history and undo work', async () => {
+    const api = cp().api;
+    const before = await replicaSets(cp(), 'app=web');
+    expect(before.length).toBe(1);
+    const rev1 = before[0]?.metadata.name ?? '';
+    expect(rev1).toMatch(/^web-[456789bcdf]+$/);
+    expect(before[0]?.metadata.annotations?.['deployment.kubernetes.io/revision']).toBe('1');
+
+    await api.kubectlOk(['set', 'image', 'deployment/web', 'c=nginx:1.21']);
+    await rolloutStatus(cp(), 'web');
+    let rss = await replicaSets(cp(), 'app=web');
+    expect(rss.length).toBe(2);
+    const rev2 = rss.find((r) => r.metadata.name !== rev1);
+    expect(rev2?.metadata.annotations?.['deployment.kubernetes.io/revision']).toBe('2');
+    expect(rev2?.spec.replicas).toBe(3);
+    expect(rss.find((r) => r.metadata.name === rev1)?.spec.replicas).toBe(0);
+    let running = (await pods(cp(), 'app=web')).filter((p) => p.metadata.deletionTimestamp === undefined);
+    expect(running.map((p) => p.spec.containers[0]?.image)).toEqual(['nginx:1.21', 'nginx:1.21', 'nginx:1.21']);
+
+    await api.kubectlOk(['scale', 'deployment/web', '--replicas=5']);
+    await rolloutStatus(cp(), 'web');
+    rss = await replicaSets(cp(), 'app=web');
+    expect(rss.length).toBe(2);
+    expect(rss.find((r) => r.metadata.name === rev2?.metadata.name)?.spec.replicas).toBe(5);
+
+    const history = await api.kubectlOk(['rollout', 'history', 'deployment/web']);
+    expect(history).toMatch(/REVISION\s+CHANGE-CAUSE/);
+    expect(history).toMatch(/^1\s/m);
+    expect(history).toMatch(/^2\s/m);
+
+    await api.kubectlOk(['rollout', 'undo', 'deployment/web']);
+    await rolloutStatus(cp(), 'web');
+    rss = await replicaSets(cp(), 'app=web');
+    expect(rss.length).toBe(2);
+    const reused = rss.find((r) => r.metadata.name === rev1);
+    expect(reused?.metadata.annotations?.['deployment.kubernetes.io/revision']).toBe('3');
+    expect(reused?.spec.replicas).toBe(5);
+    running = (await pods(cp(), 'app=web')).filter((p) => p.metadata.deletionTimestamp === undefined);
+    expect(new Set(running.map((p) => p.spec.containers[0]?.image))).toEqual(new Set(['nginx:1.20']));
+    const after = await api.kubectlOk(['rollout', 'history', 'deployment/web']);
+    expect(after).toMatch(/^2\s/m);
+    expect(after).toMatch(/^3\s/m);
+    expect(after).not.toMatch(/^1\s/m);
+    await api.kubectlOk(['scale', 'deployment/web', '--replicas=3']);
+    await rolloutStatus(cp(), 'web');
+  });
+
+  it('kill -9 of the active scheduler: a standby takes the lease within lease duration + retry and schedules', async () => {
+    const first = await holder(cp(), 'kube-scheduler');
+    const active = processOf(cp().schedulers, first?.holderIdentity ?? '');
+    const killedAt = Date.now();
+    await active.kill();
+    const next = await waitFor('another scheduler to take the lease', 40_000, async () => {
+      const h = await holder(cp(), 'kube-scheduler');
+      return h?.holderIdentity !== first?.holderIdentity && (h?.holderIdentity ?? '') !== '' ? h : undefined;
+    }, 100);
+    const handoverMs = Date.now() - killedAt;
+    console.log(`[measured] scheduler handover after kill -9: ${handoverMs} ms (lease 15 s, retry 2 s, jitter 1.2)`);
+    expect(handoverMs).toBeLessThan(15_000 + 2 * 2_000 * 2.2 + 5_000);
+    expect(next?.leaseTransitions).toBe((first?.leaseTransitions ?? 0) + 1);
+    await cp().api.kubectlOk(['apply', '-f', '-'], { input: deploymentYaml('after-kill', 'nginx:1.20', 2) });
+    await rolloutStatus(cp(), 'after-kill');
+    active.start();
+  });
+
+  it('SIGTERM of the active scheduler releases the lease: a standby takes over within about one retry period', async () => {
+    const first = await holder(cp(), 'kube-scheduler');
+    const active = processOf(cp().schedulers, first?.holderIdentity ?? '');
+    // The standby must be campaigning (the one restarted in the previous test may still be starting).
+    await waitFor('a standby to observe the leader', 30_000, () => (cp().schedulers.filter((p) => p !== active && p.running && p.log().includes('new leader observed')).length > 0 ? true : undefined));
+    const stoppedAt = Date.now();
+    const stopping = active.stop();
+    const next = await waitFor('another scheduler to take the released lease', 20_000, async () => {
+      const h = await holder(cp(), 'kube-scheduler');
+      return h?.holderIdentity !== first?.holderIdentity && (h?.holderIdentity ?? '') !== '' ? h : undefined;
+    }, 50);
+    const handoverMs = Date.now() - stoppedAt;
+    await stopping;
+    console.log(`[measured] scheduler handover after SIGTERM: ${handoverMs} ms (retry period 2 s, jitter up to 2.4 s)`);
+    expect(handoverMs).toBeLessThan(2_000 * 2.2 + 3_000);
+    expect(active.exitCode).toBe(0);
+    expect(next?.holderIdentity).not.toBe(first?.holderIdentity);
+    await cp().api.kubectlOk(['apply', '-f', '-'], { input: deploymentYaml('after-term', 'nginx:1.20', 2) });
+    await rolloutStatus(cp(), 'after-term');
+    active.start();
+  });
+
+  it('a scheduler paused (SIGSTOP) past its lease does not bind after it resumes', async () => {
+    const first = await holder(cp(), 'kube-scheduler');
+    const active = processOf(cp().schedulers, first?.holderIdentity ?? '');
+    await waitFor('a standby to observe the leader', 30_000, () => (cp().schedulers.filter((p) => p !== active && p.running && p.log().includes('new leader observed')).length > 0 ? true : undefined));
+    active.pause();
+    const pausedAt = Date.now();
+    try {
+      // Work queued while the leader is frozen: it must be done by the new leader only.
+      await cp().api.kubectlOk(['apply', '-f', '-'], { input: deploymentYaml('during-pause', 'nginx:1.20', 3) });
+      const next = await waitFor('another scheduler to take the lease', 40_000, async () => {
+        const h = await holder(cp(), 'kube-scheduler');
+        return h?.holderIdentity !== first?.holderIdentity && (h?.holderIdentity ?? '') !== '' ? h : undefined;
+      }, 100);
+      console.log(`[measured] scheduler handover while the leader is paused: ${Date.now() - pausedAt} ms`);
+      await rolloutStatus(cp(), 'during-pause');
+      expect(next?.holderIdentity).not.toBe(first?.holderIdentity);
+    } finally {
+      active.resume();
+    }
+    // Give the resumed process time to (not) act, then create more work.
+    await new Promise((r) => setTimeout(r, 5000));
+    await cp().api.kubectlOk(['apply', '-f', '-'], { input: deploymentYaml('after-pause', 'nginx:1.20', 3) });
+    await rolloutStatus(cp(), 'after-pause');
+    const events = await scheduledEvents(cp());
+    const resumedEvents = events.filter((e) => e.reportingInstance === first?.holderIdentity && Date.parse(e.eventTime ?? '') > pausedAt);
+    expect(resumedEvents).toEqual([]);
+    expect(active.log()).toMatch(/leader election lost|does not hold/);
+  });
+
+  it('kill -9 of the active controller manager: a standby takes over and new work converges', async () => {
+    const first = await holder(cp(), 'kube-controller-manager');
+    const active = processOf(cp().controllerManagers, first?.holderIdentity ?? '');
+    const killedAt = Date.now();
+    await active.kill();
+    await waitFor('another controller manager to take the lease', 40_000, async () => {
+      const h = await holder(cp(), 'kube-controller-manager');
+      return h?.holderIdentity !== first?.holderIdentity && (h?.holderIdentity ?? '') !== '' ? h : undefined;
+    }, 100);
+    console.log(`[measured] controller-manager handover after kill -9: ${Date.now() - killedAt} ms`);
+    await cp().api.kubectlOk(['apply', '-f', '-'], { input: deploymentYaml('after-cm-kill', 'nginx:1.20', 2) });
+    await rolloutStatus(cp(), 'after-cm-kill');
+    active.start();
+  });
+
+  it("never two schedulers binding at once: each instance's Scheduled events form one unbroken run", async () => {
+    const events = await scheduledEvents(cp());
+    const runs = instanceRuns(events);
+    // At least the handovers above: kill -9, SIGTERM, SIGSTOP.
+    expect(runs.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(runs).size).toBe(runs.length);
+    // Every pod was bound exactly once.
+    const perPod = new Map<string, number>();
+    for (const e of events) perPod.set(e.involvedObject.uid ?? '', (perPod.get(e.involvedObject.uid ?? '') ?? 0) + 1);
+    expect([...perPod.values()].every((n) => n === 1)).toBe(true);
   });
 });
-
-export type { KubeEvent, Lease };
-export { EVENTS, LEASES };

@@ -5,7 +5,7 @@
 import type { Deployment, DeploymentCondition, DeploymentStatus, IntOrString, ReplicaSet } from '../client/apps-types.js';
 import type { PodTemplateSpec } from '../client/core-types.js';
 import { formatTime } from '../client/clock.js';
-import { canonicalJson } from './pod-template-hash.js';
+import { canonicalJson, semanticJson } from './pod-template-hash.js';
 
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
 export const REVISION_HISTORY_ANNOTATION = 'deployment.kubernetes.io/revision-history';
@@ -165,7 +165,7 @@ function withoutHash(t: PodTemplateSpec | undefined): unknown {
 
 /** EqualIgnoreHash: templates equal once the pod-template-hash label is dropped from both. */
 export function equalIgnoreHash(a: PodTemplateSpec | undefined, b: PodTemplateSpec | undefined): boolean {
-  return canonicalJson(withoutHash(a)) === canonicalJson(withoutHash(b));
+  return canonicalJson(semanticJson(withoutHash(a))) === canonicalJson(semanticJson(withoutHash(b)));
 }
 
 /** FindNewReplicaSet: the oldest ReplicaSet whose template equals the deployment's. */

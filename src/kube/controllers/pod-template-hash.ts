@@ -27,6 +27,24 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/**
+ * A template as kube sees it after decoding into Go structs: null fields are zero values (absent)
+ * and empty lists equal nil ones (apimachinery's Semantic.DeepEqual). kubectl sends, e.g.,
+ * `"creationTimestamp": null` inside templates; it must not make two templates differ.
+ */
+export function semanticJson(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(semanticJson);
+  if (typeof v === 'object' && v !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, e] of Object.entries(v as Record<string, unknown>)) {
+      if (e === null || e === undefined || (Array.isArray(e) && e.length === 0)) continue;
+      out[k] = semanticJson(e);
+    }
+    return out;
+  }
+  return v;
+}
+
 /** rand.SafeEncodeString: each character replaced by alphabet[code % 27]. */
 export function safeEncodeString(s: string): string {
   let out = '';
@@ -35,7 +53,7 @@ export function safeEncodeString(s: string): string {
 }
 
 export function computePodTemplateHash(template: unknown, collisionCount?: number): string {
-  let h = fnv32a(new TextEncoder().encode(canonicalJson(template)));
+  let h = fnv32a(new TextEncoder().encode(canonicalJson(semanticJson(template))));
   if (collisionCount !== undefined && collisionCount !== null) {
     const b = new Uint8Array(4);
     new DataView(b.buffer).setUint32(0, collisionCount >>> 0, true);

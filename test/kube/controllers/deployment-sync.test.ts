@@ -152,6 +152,12 @@ describe('pod-template-hash', () => {
     expect(equalIgnoreHash(a, b)).toBe(true);
     b.metadata.labels = { app: 'web2', 'pod-template-hash': 'abc' };
     expect(equalIgnoreHash(a, b)).toBe(false);
+    // What kubectl rollout undo sends: Go's zero metav1.Time as null, and empty lists.
+    const undo = structuredClone(a);
+    (undo.metadata as Record<string, unknown>).creationTimestamp = null;
+    (undo.spec.containers[0] as Record<string, unknown>).args = [];
+    expect(equalIgnoreHash(a, undo)).toBe(true);
+    expect(computePodTemplateHash(undo)).toBe(computePodTemplateHash(a));
   });
 });
 
