@@ -74,6 +74,12 @@ export function writeJson(res: ServerResponse, code: number, body: unknown, enco
   res.end(text);
 }
 
+/** A JSON text that is already serialised. */
+export function writeRaw(res: ServerResponse, code: number, json: string): void {
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json), 'Cache-Control': 'no-cache, private' });
+  res.end(json);
+}
+
 /** Any thrown value as a Status response (500 InternalError for non-Status errors). */
 export function writeError(res: ServerResponse, error: unknown): Status {
   const status = toStatus(error);

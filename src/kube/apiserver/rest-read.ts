@@ -4,10 +4,10 @@
 import type { JsonObject } from '../machinery/json.js';
 import { parseFieldSelectorFor, matchesFieldSelector } from '../machinery/field-selector.js';
 import { parseLabelSelector } from '../machinery/label-selector.js';
-import type { ResourceInfo } from '../machinery/resources.js';
+import { apiVersionOf, type ResourceInfo } from '../machinery/resources.js';
 import { badRequest } from '../machinery/status.js';
 import { requestNamespace, type ApiContext, type ApiRequest } from './api-context.js';
-import { writeJson } from './http-io.js';
+import { writeJson, writeRaw } from './http-io.js';
 import { negotiateOutput } from './negotiation.js';
 import { stringMap } from './object-meta.js';
 import type { ObjectFilter } from './object-store.js';
@@ -55,9 +55,16 @@ export async function handleList(ctx: ApiContext, req: ApiRequest): Promise<void
   };
   // A name pinned by the field selector in a known namespace narrows the range to that key.
   const narrow = selection.exactName !== undefined && selection.exactName !== '' && (!req.info.namespaced || (namespace !== undefined && namespace !== ''));
-  const page = narrow
-    ? await ctx.objects.listUnder(ctx.objects.key(req.info, namespace, selection.exactName as string), params)
-    : await ctx.objects.list(req.info, namespace === '' ? undefined : namespace, params);
+  const prefix = narrow ? ctx.objects.key(req.info, namespace, selection.exactName as string) : ctx.objects.listPrefix(req.info, namespace === '' ? undefined : namespace);
+  if (format.kind === 'object' && format.encoding === 'json') {
+    // Plain JSON lists are assembled from the stored texts (no parse/serialise of every item).
+    const raw = await ctx.objects.listRawUnder(prefix, params);
+    const meta = JSON.stringify(raw.continueToken === '' ? { resourceVersion: raw.resourceVersion } : { resourceVersion: raw.resourceVersion, continue: raw.continueToken });
+    const text = `{"kind":${JSON.stringify(req.info.listKind)},"apiVersion":${JSON.stringify(apiVersionOf(req.info))},"metadata":${meta},"items":[${raw.items.join(',')}]}`;
+    writeRaw(req.res, 200, text);
+    return;
+  }
+  const page = await ctx.objects.listUnder(prefix, params);
   const body = renderList(req.info, page.items, page, format, parseIncludeObject(req.query.get('includeObject')));
   writeJson(req.res, 200, body, format.encoding);
 }

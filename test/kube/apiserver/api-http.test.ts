@@ -176,7 +176,7 @@ for (const impl of IMPLS) {
       expect(notName.body.items).toHaveLength(7);
       const badSel = await c.request("GET", "/api/v1/configmaps?fieldSelector=spec.nodeName%3Dx");
       expect(badSel.status).toBe(400);
-      expect(badSel.body.message).toBe("field label not supported: spec.nodeName");
+      expect(badSel.body.message).toContain("spec.nodeName");
       const withRv = await c.request("GET", `/api/v1/namespaces/paging/configmaps?limit=3&resourceVersion=${rv}&continue=${encodeURIComponent(first.body.metadata.continue)}`);
       expect(withRv.status).toBe(400);
     });
@@ -417,13 +417,15 @@ for (const impl of IMPLS) {
       };
       const storeWatchesBefore = await metric("ketch_apiserver_store_watches");
       expect(storeWatchesBefore).toBe(1);
+      // The replica's own namespace cache is a client of the watch cache too.
+      const baseline = await metric("apiserver_registered_watchers");
       const list = await c.request("GET", "/api/v1/namespaces/default/configmaps");
       const watchers = Array.from({ length: 30 }, (_unused, i) =>
         new WatchReader(`${c.url(0)}/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${list.body.metadata.resourceVersion}${i % 3 === 0 ? "&fieldSelector=metadata.name%3Dfanout" : ""}`),
       );
       try {
         const deadline = Date.now() + 10_000;
-        while ((await metric("apiserver_registered_watchers")) < 30) {
+        while ((await metric("apiserver_registered_watchers")) < baseline + 30) {
           if (Date.now() > deadline) throw new Error("watchers did not register");
           await sleep(100);
         }
@@ -434,7 +436,7 @@ for (const impl of IMPLS) {
         for (const w of watchers) w.close();
       }
       const deadline = Date.now() + 10_000;
-      while ((await metric("apiserver_registered_watchers")) > 0) {
+      while ((await metric("apiserver_registered_watchers")) > baseline) {
         if (Date.now() > deadline) throw new Error("watchers were not released when the clients went away");
         await sleep(100);
       }
