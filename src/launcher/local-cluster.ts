@@ -99,7 +99,9 @@ export class LocalCluster {
     const stores = topology.members.filter((m) => m.kind === 'store');
     let links = previous?.links;
     if (stores.length > 1 && (links === undefined || !isAlive(links.pid))) {
-      const specs = links?.specs ?? planLinks(stores, await freeLoopbackPorts(stores.length * (stores.length - 1)));
+      // Members still running dial the old proxy ports: keep those; otherwise take fresh ports.
+      const reuse = links !== undefined && (previous?.members.some((m) => isAlive(m.pid)) ?? false);
+      const specs = reuse && links !== undefined ? links.specs : planLinks(stores, await freeLoopbackPorts(stores.length * (stores.length - 1)));
       links = await this.startLinkProxies(specs);
     }
     const peerUrls = new Map(stores.map((m) => [m.name, peerUrl(m)]));
