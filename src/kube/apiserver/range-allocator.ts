@@ -17,6 +17,8 @@ export interface RangeAllocatorOptions {
   readonly size: number;
   /** Offsets never handed out (network and broadcast addresses). */
   readonly reserved?: readonly number[];
+  /** Offsets only handed out when asked for by number (the kubernetes Service's IP). */
+  readonly explicitOnly?: readonly number[];
   /** Pick among this many lowest free offsets (small bitmaps, little contention). */
   readonly spread?: number;
 }
@@ -33,10 +35,12 @@ export class AlreadyAllocatedError extends Error {}
 
 export class RangeAllocator {
   private readonly reserved: ReadonlySet<number>;
+  private readonly explicitOnly: ReadonlySet<number>;
   private readonly spread: number;
 
   constructor(private readonly opts: RangeAllocatorOptions) {
     this.reserved = new Set(opts.reserved ?? []);
+    this.explicitOnly = new Set(opts.explicitOnly ?? []);
     this.spread = opts.spread ?? 64;
   }
 
@@ -49,7 +53,7 @@ export class RangeAllocator {
     return this.mutate((bits) => {
       const free: number[] = [];
       for (let offset = 0; offset < this.opts.size && free.length < this.spread; offset++) {
-        if (!this.reserved.has(offset) && !testBit(bits, offset)) free.push(offset);
+        if (!this.reserved.has(offset) && !this.explicitOnly.has(offset) && !testBit(bits, offset)) free.push(offset);
       }
       if (free.length === 0) throw new RangeFullError(`range ${this.opts.rangeText} is full`);
       return free[randomInt(free.length)] as number;

@@ -77,6 +77,8 @@ export class ServiceAllocator {
       rangeText: this.ipRange.text,
       size: this.ipRange.size,
       reserved: [0, this.ipRange.size - 1],
+      // The kubernetes Service's IP, even if a user's Service comes before the bootstrap.
+      explicitOnly: [1],
     });
     this.ports = new RangeAllocator({
       store,
