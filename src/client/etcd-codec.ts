@@ -134,10 +134,45 @@ export function etcdMethod<Req, Res>(service: EtcdServiceName, name: string): Et
   return method as EtcdMethod<Req, Res>;
 }
 
-/** Encodes a message of a named type (e.g. "etcdserverpb.RangeRequest"), for tests and tools. */
+/**
+ * Encodes a message of a named type (e.g. "etcdserverpb.RangeResponse") canonically, as Go's
+ * proto3 Marshal does: fields holding their zero value are left out (decoded objects carry every
+ * zero, and protobufjs would otherwise write them).
+ */
 export function encodeEtcdMessage(typeName: string, message: Record<string, unknown>): Buffer {
   const type = rootFor([typeName]).lookupType(typeName);
-  return Buffer.from(type.encode(type.fromObject(message)).finish());
+  const instance = type.fromObject(message);
+  dropZeroFields(type, instance as unknown as Record<string, unknown>);
+  return Buffer.from(type.encode(instance).finish());
+}
+
+function isZero(value: unknown): boolean {
+  if (value === null || value === undefined || value === 0 || value === false || value === "") return true;
+  if (value instanceof Uint8Array) return value.length === 0;
+  if (typeof value === "object" && "low" in value && "high" in value) {
+    const long = value as { low: number; high: number };
+    return long.low === 0 && long.high === 0;
+  }
+  return false;
+}
+
+function dropZeroFields(type: protobuf.Type, message: Record<string, unknown>): void {
+  for (const field of type.fieldsArray) {
+    const value = message[field.name];
+    if (field.repeated) {
+      if (Array.isArray(value) && value.length === 0) delete message[field.name];
+      else if (Array.isArray(value) && field.resolvedType instanceof protobuf.Type) {
+        for (const item of value) dropZeroFields(field.resolvedType, item as Record<string, unknown>);
+      }
+      continue;
+    }
+    if (field.resolvedType instanceof protobuf.Type) {
+      if (value !== null && value !== undefined) dropZeroFields(field.resolvedType, value as Record<string, unknown>);
+      continue;
+    }
+    // Members of a oneof stay when set, even at zero: their presence is the information.
+    if (field.partOf === null && isZero(value)) delete message[field.name];
+  }
 }
 
 /** Decodes a message of a named type with the client's conversion options. */

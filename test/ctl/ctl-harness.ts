@@ -138,6 +138,7 @@ export function maskFields(stdout: string): string {
 /** Lease and member IDs in hex (16 digits or fewer) and durations in simple output. */
 export function maskSimple(text: string): string {
   return text
+    .replace(/Member\s+[0-9a-f]+ (added to|removed from|updated in|promoted in) cluster\s+[0-9a-f]+/g, "Member <id> $1 cluster <id>")
     .replace(/\b[0-9a-f]{16}\b/g, "<id>")
     .replace(/\b[0-9a-f]{12,15}\b/g, "<id>")
     .replace(/took = [0-9.]+[µm]?s/g, "took = <t>")
