@@ -21,6 +21,7 @@ const usage = `usage: npm run torture -- [options]
   --snapshot-count N  members' --snapshot-count (default 100: snapshots, log compaction and installs during the run)
   --results DIR       results folder (default torture-results/)
   --keep-data         keep the members' data dirs of passing runs too
+  --serializable-reads  sabotage: reads may be stale, so the checker must report the run as failed
 `;
 
 function fail(message: string): never {
@@ -42,6 +43,7 @@ async function main(): Promise<number> {
         'snapshot-count': { type: 'string', default: '100' },
         results: { type: 'string', default: join(repoRoot, 'torture-results') },
         'keep-data': { type: 'boolean', default: false },
+        'serializable-reads': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -87,6 +89,7 @@ async function main(): Promise<number> {
         resultsRoot: values.results,
         snapshotCount: int('snapshot-count', values['snapshot-count'], 1),
         keepData: values['keep-data'],
+        serializableReads: values['serializable-reads'],
         progress: (line) => process.stdout.write(`${line}\n`),
       });
       if (!report.ok) failed++;

@@ -27,6 +27,8 @@ export interface TortureOptions {
   readonly snapshotCount?: number;
   /** Keep the members' data dirs even when the run passed. */
   readonly keepData?: boolean;
+  /** Sabotage: serializable reads, to show the checker catches stale reads (the run must fail). */
+  readonly serializableReads?: boolean;
   /** Progress lines (default: none). */
   readonly progress?: (line: string) => void;
 }
@@ -66,7 +68,7 @@ export async function runTorture(opts: TortureOptions): Promise<TortureReport> {
     lines.push(line);
     progress(line);
   };
-  say(`torture: impl=${opts.impl} members=${opts.members} seed=${opts.seed} duration=${opts.durationSec}s nemeses=${opts.nemeses.join(',') || 'none'}`);
+  say(`torture: impl=${opts.impl} members=${opts.members} seed=${opts.seed} duration=${opts.durationSec}s nemeses=${opts.nemeses.join(',') || 'none'}${opts.serializableReads === true ? ' SABOTAGE: serializable reads' : ''}`);
   let keepData = opts.keepData ?? false;
   try {
     await Promise.all(cluster.slots.map((s) => cluster.start(s)));
@@ -77,7 +79,7 @@ export async function runTorture(opts: TortureOptions): Promise<TortureReport> {
     const control: RunControl = { stopping: false };
     const acked: AckedWrite[] = [];
     const prefix = '/torture/';
-    const ctx: WorkerContext = { history, endpoints: cluster.clientUrls, control, prefix, opTimeoutMs, acked };
+    const ctx: WorkerContext = { history, endpoints: cluster.clientUrls, control, prefix, opTimeoutMs, acked, serializableReads: opts.serializableReads ?? false };
     const regKeys = registerKeys(prefix, 3);
     const listKeys = new AppendKeys(prefix, 3, 30);
     const locks = lockNames(prefix);

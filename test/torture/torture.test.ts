@@ -30,4 +30,13 @@ describe('torture (short run)', () => {
     expect(report.text.split('\n').at(-1), report.text).toBe(okLine);
     expect(report.ops).toBeGreaterThan(50);
   }, 300_000);
+
+  it('catches stale reads: etcd 3.4 with serializable reads under partitions is reported as not linearizable', async () => {
+    const report = await runTorture({ seed: 202, durationSec: 20, nemeses: ['partition', 'pause'], impl: 'etcd', members: 3, resultsRoot, serializableReads: true });
+    expect(report.ok).toBe(false);
+    expect(report.text).toMatch(/FAIL \(seed 202\): NOT linearizable/);
+    // The evidence is a short sub-history, not the whole run.
+    const shortest = /shortest bad sub-history found \((\d+) ops\)/.exec(report.text);
+    expect(Number(shortest?.[1])).toBeLessThanOrEqual(12);
+  }, 300_000);
 });

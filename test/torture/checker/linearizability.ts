@@ -103,14 +103,36 @@ export function checkLinearizable<O extends HistoryOp>(ops: readonly O[], spec: 
 }
 
 /**
- * Greedily removes chunks of ops (halving the chunk size down to single ops) while the rest stays
- * non-linearizable. An op whose written value a remaining op saw is never removed, so the result
- * does not "fail" merely because a read lost its writer.
+ * Shrinks a bad history: first to the shortest prefix in time that is still bad, then to the
+ * shortest suffix of that, then greedily removes chunks of ops (halving the chunk size down to
+ * single ops) while the rest stays non-linearizable. An op whose written value a remaining op saw
+ * is never removed, so the result does not "fail" merely because a read lost its writer.
  */
 export function shrink<O extends HistoryOp>(ops: readonly O[], spec: Spec<O>, timeLimitMs: number): O[] {
   const deadline = Date.now() + timeLimitMs;
   const bad = (candidate: readonly O[]): boolean =>
-    searchLinearization(spec.model, timed(candidate), 500_000).verdict === 'fail';
+    candidate.length > 0 && searchLinearization(spec.model, timed(candidate), 500_000).verdict === 'fail';
+  const producers = new Map<string, O>();
+  for (const op of ops) {
+    const v = spec.produces(op);
+    if (v !== undefined) producers.set(v, op);
+  }
+  /** `kept` plus, transitively, the writers of every value a kept op saw. */
+  const closure = (kept: readonly O[]): O[] => {
+    const set = new Set(kept);
+    const queue = [...kept];
+    while (queue.length > 0) {
+      const op = queue.pop() as O;
+      for (const v of spec.observes(op)) {
+        const w = producers.get(v);
+        if (w !== undefined && !set.has(w)) {
+          set.add(w);
+          queue.push(w);
+        }
+      }
+    }
+    return ops.filter((op) => set.has(op));
+  };
   const removable = (rest: readonly O[], removed: readonly O[]): boolean => {
     const produced = new Set<string>();
     for (const op of removed) {
@@ -121,7 +143,27 @@ export function shrink<O extends HistoryOp>(ops: readonly O[], spec: Spec<O>, ti
     for (const op of rest) for (const v of spec.observes(op)) if (produced.has(v)) return false;
     return true;
   };
+  /** The smallest i in [lo, hi] with bad(make(i)), assuming bad(make(hi)) (roughly monotone). */
+  const search = (lo: number, hi: number, make: (i: number) => O[]): number => {
+    while (lo < hi && Date.now() < deadline) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (bad(make(mid))) hi = mid;
+      else lo = mid + 1;
+    }
+    return hi;
+  };
+
   let current = [...ops].sort((a, b) => a.invokeUs - b.invokeUs);
+  // Shortest prefix (by invocation) that is still bad.
+  const byInvoke = current;
+  const prefixLen = search(1, byInvoke.length, (n) => closure(byInvoke.slice(0, n)));
+  const prefix = closure(byInvoke.slice(0, prefixLen));
+  if (bad(prefix)) current = prefix;
+  // Then the shortest suffix of that (by completion; unknown ops complete last).
+  const byComplete = [...current].sort((a, b) => (a.completeUs ?? Infinity) - (b.completeUs ?? Infinity));
+  const dropFirst = byComplete.length - search(1, byComplete.length, (n) => closure(byComplete.slice(byComplete.length - n)));
+  const suffix = closure(byComplete.slice(dropFirst)).sort((a, b) => a.invokeUs - b.invokeUs);
+  if (bad(suffix)) current = suffix;
   for (let chunk = Math.max(1, Math.floor(current.length / 2)); chunk >= 1; chunk = Math.floor(chunk / 2)) {
     for (let i = 0; i < current.length && Date.now() < deadline; ) {
       const removed = current.slice(i, i + chunk);

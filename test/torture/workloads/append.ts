@@ -57,7 +57,7 @@ export async function appendWorker(ctx: WorkerContext, name: string, keys: Appen
       if (random.chance(0.4)) {
         const op = history.invoke<ReadListOp>({ process: name, key, endpoint, f: 'read-list' });
         try {
-          const res = await ec.client.range(key, { timeoutMs: ctx.opTimeoutMs });
+          const res = await ec.client.range(key, { timeoutMs: ctx.opTimeoutMs, serializable: ctx.serializableReads ?? false });
           op.result = parseList(value(res.kvs[0]?.value));
           history.okRead(op, Number(res.header.revision));
         } catch (err) {

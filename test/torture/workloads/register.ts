@@ -24,7 +24,7 @@ export async function registerWorker(ctx: WorkerContext, name: string, keys: rea
       if (roll < 0.4) {
         const op = history.invoke<ReadOp>({ process: name, key, endpoint, f: 'read' });
         try {
-          const res = await ec.client.range(key, { timeoutMs: ctx.opTimeoutMs });
+          const res = await ec.client.range(key, { timeoutMs: ctx.opTimeoutMs, serializable: ctx.serializableReads ?? false });
           op.result = value(res.kvs[0]?.value);
           history.okRead(op, Number(res.header.revision));
           if (op.result !== null) lastSeen.set(key, op.result);

@@ -20,6 +20,11 @@ export interface WorkerContext {
   readonly opTimeoutMs: number;
   /** Acknowledged writes, for the lost-write check against the revision history. */
   readonly acked: AckedWrite[];
+  /**
+   * Sabotage for validating the checker: reads are serializable (a member answers from its own
+   * state, possibly stale), so a run with partitions must be reported as not linearizable.
+   */
+  readonly serializableReads?: boolean;
 }
 
 /** A client that talks to one endpoint at a time and moves to another after a failure. */
