@@ -26,7 +26,13 @@ export interface LeaseKeeper {
 export const leaseNotFoundMessage = "etcdserver: requested lease not found";
 const retryDelayMs = 500;
 const minIntervalMs = 500;
-const firstAnswerTimeoutMs = 2000;
+/**
+ * How long an unanswered keep-alive waits before the stream is given up for the next endpoint.
+ * Generous on purpose: on a loaded machine a follower's forwarded renewal can take seconds, and
+ * giving up too early would cycle through the endpoints without ever renewing (HTTP/2 keepalive
+ * pings catch dead connections anyway).
+ */
+const answerTimeoutMs = 5000;
 
 export function keepLeaseAlive(
   source: KeepAliveSource,
@@ -82,7 +88,6 @@ export function keepLeaseAlive(
     new Promise((resolve) => {
       let nextRequest: NodeJS.Timeout | undefined;
       let answerDeadline: NodeJS.Timeout | undefined;
-      let answerTimeoutMs = firstAnswerTimeoutMs;
       const finish = (outcome: EtcdError | "retry"): void => {
         clearTimeout(nextRequest);
         clearTimeout(answerDeadline);
@@ -109,7 +114,6 @@ export function keepLeaseAlive(
         }
         expiresAtMs = Date.now() + ttlSeconds * 1000;
         const intervalMs = Math.max(minIntervalMs, (ttlSeconds * 1000) / 3);
-        answerTimeoutMs = Math.max(firstAnswerTimeoutMs, intervalMs);
         nextRequest = setTimeout(request, intervalMs);
       });
       call.on("error", (error: Error) => {
