@@ -42,6 +42,8 @@ export class Slot {
   paused = false;
   /** Set while the harness itself ends the process, so other exits can be reported. */
   killing = false;
+  /** Set while a removal is in flight: the member may shut itself down on applying it. */
+  removing = false;
   /** Member ID (hex) of the current generation, once known. */
   idHex: string | undefined;
   /** Whether the current generation is a member of the cluster (false between remove and add). */
@@ -206,7 +208,7 @@ export class TortureCluster {
         if (s.child === child) s.child = undefined;
         appendFileSync(s.logPath, `=== torture: exit code=${String(code)} signal=${String(signal)}\n`);
         // A removed member may shut itself down (etcd does); anything else is a crash.
-        if (!s.killing && s.inCluster && s.generation === generation) {
+        if (!s.killing && !s.removing && s.inCluster && s.generation === generation) {
           const line = `${s.name} (generation ${generation}, pid ${child.pid}) exited on its own: code=${String(code)} signal=${String(signal)}; log ${s.logPath}`;
           this.unexpectedExits.push(line);
           this.log(line);
@@ -378,33 +380,13 @@ export class TortureCluster {
       this.log(`member replace ${s.name}: skipped (id ${id ?? 'unknown'}, ${via.length} other members reachable)`);
       return false;
     }
-    let removed = false;
-    // etcd refuses reconfiguration ("unhealthy cluster") until every member has been connected for
-    // a while (strict reconfig check), e.g. just after a restart: that check runs before anything
-    // is proposed, so retrying is safe.
-    const deadline = Date.now() + 15_000;
-    while (!removed && Date.now() < deadline) {
-      let retryable = false;
-      for (const o of via) {
-        try {
-          await o.admin.memberRemove(BigInt(`0x${id}`).toString(10), 5000);
-          removed = true;
-          break;
-        } catch (err) {
-          const message = (err as Error).message;
-          this.log(`member remove ${s.name} via ${o.name} failed: ${message}`);
-          if (/member not found/.test(message)) {
-            removed = true;
-            break;
-          }
-          if (/unhealthy cluster|not enough started members/.test(message)) retryable = true;
-        }
-      }
-      if (!retryable) break;
-      if (!removed) await sleep(1000);
+    s.removing = true;
+    let removed: boolean;
+    try {
+      removed = await this.removeMember(s, id, via);
+    } finally {
+      s.removing = false;
     }
-    // A removal that timed out may still have happened: ask the cluster.
-    if (!removed && (await this.memberListed(s.peerUrl)) === false) removed = true;
     if (!removed) return false;
     s.inCluster = false;
     this.log(`member remove ${s.name} (${id})`);
@@ -413,6 +395,33 @@ export class TortureCluster {
     s.generation++;
     s.idHex = undefined;
     return this.readd(s);
+  }
+
+  /**
+   * MemberRemove through any of `via`. etcd refuses reconfiguration ("unhealthy cluster", "not
+   * enough started members") until the members have been connected for a while (strict reconfig
+   * check), e.g. just after a restart; that check runs before anything is proposed, so retrying
+   * is safe. A removal that timed out may still have happened: the member list decides.
+   */
+  private async removeMember(s: Slot, id: string, via: readonly Slot[]): Promise<boolean> {
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      let retryable = false;
+      for (const o of via) {
+        try {
+          await o.admin.memberRemove(BigInt(`0x${id}`).toString(10), 5000);
+          return true;
+        } catch (err) {
+          const message = (err as Error).message;
+          this.log(`member remove ${s.name} via ${o.name} failed: ${message}`);
+          if (/member not found/.test(message)) return true;
+          if (/unhealthy cluster|not enough started members/.test(message)) retryable = true;
+        }
+      }
+      if (!retryable) break;
+      await sleep(1000);
+    }
+    return (await this.memberListed(s.peerUrl)) === false;
   }
 
   /** Adds a removed slot back as a new member and starts it. */
