@@ -422,6 +422,34 @@ for (const impl of IMPLS) {
       expect(cm.data).toEqual({ a: "2" });
     });
 
+    it("nodes: get columns, describe node (pods by spec.nodeName and status.phase, the node's Lease)", async () => {
+      const c = cluster();
+      const node = {
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name: "node-e2e", labels: { "kubernetes.io/hostname": "node-e2e" } },
+        status: {
+          capacity: { cpu: "4", memory: "8Gi", pods: "110" },
+          allocatable: { cpu: "4", memory: "8Gi", pods: "110" },
+          conditions: [{ type: "Ready", status: "True", reason: "KubeletReady", message: "ready", lastHeartbeatTime: new Date().toISOString().slice(0, 19) + "Z", lastTransitionTime: new Date().toISOString().slice(0, 19) + "Z" }],
+          nodeInfo: { kubeletVersion: "v1.31.0", kubeProxyVersion: "", osImage: "ketch", kernelVersion: "6", containerRuntimeVersion: "sim://1", operatingSystem: "linux", architecture: "amd64", machineID: "", systemUUID: "", bootID: "" },
+        },
+      };
+      await c.kubectlOk(["create", "-f", "-"], { input: JSON.stringify(node) });
+      await c.kubectlOk(["create", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: "on-node" }, spec: { nodeName: "node-e2e", containers: [{ name: "c", image: "nginx", resources: { requests: { cpu: "250m", memory: "64Mi" } } }] } }), server: 1 });
+      await c.request("PUT", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-e2e", { body: { metadata: { name: "node-e2e" }, spec: { holderIdentity: "node-e2e", leaseDurationSeconds: 40, renewTime: "2024-01-01T00:00:00.000000Z" } } });
+      const nodes = await c.kubectlOk(["get", "nodes"]);
+      expect(headerOf(nodes)).toEqual(["NAME", "STATUS", "ROLES", "AGE", "VERSION"]);
+      expect(rowOf(nodes, "node-e2e")[1]).toBe("Ready");
+      const described = await c.kubectlOk(["describe", "node", "node-e2e"], { server: 1 });
+      expect(described).toMatch(/Name:\s+node-e2e/);
+      expect(described).toMatch(/HolderIdentity:\s+node-e2e/);
+      expect(described).toMatch(/Non-terminated Pods:\s+\(1 in total\)/);
+      expect(described).toMatch(/default\s+on-node\s+250m/);
+      const wide = await c.kubectlOk(["get", "pods", "--field-selector", "spec.nodeName=node-e2e", "-o", "wide"]);
+      expect(rowOf(wide, "on-node")[6]).toBe("node-e2e");
+    });
+
     it("kill -9 of the store member the apiservers talk to: writes go on and a running get -w keeps receiving", async () => {
       const c = cluster();
       await c.kubectlOk(["create", "configmap", "failover", "--from-literal=v=before"]);
