@@ -5,6 +5,7 @@
  * kube-system/kube-controller-manager).
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { realClock } from '../kube/client/clock.js';
@@ -29,7 +30,7 @@ const SPECS: FlagSpecs = {
   controllers: { kind: 'string', def: '*', help: `Controllers to enable: '*' for all, 'foo' to enable, '-foo' to disable. All: ${ALL_CONTROLLERS.join(', ')}.` },
   'node-monitor-period': { kind: 'duration', def: '5s', help: 'How often the node lifecycle controller checks node health.' },
   'node-monitor-grace-period': { kind: 'duration', def: '40s', help: 'How long a node may go without renewing its Lease before it is marked Ready=Unknown.' },
-  'pod-eviction-timeout': { kind: 'duration', def: '5m0s', help: 'How long pods without their own toleration stay on an unreachable or not-ready node before eviction (the default toleration kube-apiserver adds).' },
+  'pod-eviction-timeout': { kind: 'duration', def: '5m0s', help: 'How long a pod with no toleration at all for the not-ready/unreachable taints stays on such a node before eviction. (The apiserver normally gives every pod 300 s tolerations; those are honoured as written.)' },
   'allocate-node-cidrs': { kind: 'bool', def: 'true', help: 'Allocate pod CIDRs to nodes from --cluster-cidr.' },
   'cluster-cidr': { kind: 'string', def: '10.244.0.0/16', help: 'CIDR range for pods in the cluster.' },
   'node-cidr-mask-size': { kind: 'int', def: '24', help: 'Mask size of the pod CIDR given to each node.' },
@@ -127,6 +128,8 @@ async function main(): Promise<number> {
   const lockClient = new KubeClient({ masters, userAgent: 'ketch-controller-manager/leader-election', logger: log });
   const workClient = new KubeClient({ masters, userAgent: 'ketch-controller-manager', logger: log });
   const stop = new AbortController();
+  // Every loop of the process listens on this signal.
+  setMaxListeners(0, stop.signal);
   process.once('SIGTERM', () => stop.abort());
   process.once('SIGINT', () => stop.abort());
   log.info({ masters, leaderElect: settings.enabled }, 'starting');

@@ -3,6 +3,7 @@
  * `ketch-kubelet`: one or more simulated nodes (`--nodes N`) that register, heartbeat through
  * Leases in kube-node-lease, and run the pods bound to them in a simulated container runtime.
  */
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { realClock } from '../kube/client/clock.js';
@@ -100,6 +101,8 @@ async function main(): Promise<number> {
     runtime: { startDelayMs: flagDurationMs(parsed, 'container-start-delay'), stopDelayMs: flagDurationMs(parsed, 'container-stop-delay') },
   });
   const stop = new AbortController();
+  // Every loop of the process listens on this signal.
+  setMaxListeners(0, stop.signal);
   process.once('SIGTERM', () => stop.abort());
   process.once('SIGINT', () => stop.abort());
   log.info({ masters, nodes: nodes.map((n) => n.name) }, 'starting');

@@ -4,6 +4,7 @@
  * apiserver access). Several replicas may run; one leads (Lease kube-system/kube-scheduler).
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { realClock } from '../kube/client/clock.js';
@@ -43,6 +44,8 @@ async function main(): Promise<number> {
   const lockClient = new KubeClient({ masters, userAgent: 'ketch-scheduler/leader-election', logger: log });
   const workClient = new KubeClient({ masters, userAgent: 'ketch-scheduler', logger: log });
   const stop = new AbortController();
+  // Every loop of the process listens on this signal.
+  setMaxListeners(0, stop.signal);
   process.once('SIGTERM', () => stop.abort());
   process.once('SIGINT', () => stop.abort());
   log.info({ masters, leaderElect: settings.enabled }, 'starting');

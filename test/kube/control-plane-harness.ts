@@ -114,6 +114,8 @@ export interface ControlPlaneOptions {
   retryPeriod?: string;
   extraControllerManagerFlags?: readonly string[];
   extraKubeletFlags?: readonly string[];
+  /** More kubelet processes: each runs `nodes` nodes named after `nodeName`. */
+  extraKubelets?: readonly { nodeName: string; nodes: number }[];
 }
 
 export class ControlPlane {
@@ -161,7 +163,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     { length: opts.controllerManagers ?? 2 },
     (_, i) => new ComponentProcess(`controller-manager-${i + 1}`, 'controller-manager', ['--master', masters, ...le, '--log-level', 'info', ...(opts.extraControllerManagerFlags ?? [])], dir),
   );
-  const kubelets = [new ComponentProcess('kubelet-1', 'kubelet', ['--master', masters, '--node-name', 'node', '--nodes', String(opts.nodes ?? 3), '--log-level', 'info', ...(opts.extraKubeletFlags ?? [])], dir)];
+  const kubelets = [{ nodeName: 'node', nodes: opts.nodes ?? 3 }, ...(opts.extraKubelets ?? [])].map(
+    (k, i) => new ComponentProcess(`kubelet-${i + 1}`, 'kubelet', ['--master', masters, '--node-name', k.nodeName, '--nodes', String(k.nodes), '--log-level', 'info', ...(opts.extraKubeletFlags ?? [])], dir),
+  );
   const cp = new ControlPlane(api, schedulers, cms, kubelets, dir);
   try {
     for (const p of cp.all()) p.start();

@@ -16,7 +16,7 @@ import type { Informer } from '../informer/informer.js';
 import { NotLeaderError } from '../leader-election/leader-elector.js';
 import { isPodActive } from './controller-ref.js';
 import { BY_NODE, indexPodsByNode } from './indexes.js';
-import { desiredTaints, evictionTimeMs, readyStatus, taintsEqual, unknownConditions } from './node-lifecycle.js';
+import { desiredTaints, evictionTimeMs, podNotReadyConditions, readyStatus, taintsEqual, unknownConditions } from './node-lifecycle.js';
 import type { ControllerContext } from './replicaset-controller.js';
 
 export interface NodeLifecycleOptions {
@@ -95,6 +95,7 @@ export class NodeLifecycleController {
         try {
           current = await this.ctx.client.update<Node>(NODES, { ...node, status: { ...(node.status ?? {}), conditions: unknownConditions(node, wall) } }, { subresource: 'status' });
           this.ctx.recorder.event(node, 'Normal', 'NodeNotReady', `Node ${name} status is now: NodeNotReady`);
+          await this.markPodsNotReady(name, wall);
         } catch (err) {
           if (err instanceof NotLeaderError) throw err;
           this.log?.warn({ node: name, err: describeError(err) }, 'could not mark node Unknown');
@@ -112,6 +113,20 @@ export class NodeLifecycleController {
       }
     }
     for (const name of [...this.health.keys()]) if (!seen.has(name)) this.health.delete(name);
+  }
+
+  /** nodeutil.MarkPodsNotReady: nobody can vouch for these pods now, so Services stop sending them traffic. */
+  private async markPodsNotReady(nodeName: string, wall: Date): Promise<void> {
+    for (const pod of this.podInf.byIndex(BY_NODE, nodeName)) {
+      const conditions = podNotReadyConditions(pod, wall);
+      if (conditions === undefined) continue;
+      try {
+        await this.ctx.client.patch(PODS, pod.metadata.namespace, pod.metadata.name ?? '', 'merge', { status: { conditions } }, { subresource: 'status' });
+      } catch (err) {
+        if (err instanceof NotLeaderError) throw err;
+        this.log?.debug({ pod: pod.metadata.name, err: describeError(err) }, 'could not mark pod not ready');
+      }
+    }
   }
 
   async evictPods(): Promise<void> {

@@ -4,7 +4,7 @@
 // not-ready / unreachable taints (NoSchedule and NoExecute), Ready=True loses them; pods that do
 // not tolerate a NoExecute taint are evicted once their toleration time runs out.
 
-import type { Node, NodeCondition, Pod, Taint } from '../client/core-types.js';
+import type { Node, NodeCondition, Pod, PodCondition, Taint } from '../client/core-types.js';
 import { formatTime } from '../client/clock.js';
 import { toleratesTaint } from '../scheduler/filters.js';
 
@@ -77,4 +77,12 @@ export function evictionTimeMs(pod: Pod, taints: readonly Taint[], defaultTolera
     at = at === undefined ? when : Math.min(at, when);
   }
   return at;
+}
+
+/** The pod's conditions with Ready=False (MarkPodsNotReady), or undefined when it is not Ready. */
+export function podNotReadyConditions(pod: Pod, now: Date): PodCondition[] | undefined {
+  const conditions = pod.status?.conditions ?? [];
+  const ready = conditions.find((c) => c.type === 'Ready');
+  if (ready?.status !== 'True') return undefined;
+  return conditions.map((c) => (c.type === 'Ready' ? { ...c, status: 'False', lastTransitionTime: formatTime(now) } : c));
 }

@@ -11,6 +11,7 @@
 //   paused (SIGSTOP) past its lease refuses to write the moment it runs again, before any timer
 //   has had a chance to fire; a leader that sees another holder in the record stops at once.
 
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { describeError } from '../client/api-error.js';
 import { formatMicroTime, type Clock } from '../client/clock.js';
@@ -120,6 +121,8 @@ export class LeaderElector {
     try {
       if (!(await this.acquire(stop))) return;
       const term = new AbortController();
+      // A term's work (informers, sleeps, queues) listens on this one signal many times over.
+      setMaxListeners(0, term.signal);
       this.term = term;
       this.log?.info({ lock: this.config.lock.describe(), identity: this.identity }, 'successfully acquired lease');
       let work: Promise<void> = Promise.resolve();

@@ -8,7 +8,7 @@ import { isPodAvailable, selectorOf } from '../../../src/kube/controllers/contro
 import { desiredSubsets, findPort, subsetsEqual } from '../../../src/kube/controllers/endpoints-sync.js';
 import { ControllerExpectations, EXPECTATIONS_TIMEOUT_MS } from '../../../src/kube/controllers/expectations.js';
 import { allocateNodeCidr, parseCidr } from '../../../src/kube/controllers/node-ipam.js';
-import { desiredTaints, evictionTimeMs, unknownConditions } from '../../../src/kube/controllers/node-lifecycle.js';
+import { desiredTaints, evictionTimeMs, podNotReadyConditions, unknownConditions } from '../../../src/kube/controllers/node-lifecycle.js';
 import { calculateReplicaSetStatus, claimObjects, podFromTemplate, podsToDelete } from '../../../src/kube/controllers/replicaset-sync.js';
 
 const T0 = '2024-01-01T00:00:00Z';
@@ -199,6 +199,14 @@ describe('node lifecycle', () => {
     tolerant.spec.tolerations = [{ operator: 'Exists' }];
     expect(evictionTimeMs(tolerant, [taint], 300)).toBeUndefined();
     expect(evictionTimeMs(pod('r'), [{ key: 'custom', effect: 'NoExecute', timeAdded: T0 }], 300)).toBe(added);
+  });
+});
+
+describe('pods on a lost node', () => {
+  it('are marked not ready (other conditions kept); pods already not ready are left alone', () => {
+    const now = new Date('2024-01-01T00:10:00Z');
+    expect(podNotReadyConditions(pod('a'), now)).toEqual([{ type: 'Ready', status: 'False', lastTransitionTime: '2024-01-01T00:10:00Z' }]);
+    expect(podNotReadyConditions(pod('b', { ready: false }), now)).toBeUndefined();
   });
 });
 
