@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * `ketch-controller-manager`: the Deployment, ReplicaSet, Endpoints, node lifecycle and node IPAM
- * controllers (kube-controller-manager's flags). Several replicas may run; one leads (Lease
+ * `ketch-controller-manager`: the Deployment, ReplicaSet, Endpoints, node lifecycle, node IPAM and
+ * garbage collector controllers (kube-controller-manager's flags). Several replicas may run; one leads (Lease
  * kube-system/kube-controller-manager).
  */
 import { randomUUID } from 'node:crypto';
@@ -14,6 +14,7 @@ import { EventRecorder } from '../kube/client/event-recorder.js';
 import { KubeClient } from '../kube/client/kube-client.js';
 import { DeploymentController } from '../kube/controllers/deployment-controller.js';
 import { EndpointsController } from '../kube/controllers/endpoints-controller.js';
+import { GarbageCollector } from '../kube/controllers/garbage-collector.js';
 import { NodeIpamController, parseCidr } from '../kube/controllers/node-ipam.js';
 import { NodeLifecycleController } from '../kube/controllers/node-lifecycle-controller.js';
 import { ReplicaSetController, type ControllerContext } from '../kube/controllers/replicaset-controller.js';
@@ -21,7 +22,7 @@ import { SharedInformers } from '../kube/informer/shared-informers.js';
 import { leaderElectionFlags, leaderElectionSettings } from '../kube/leader-election/leader-election-flags.js';
 import { runElected } from '../kube/leader-election/run-elected.js';
 
-const ALL_CONTROLLERS = ['deployment', 'replicaset', 'endpoint', 'nodelifecycle', 'nodeipam'] as const;
+const ALL_CONTROLLERS = ['deployment', 'replicaset', 'endpoint', 'nodelifecycle', 'nodeipam', 'garbagecollector'] as const;
 type ControllerName = (typeof ALL_CONTROLLERS)[number];
 
 const SPECS: FlagSpecs = {
@@ -87,6 +88,10 @@ async function runControllers(f: ParsedFlags, enabled: Set<ControllerName>, clie
   }
   if (enabled.has('nodeipam') && flagBool(f, 'allocate-node-cidrs')) {
     const c = new NodeIpamController(ctx('node-ipam-controller'), flagString(f, 'cluster-cidr'), flagInt(f, 'node-cidr-mask-size'));
+    starters.push(() => c.run(signal));
+  }
+  if (enabled.has('garbagecollector')) {
+    const c = new GarbageCollector(ctx('garbage-collector-controller'));
     starters.push(() => c.run(signal));
   }
   informers.start(signal);

@@ -233,6 +233,35 @@ describe('control plane e2e (ketch store, 2 apiservers, 2 schedulers, 2 controll
     active.start();
   });
 
+  it('an unschedulable pod gets FailedScheduling with the reasons and PodScheduled=False', async () => {
+    await cp().api.kubectlOk(['apply', '-f', '-'], {
+      input: 'apiVersion: v1\nkind: Pod\nmetadata: {name: huge, labels: {run: huge}}\nspec:\n  containers:\n  - {name: c, image: nginx, resources: {requests: {cpu: "100"}}}\n',
+    });
+    const pod = await waitFor('the PodScheduled=False condition', 30_000, async () => {
+      const p = (await pods(cp(), 'run=huge'))[0];
+      return p?.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False') !== undefined ? p : undefined;
+    });
+    expect(pod.spec.nodeName ?? '').toBe('');
+    expect(pod.status?.conditions?.find((c) => c.type === 'PodScheduled')).toMatchObject({ reason: 'Unschedulable', message: '0/3 nodes are available: 3 Insufficient cpu.' });
+    const desc = await cp().api.kubectlOk(['describe', 'pod', 'huge']);
+    expect(desc).toMatch(/Warning\s+FailedScheduling\s.*0\/3 nodes are available: 3 Insufficient cpu\./);
+    await cp().api.kubectlOk(['delete', 'pod', 'huge']);
+  });
+
+  it('the garbage collector deletes a ReplicaSet whose owner does not exist, and its pods', async () => {
+    await withClient(cp(), (c) =>
+      c.create(REPLICASETS, 'default', {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        metadata: { name: 'orphaned', namespace: 'default', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'ghost', uid: '00000000-0000-0000-0000-000000000000', controller: true }] },
+        spec: { replicas: 2, selector: { matchLabels: { app: 'orphaned' } }, template: { metadata: { labels: { app: 'orphaned' } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } },
+      }),
+    );
+    await waitFor('the ReplicaSet and its pods to be collected', 60_000, async () => ((await replicaSets(cp(), 'app=orphaned')).length === 0 && (await pods(cp(), 'app=orphaned')).length === 0 ? true : undefined), 500);
+    const gcLog = cp().controllerManagers.map((p) => p.log()).join('\n');
+    expect(gcLog).toMatch(/"name":"orphaned".*deleted object whose owners are gone/);
+  });
+
   it("never two schedulers binding at once: each instance's Scheduled events form one unbroken run", async () => {
     const events = await scheduledEvents(cp());
     const runs = instanceRuns(events);

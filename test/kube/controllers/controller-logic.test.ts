@@ -7,6 +7,7 @@ import { ManualClock } from '../manual-clock.js';
 import { isPodAvailable, selectorOf } from '../../../src/kube/controllers/controller-ref.js';
 import { desiredSubsets, findPort, subsetsEqual } from '../../../src/kube/controllers/endpoints-sync.js';
 import { ControllerExpectations, EXPECTATIONS_TIMEOUT_MS } from '../../../src/kube/controllers/expectations.js';
+import { gcDecision, ownerResource } from '../../../src/kube/controllers/garbage-collector.js';
 import { allocateNodeCidr, parseCidr } from '../../../src/kube/controllers/node-ipam.js';
 import { desiredTaints, evictionTimeMs, podNotReadyConditions, unknownConditions } from '../../../src/kube/controllers/node-lifecycle.js';
 import { calculateReplicaSetStatus, claimObjects, podFromTemplate, podsToDelete } from '../../../src/kube/controllers/replicaset-sync.js';
@@ -217,5 +218,26 @@ describe('node IPAM', () => {
     expect(allocateNodeCidr('10.244.0.0/16', 24, new Set(['10.244.0.0/24', '10.244.2.0/24']))).toBe('10.244.1.0/24');
     expect(allocateNodeCidr('10.0.0.0/30', 30, new Set(['10.0.0.0/30']))).toBeUndefined();
     expect(() => parseCidr('10.0.0/8')).toThrow(/invalid CIDR/);
+  });
+});
+
+describe('garbage collection', () => {
+  const dep = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'd1', controller: true };
+  const node = { apiVersion: 'v1', kind: 'Node', name: 'n1', uid: 'n1' };
+  const crd = { apiVersion: 'example.com/v1', kind: 'Widget', name: 'w', uid: 'w1' };
+  const obj = (refs: (typeof dep | typeof node | typeof crd)[], deleting = false) => ({ metadata: { name: 'x', ownerReferences: refs, deletionTimestamp: deleting ? T0 : undefined } });
+  const exists = (live: string[]) => (r: { uid: string; apiVersion: string; kind: string }) => (ownerResource(r as never) === undefined ? undefined : live.includes(r.uid));
+
+  it('deletes when every owner is gone, drops only dangling references otherwise, keeps the rest', () => {
+    expect(gcDecision(obj([dep]), exists([]))).toEqual({ action: 'delete' });
+    expect(gcDecision(obj([dep]), exists(['d1']))).toEqual({ action: 'keep' });
+    expect(gcDecision(obj([dep, node]), exists(['n1']))).toEqual({ action: 'dropRefs', keep: [node] });
+    expect(gcDecision(obj([]), exists([]))).toEqual({ action: 'keep' });
+    expect(gcDecision(obj([dep], true), exists([]))).toEqual({ action: 'keep' });
+  });
+
+  it('never collects because of an owner kind it cannot look up', () => {
+    expect(gcDecision(obj([crd]), exists([]))).toEqual({ action: 'keep' });
+    expect(gcDecision(obj([crd, dep]), exists([]))).toEqual({ action: 'dropRefs', keep: [crd] });
   });
 });
