@@ -1,8 +1,9 @@
 /**
  * The integration harness (test/integration/cluster.ts) for benchmarks: real 3-member clusters of
  * etcd 3.4 or ketch with identical flags. Other people rebuild dist/ (tsc) while a benchmark runs,
- * so unless KETCH_ENTRY names a server, the compiled server (dist/src) and proto/ are copied once
- * into bench/.build-<pid>/ and every ketch member of every round runs that copy (removed at exit).
+ * so unless KETCH_ENTRY names a server, the compiled server (dist/src), proto/ and the bench's own
+ * helper processes (dist/bench: watch workers, the profiling wrapper) are copied once into
+ * bench/.build-<pid>/ and every round runs that copy (removed at exit).
  */
 import { cpSync, existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -41,6 +42,8 @@ export interface ServerBuild {
   entry: string;
   /** How it was chosen, for the results file. */
   description: string;
+  /** Where the compiled helper processes are (watch-worker.js, ketch-profiled.js). */
+  helpersDir: string;
 }
 
 let copied: string | undefined;
@@ -48,14 +51,19 @@ let copied: string | undefined;
 /** Copies dist/src and proto/ aside (once) unless KETCH_ENTRY is set; see the header comment. */
 export function snapshotServerBuild(): ServerBuild {
   const fromEnv = process.env.KETCH_ENTRY;
-  if (fromEnv !== undefined) return { entry: fromEnv, description: `KETCH_ENTRY=${fromEnv}` };
+  if (fromEnv !== undefined) return { entry: fromEnv, description: `KETCH_ENTRY=${fromEnv}`, helpersDir: benchDir };
   if (!existsSync(ketchServerEntry)) throw new Error(`${ketchServerEntry} is missing: run npm run build`);
   const dir = join(repoRoot, 'bench', `.build-${process.pid}`);
   if (copied === undefined) {
     cpSync(join(repoRoot, 'dist', 'src'), join(dir, 'dist', 'src'), { recursive: true });
     cpSync(join(repoRoot, 'proto'), join(dir, 'proto'), { recursive: true });
+    cpSync(benchDir, join(dir, 'dist', 'bench'), { recursive: true });
     copied = dir;
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   }
-  return { entry: join(dir, 'dist', 'src', 'cmd', 'ketch.js'), description: 'copy of dist/src taken at start (bench/.build-<pid>, removed at exit)' };
+  return {
+    entry: join(dir, 'dist', 'src', 'cmd', 'ketch.js'),
+    description: 'copy of dist/src taken at start (bench/.build-<pid>, removed at exit)',
+    helpersDir: join(dir, 'dist', 'bench'),
+  };
 }

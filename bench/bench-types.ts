@@ -9,6 +9,8 @@ export interface RowContext {
   quick: boolean;
   /** A scratch directory for this cluster (h2load bodies and logs). */
   workDir: string;
+  /** The compiled helper processes of this run (a copy of dist/bench: see bench-harness.ts). */
+  helpersDir: string;
   /** The current leader, once every running member agrees on it. */
   leader(): Promise<Member>;
   log(line: string): void;
@@ -36,6 +38,11 @@ export interface RowSample {
   verification: string;
   /** Row-specific numbers for the JSON file. */
   detail: Record<string, unknown>;
+  /**
+   * For --profile: the process and window whose profile explains this sample, when it is not the
+   * leader over the CPU window (e.g. the restarted member from its spawn to ready).
+   */
+  profileTarget?: { pid: number | undefined; fromMonoUs: number; toMonoUs: number };
 }
 
 export interface RowSpec {

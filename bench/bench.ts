@@ -16,7 +16,8 @@
  *   idle 2-core machine, longer when it is shared). Defaults: 3 rounds, 8 s windows, 100,000 keys,
  *   5 leader kills per implementation.
  * --profile: one more ketch cluster (not in the medians) with every member under the V8 CPU
- *   profiler; prints the leader's self time per row window (bench/ketch-profiled.ts).
+ *   profiler; prints the leader's self time per row window (the restarted member's from its spawn
+ *   to ready for the restart row) (bench/ketch-profiled.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,7 +26,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { benchDir, importHarness, repoRoot, snapshotServerBuild, type Cluster, type Harness, type Impl } from './bench-harness.js';
+import { importHarness, repoRoot, snapshotServerBuild, type Cluster, type Harness, type Impl } from './bench-harness.js';
 import { benchmarksMarkdown, type RunMeta } from './bench-markdown.js';
 import { failures, summarize, textTable, type RowSummary } from './bench-report.js';
 import { rowAliases, rowCatalogue, type RowEntry } from './bench-rows.js';
@@ -58,6 +59,8 @@ if (!Number.isInteger(keyCount) || keyCount < 1000) throw new Error(`--keys must
 
 const build = snapshotServerBuild();
 const harness = await importHarness(build.entry, 'bench');
+/** Every harness instance in use (each has its own clusters), for the signal handler. */
+const harnesses: Harness[] = [harness];
 const impls: Impl[] = harness.parseImpls(args.impl);
 
 /** The rows named by --rows (all by default), in catalogue order, plus the loader when a row needs the data set. */
@@ -114,10 +117,11 @@ function describeSample(sample: RowSample): string {
   return `${values}${cpu} ${sample.verified ? 'verified' : `NOT VERIFIED: ${sample.verification}`}`;
 }
 
-/** Where each row's measured window ran in a profiled pass: the leader's pid and the window. */
+/** Where each row's measured window ran in a profiled pass: the process (usually the leader) and the window. */
 interface ProfiledWindow {
   row: string;
-  leaderPid: number | undefined;
+  pid: number | undefined;
+  what: string;
   fromMonoUs: number;
   toMonoUs: number;
 }
@@ -138,6 +142,7 @@ async function runCluster(h: Harness, impl: Impl, round: number, samples: RowSam
     cluster,
     quick,
     workDir,
+    helpersDir: build.helpersDir,
     leader: async () => (await cluster.leader(30_000)).member,
     log,
   };
@@ -152,7 +157,8 @@ async function runCluster(h: Harness, impl: Impl, round: number, samples: RowSam
       if (got.some((x) => x.detail.error !== undefined)) failed = true;
       for (const sample of got) {
         samples.push(sample);
-        if (sample.cpu !== undefined) windows.push({ row: sample.row, leaderPid, fromMonoUs: sample.cpu.fromMonoUs, toMonoUs: sample.cpu.toMonoUs });
+        if (sample.profileTarget !== undefined) windows.push({ row: sample.row, pid: sample.profileTarget.pid, what: 'restarted member', fromMonoUs: sample.profileTarget.fromMonoUs, toMonoUs: sample.profileTarget.toMonoUs });
+        else if (sample.cpu !== undefined) windows.push({ row: sample.row, pid: leaderPid, what: 'leader', fromMonoUs: sample.cpu.fromMonoUs, toMonoUs: sample.cpu.toMonoUs });
         log(`  ${impl} ${entry.spec.name}: ${describeSample(sample)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
       }
     }
@@ -169,22 +175,23 @@ async function runCluster(h: Harness, impl: Impl, round: number, samples: RowSam
  * --profile: one more ketch cluster (not in the medians) whose members run under the V8 CPU
  * profiler; for each row, the leader's self time inside the row's measured window.
  */
-async function profilePass(): Promise<{ dir: string; rows: { row: string; file: string; summary: SelfTimeSummary }[] }> {
+async function profilePass(): Promise<{ dir: string; rows: { row: string; what: string; file: string; summary: SelfTimeSummary }[] }> {
   const dir = await mkdtemp(join(tmpdir(), 'ketch-bench-prof-'));
   process.env.KETCH_BENCH_REAL_ENTRY = build.entry;
   process.env.KETCH_BENCH_CPU_PROF_DIR = dir; // inherited by every member the pass starts
   try {
-    const profHarness = await importHarness(join(benchDir, 'ketch-profiled.js'), 'profiled');
+    const profHarness = await importHarness(join(build.helpersDir, 'ketch-profiled.js'), 'profiled');
+    harnesses.push(profHarness);
     const windows = await runCluster(profHarness, 'ketch', 0, [], true);
-    const out: { row: string; file: string; summary: SelfTimeSummary }[] = [];
+    const out: { row: string; what: string; file: string; summary: SelfTimeSummary }[] = [];
     for (const w of windows) {
-      const file = join(dir, `ketch-${String(w.leaderPid)}.cpuprofile`);
+      const file = join(dir, `ketch-${String(w.pid)}.cpuprofile`);
       if (!existsSync(file)) {
-        log(`  profile of the ${w.row} leader (pid ${String(w.leaderPid)}) is missing: ${file}`);
+        log(`  profile of the ${w.row} ${w.what} (pid ${String(w.pid)}) is missing: ${file}`);
         continue;
       }
       const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-      out.push({ row: w.row, file, summary: summarizeProfile(profile, { top: 12, from: w.fromMonoUs, to: w.toMonoUs }) });
+      out.push({ row: w.row, what: w.what, file, summary: summarizeProfile(profile, { top: 12, from: w.fromMonoUs, to: w.toMonoUs }) });
     }
     return { dir, rows: out };
   } finally {
@@ -292,7 +299,7 @@ async function main(): Promise<void> {
   const mdFile = args.markdown ?? (quick ? join(outDir, `${name}.md`) : join(repoRoot, 'docs', 'benchmarks.md'));
   publish(summary, meta, samples, jsonFile, mdFile);
   if (profile !== undefined) {
-    const text = profile.rows.map((r) => `== ${r.row}: ketch leader, measured window only (${r.file})\n${formatSummary(r.summary)}\n`).join('\n');
+    const text = profile.rows.map((r) => `== ${r.row}: ketch ${r.what}, measured window only (${r.file})\n${formatSummary(r.summary)}\n`).join('\n');
     const profFile = join(outDir, `${name}-ketch-profile.txt`);
     writeFileSync(profFile, text);
     console.log('');
@@ -305,7 +312,7 @@ async function main(): Promise<void> {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     log(`${signal}: stopping every cluster`);
-    void harness.destroyAllClusters().finally(() => process.exit(130));
+    void Promise.all(harnesses.map((h) => h.destroyAllClusters())).finally(() => process.exit(130));
   });
 }
 

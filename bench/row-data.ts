@@ -184,14 +184,17 @@ export function restartRow(keyCount: number): RowSpec {
         const seconds = (readyUs - started) / 1e6;
         const count = Number((await range(conn, key8(DATA_PREFIX, 0), { rangeEnd: key8(DATA_PREFIX, keyCount), countOnly: true, serializable: true })).count);
         await ctx.cluster.waitHealthy(60_000);
-        return sample(
-          ctx,
-          'restart',
-          { seconds },
-          count === keyCount,
-          `${member.name} serves ${count} of ${keyCount} keys after its restart`,
-          { member: member.name, stopSeconds, firstAnswerSeconds: firstAnswerUs === undefined ? NaN : (firstAnswerUs - started) / 1e6 },
-        );
+        return {
+          ...sample(
+            ctx,
+            'restart',
+            { seconds },
+            count === keyCount,
+            `${member.name} serves ${count} of ${keyCount} keys after its restart`,
+            { member: member.name, stopSeconds, firstAnswerSeconds: firstAnswerUs === undefined ? NaN : (firstAnswerUs - started) / 1e6 },
+          ),
+          profileTarget: { pid: member.pid, fromMonoUs: started, toMonoUs: readyUs },
+        };
       } finally {
         conn.close();
       }

@@ -8,7 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
-import { benchDir, type Member } from './bench-harness.js';
+import type { Member } from './bench-harness.js';
 import type { MetricSpec, RowContext, RowSample, RowSpec } from './bench-types.js';
 import { putRequest } from './grpc-messages.js';
 import { headerRevision, paths } from './grpc-wire.js';
@@ -94,8 +94,8 @@ async function runWatch(ctx: RowContext, row: string, p: WatchRowParams): Promis
     // Start the watcher processes and create every watch before the first put.
     const perProcess = Math.ceil(p.watchers / p.processes);
     const readies: Promise<WatchWorkerReply>[] = [];
-    for (let i = 0, first = 0; first < p.watchers; i++, first += perProcess) {
-      const child = fork(join(benchDir, 'watch-worker.js'), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    for (let first = 0; first < p.watchers; first += perProcess) {
+      const child = fork(join(ctx.helpersDir, 'watch-worker.js'), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       workers.push(child);
       const start: WatchWorkerStart = {
         type: 'start',

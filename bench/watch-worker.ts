@@ -47,7 +47,6 @@ export type WatchWorkerReply =
 
 interface Watcher {
   endpoint: number;
-  stream: GrpcStream;
   created: boolean;
   revisions: number[];
   receivedUs: number[];
@@ -56,6 +55,7 @@ interface Watcher {
 }
 
 const watchers: Watcher[] = [];
+const streams: GrpcStream[] = [];
 const connections: GrpcConnection[] = [];
 
 function reply(msg: WatchWorkerReply): void {
@@ -73,8 +73,8 @@ async function start(msg: WatchWorkerStart): Promise<void> {
   for (let i = 0; i < msg.count; i++) {
     const endpoint = (msg.firstIndex + i) % msg.endpoints.length;
     const conn = connections[endpoint] as GrpcConnection;
-    const w: Watcher = { endpoint, stream: undefined as unknown as GrpcStream, created: false, revisions: [], receivedUs: [], lastRevision: 0, ended: undefined };
-    w.stream = conn.stream(paths.watch, (message) => {
+    const w: Watcher = { endpoint, created: false, revisions: [], receivedUs: [], lastRevision: 0, ended: undefined };
+    const stream = conn.stream(paths.watch, (message) => {
       const t = monoUs();
       const m = decodeWatchResponse(message);
       if (m.created && !w.created) {
@@ -89,11 +89,12 @@ async function start(msg: WatchWorkerStart): Promise<void> {
         w.lastRevision = rev;
       }
     });
-    void w.stream.closed.then((s) => {
+    void stream.closed.then((s) => {
       w.ended ??= `stream closed: grpc-status ${s.status} ${s.message}`;
     });
-    w.stream.send(watchCreateRequest(Buffer.from(msg.key), Buffer.from(msg.rangeEnd)));
+    stream.send(watchCreateRequest(Buffer.from(msg.key), Buffer.from(msg.rangeEnd)));
     watchers.push(w);
+    streams.push(stream);
   }
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
@@ -125,7 +126,7 @@ async function finish(msg: WatchWorkerFinish): Promise<void> {
 }
 
 function exit(): void {
-  for (const w of watchers) w.stream.cancel();
+  for (const stream of streams) stream.cancel();
   for (const c of connections) c.close();
   process.exit(0);
 }
