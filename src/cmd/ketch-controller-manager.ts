@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * `ketch-controller-manager`: the Deployment, ReplicaSet, Endpoints, node lifecycle, node IPAM and
- * garbage collector controllers (kube-controller-manager's flags). Several replicas may run; one leads (Lease
+ * `ketch-controller-manager`: the Deployment, ReplicaSet, Endpoints, node lifecycle, node IPAM,
+ * garbage collector and pod GC controllers (kube-controller-manager's flags). Several replicas may run; one leads (Lease
  * kube-system/kube-controller-manager).
  */
 import { randomUUID } from 'node:crypto';
@@ -17,12 +17,13 @@ import { EndpointsController } from '../kube/controllers/endpoints-controller.js
 import { GarbageCollector } from '../kube/controllers/garbage-collector.js';
 import { NodeIpamController, parseCidr } from '../kube/controllers/node-ipam.js';
 import { NodeLifecycleController } from '../kube/controllers/node-lifecycle-controller.js';
+import { PodGcController } from '../kube/controllers/pod-gc-controller.js';
 import { ReplicaSetController, type ControllerContext } from '../kube/controllers/replicaset-controller.js';
 import { SharedInformers } from '../kube/informer/shared-informers.js';
 import { leaderElectionFlags, leaderElectionSettings } from '../kube/leader-election/leader-election-flags.js';
 import { runElected } from '../kube/leader-election/run-elected.js';
 
-const ALL_CONTROLLERS = ['deployment', 'replicaset', 'endpoint', 'nodelifecycle', 'nodeipam', 'garbagecollector'] as const;
+const ALL_CONTROLLERS = ['deployment', 'replicaset', 'endpoint', 'nodelifecycle', 'nodeipam', 'garbagecollector', 'podgc'] as const;
 type ControllerName = (typeof ALL_CONTROLLERS)[number];
 
 const SPECS: FlagSpecs = {
@@ -92,6 +93,10 @@ async function runControllers(f: ParsedFlags, enabled: Set<ControllerName>, clie
   }
   if (enabled.has('garbagecollector')) {
     const c = new GarbageCollector(ctx('garbage-collector-controller'));
+    starters.push(() => c.run(signal));
+  }
+  if (enabled.has('podgc')) {
+    const c = new PodGcController(ctx('pod-garbage-collector'));
     starters.push(() => c.run(signal));
   }
   informers.start(signal);

@@ -144,4 +144,22 @@ describe('node failure and endpoints e2e (short node timings)', () => {
     await waitFor('the evicted pod to be deleted', 60_000, async () => ((await appPods(cp())).some((p) => p.metadata.uid === evictedUid) ? undefined : true));
     expect((await appPods(cp())).filter((p) => p.metadata.deletionTimestamp === undefined).length).toBe(3);
   });
+
+  it('a deleted node\'s pods are force-deleted by the pod GC', async () => {
+    await cp().api.kubectlOk(['apply', '-f', '-'], { input: 'apiVersion: v1\nkind: Pod\nmetadata: {name: pinned}\nspec:\n  nodeName: spare\n  containers:\n  - {name: c, image: nginx}\n' });
+    await waitFor('the pinned pod to run', 30_000, async () => ((await withClient(cp(), (c) => c.get<Pod>(PODS, 'default', 'pinned'))).status?.phase === 'Running' ? true : undefined));
+    await cp().kubelets[1]?.kill();
+    await cp().api.kubectlOk(['delete', 'node', 'spare']);
+    const deletedAt = Date.now();
+    await waitFor('the pod GC to delete the pinned pod', 90_000, async () => {
+      try {
+        await withClient(cp(), (c) => c.get<Pod>(PODS, 'default', 'pinned'));
+        return undefined;
+      } catch {
+        return true;
+      }
+    }, 1000);
+    console.log(`[measured] pod on a deleted node force-deleted after ${Date.now() - deletedAt} ms (two 20 s pod GC passes)`);
+    expect(cp().controllerManagers[0]?.log()).toMatch(/node spare no longer exists.*force-deleted pod|force-deleted pod.*node spare no longer exists/);
+  });
 });

@@ -8,6 +8,7 @@ import { isPodAvailable, selectorOf } from '../../../src/kube/controllers/contro
 import { desiredSubsets, findPort, subsetsEqual } from '../../../src/kube/controllers/endpoints-sync.js';
 import { ControllerExpectations, EXPECTATIONS_TIMEOUT_MS } from '../../../src/kube/controllers/expectations.js';
 import { gcDecision, ownerResource } from '../../../src/kube/controllers/garbage-collector.js';
+import { orphanedPods } from '../../../src/kube/controllers/pod-gc-controller.js';
 import { allocateNodeCidr, parseCidr } from '../../../src/kube/controllers/node-ipam.js';
 import { desiredTaints, evictionTimeMs, podNotReadyConditions, unknownConditions } from '../../../src/kube/controllers/node-lifecycle.js';
 import { calculateReplicaSetStatus, claimObjects, podFromTemplate, podsToDelete } from '../../../src/kube/controllers/replicaset-sync.js';
@@ -239,5 +240,21 @@ describe('garbage collection', () => {
   it('never collects because of an owner kind it cannot look up', () => {
     expect(gcDecision(obj([crd]), exists([]))).toEqual({ action: 'keep' });
     expect(gcDecision(obj([crd, dep]), exists([]))).toEqual({ action: 'dropRefs', keep: [crd] });
+  });
+});
+
+describe('pod GC', () => {
+  it('force-deletes pods of a node missing two passes in a row, and unscheduled terminating pods', () => {
+    const onGone = pod('a', { node: 'gone' });
+    const onLive = pod('b', { node: 'live' });
+    const unscheduledDeleting = pod('c', { deleting: true });
+    const unscheduled = pod('d');
+    const exists = (n: string): boolean => n === 'live';
+    const first = orphanedPods([onGone, onLive, unscheduledDeleting, unscheduled], exists, new Set());
+    expect(first.orphans).toEqual([]);
+    expect([...first.missingNodes]).toEqual(['gone']);
+    expect(first.unscheduledTerminating.map((p) => p.metadata.name)).toEqual(['c']);
+    const second = orphanedPods([onGone, onLive], exists, first.missingNodes);
+    expect(second.orphans.map((p) => p.metadata.name)).toEqual(['a']);
   });
 });
