@@ -100,6 +100,27 @@ describe('node failure and endpoints e2e (short node timings)', () => {
     await waitFor('endpoints back to 3', 60_000, async () => ((await endpointIps(cp())).length === 3 ? true : undefined));
   });
 
+  it('simulated exits follow restartPolicy: CrashLoopBackOff and restarts, Failed, Completed', async () => {
+    const podYaml = (name: string, policy: string, code: number): string =>
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  annotations: {simulation.ketch.dev/exit-after: 1s, simulation.ketch.dev/exit-code: "${code}"}\nspec:\n  restartPolicy: ${policy}\n  containers:\n  - {name: c, image: busybox}\n---\n`;
+    await cp().api.kubectlOk(['apply', '-f', '-'], { input: podYaml('crasher', 'Always', 1) + podYaml('oneshot', 'Never', 3) + podYaml('finisher', 'OnFailure', 0) });
+    const get = (name: string): Promise<Pod> => withClient(cp(), (c) => c.get<Pod>(PODS, 'default', name));
+    await waitFor('oneshot to fail', 30_000, async () => ((await get('oneshot')).status?.phase === 'Failed' ? true : undefined));
+    await waitFor('finisher to succeed', 30_000, async () => ((await get('finisher')).status?.phase === 'Succeeded' ? true : undefined));
+    const table = await cp().api.kubectlOk(['get', 'pods', 'oneshot', 'finisher', '--no-headers']);
+    expect(table).toMatch(/oneshot\s+0\/1\s+Error\s/);
+    expect(table).toMatch(/finisher\s+0\/1\s+Completed\s/);
+    await waitFor('crasher to back off', 30_000, async () => ((await get('crasher')).status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff' ? true : undefined));
+    expect(await cp().api.kubectlOk(['get', 'pod', 'crasher', '--no-headers'])).toMatch(/crasher\s+0\/1\s+CrashLoopBackOff\s/);
+    const restarted = await waitFor('crasher to restart', 40_000, async () => {
+      const p = await get('crasher');
+      return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? p : undefined;
+    });
+    expect(restarted.status?.containerStatuses?.[0]?.lastState?.terminated).toMatchObject({ exitCode: 1, reason: 'Error' });
+    expect(await cp().api.kubectlOk(['describe', 'pod', 'crasher'])).toMatch(/Warning\s+BackOff\s.*Back-off restarting failed container c/);
+    await cp().api.kubectlOk(['delete', 'pod', 'crasher', 'oneshot', 'finisher']);
+  });
+
   it('a dead node goes NotReady with taints, its pod leaves the endpoints, is evicted and replaced elsewhere', async () => {
     const pods = await appPods(cp());
     const onSpare = pods.find((p) => p.spec.nodeName === 'spare' && p.metadata.deletionTimestamp === undefined);

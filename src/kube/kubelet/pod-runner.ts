@@ -2,6 +2,8 @@
 // its nodes and takes each through its life, writing status back as a kubelet does:
 //   bound → Pending/ContainerCreating → (start delay) Running with a pod IP from the node's pod
 //   CIDR, containers started (ready at once, or after the readiness probe's initial delay)
+//   containers exit (only when asked to by the simulation.ketch.dev/exit-after annotation) →
+//   restarted after CrashLoopBackOff per restartPolicy, or the pod ends Succeeded/Failed
 //   deletionTimestamp set → containers stopped (within the grace period) → status written →
 //   DELETE with gracePeriodSeconds=0 and the pod's uid as precondition.
 // Pods found Running with an IP after a kubelet restart are taken over as they are.
@@ -19,7 +21,7 @@ import { ItemExponentialRateLimiter } from '../informer/rate-limiter.js';
 import { WorkQueue } from '../informer/work-queue.js';
 import { IpAllocator } from './ip-allocator.js';
 import { nodeIp, type SimNodeSpec } from './node-object.js';
-import { podStatusFor, readinessDelayMs, type RuntimePod } from './pod-status.js';
+import { backoffSeconds, podStatusFor, readinessDelayMs, restarts, simulatedExit, type RuntimePod } from './pod-status.js';
 
 export interface PodRunnerOptions {
   /** Simulated image pull + container start time. */
@@ -35,6 +37,10 @@ interface Tracked extends RuntimePod {
   startAtMs: number;
   readyAtMs?: number;
   terminateAtMs?: number;
+  exitAtMs?: number;
+  restartAtMs?: number;
+  /** The pod finished: its IP went back to the pool (the status still shows it). */
+  ipReleased?: boolean;
   /** Status last written, to avoid rewriting an unchanged one. */
   written?: string;
 }
@@ -148,23 +154,23 @@ export class PodRunner {
         return { requeueAfterMs: 5000 };
       }
       t.podIp = ip;
-      t.stage = 'running';
-      t.startedAt = formatTime(wall);
       for (const c of pod.spec.containers ?? []) t.containerIds[c.name] = `ketch-sim://${uid.slice(0, 8)}-${c.name}`;
-      const delay = readinessDelayMs(pod);
-      t.ready = delay === 0;
-      t.readyAtMs = nowMs + delay;
       this.stats.started++;
-      for (const c of pod.spec.containers ?? []) {
-        sim.recorder.event(pod, 'Normal', 'Pulled', `Container image "${c.image ?? ''}" already present on machine`);
-        sim.recorder.event(pod, 'Normal', 'Created', `Created container ${c.name}`);
-        sim.recorder.event(pod, 'Normal', 'Started', `Started container ${c.name}`);
-      }
-      await this.writeStatus(pod, t);
-      return t.ready ? undefined : { requeueAfterMs: delay };
+      return this.startContainers(pod, sim, t);
     }
+    if (t.stage === 'running' && t.exitAtMs !== undefined && nowMs >= t.exitAtMs) return this.containersExited(pod, sim, t);
+    if (t.stage === 'backoff') {
+      if (t.restartAtMs !== undefined && nowMs < t.restartAtMs) return { requeueAfterMs: t.restartAtMs - nowMs };
+      t.restartCount = (t.restartCount ?? 0) + 1;
+      return this.startContainers(pod, sim, t);
+    }
+    if (t.stage === 'completed') {
+      await this.writeStatus(pod, t);
+      return;
+    }
+    const next: number | undefined = t.exitAtMs === undefined ? undefined : t.exitAtMs - nowMs;
     if (t.stage === 'running' && !t.ready && t.readyAtMs !== undefined) {
-      if (nowMs < t.readyAtMs) return { requeueAfterMs: t.readyAtMs - nowMs };
+      if (nowMs < t.readyAtMs) return { requeueAfterMs: Math.min(t.readyAtMs - nowMs, next ?? Infinity) };
       t.ready = true;
     }
     // Running: keep the server's copy right (another writer may have changed it).
@@ -173,6 +179,50 @@ export class PodRunner {
       t.written = undefined;
       await this.writeStatus(pod, t);
     }
+    if (next !== undefined) return { requeueAfterMs: Math.max(0, next) };
+  }
+
+  /** Containers (re)start now: events, status, and the timers for readiness and a simulated exit. */
+  private async startContainers(pod: Pod, sim: SimNode, t: Tracked): Promise<SyncResult | void> {
+    const nowMs = this.clock.nowMs();
+    t.stage = 'running';
+    t.startedAt = formatTime(this.clock.wallTime());
+    const delay = readinessDelayMs(pod);
+    t.ready = delay === 0;
+    t.readyAtMs = nowMs + delay;
+    const exit = simulatedExit(pod);
+    t.exitAtMs = exit === undefined ? undefined : nowMs + exit.afterMs;
+    for (const c of pod.spec.containers ?? []) {
+      sim.recorder.event(pod, 'Normal', 'Pulled', `Container image "${c.image ?? ''}" already present on machine`);
+      sim.recorder.event(pod, 'Normal', 'Created', `Created container ${c.name}`);
+      sim.recorder.event(pod, 'Normal', 'Started', `Started container ${c.name}`);
+    }
+    await this.writeStatus(pod, t);
+    const waits = [t.ready ? Infinity : delay, exit?.afterMs ?? Infinity];
+    const wait = Math.min(...waits);
+    return Number.isFinite(wait) ? { requeueAfterMs: wait } : undefined;
+  }
+
+  /** The simulated containers exited: restart after a back-off, or finish the pod (restartPolicy). */
+  private async containersExited(pod: Pod, sim: SimNode, t: Tracked): Promise<SyncResult | void> {
+    const code = simulatedExit(pod)?.code ?? 0;
+    t.lastExit = { exitCode: code, startedAt: t.startedAt, finishedAt: formatTime(this.clock.wallTime()) };
+    t.ready = false;
+    t.exitAtMs = undefined;
+    if (restarts(pod, code)) {
+      const seconds = backoffSeconds(t.restartCount ?? 0);
+      t.stage = 'backoff';
+      t.backoffSeconds = seconds;
+      t.restartAtMs = this.clock.nowMs() + seconds * 1000;
+      for (const c of pod.spec.containers ?? []) sim.recorder.event(pod, 'Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${pod.metadata.name ?? ''}_${pod.metadata.namespace ?? ''}(${pod.metadata.uid ?? ''})`);
+      await this.writeStatus(pod, t);
+      return { requeueAfterMs: seconds * 1000 };
+    }
+    t.stage = 'completed';
+    await this.writeStatus(pod, t);
+    // The sandbox is gone; the pod keeps its status (and reported IP) until it is deleted.
+    if (t.podIp !== undefined) sim.allocator?.release(t.podIp);
+    t.ipReleased = true;
   }
 
   /** A pod already Running here with an IP of this node (the kubelet restarted): keep it as is. */
@@ -202,7 +252,7 @@ export class PodRunner {
 
   private async terminate(pod: Pod, sim: SimNode, t: Tracked | undefined): Promise<SyncResult | void> {
     const nowMs = this.clock.nowMs();
-    if (t !== undefined && t.stage === 'running') {
+    if (t !== undefined && (t.stage === 'running' || t.stage === 'backoff')) {
       if (t.terminateAtMs === undefined) {
         const graceMs = (pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30) * 1000;
         t.terminateAtMs = nowMs + Math.min(graceMs, this.opts.stopDelayMs);
@@ -239,7 +289,7 @@ export class PodRunner {
   }
 
   private forget(sim: SimNode, t: Tracked): void {
-    if (t.podIp !== undefined) sim.allocator?.release(t.podIp);
+    if (t.podIp !== undefined && t.ipReleased !== true) sim.allocator?.release(t.podIp);
     sim.pods.delete(t.uid);
   }
 

@@ -1,12 +1,23 @@
 // The status a simulated kubelet reports for a pod at each stage of its simulated life:
 // ContainerCreating (Pending), Running (ready at once, or after the readiness probe's initial
-// delay), and terminated on deletion. Conditions and container states as the real kubelet
-// writes them, so `kubectl get pods` shows READY, STATUS, IP and NODE as users expect.
+// delay), CrashLoopBackOff between restarts, Succeeded/Failed when its containers exited for
+// good (restartPolicy), and terminated on deletion. Conditions and container states as the real
+// kubelet writes them, so `kubectl get pods` shows READY, STATUS, RESTARTS and IP as expected.
 
 import type { Container, ContainerStatus, Pod, PodCondition, PodStatus } from '../client/core-types.js';
 import { formatTime } from '../client/clock.js';
 
-export type RuntimeStage = 'creating' | 'running' | 'terminated';
+/**
+ * creating → running; running → backoff → running (a restart) or → completed (exited for good);
+ * any → terminated (deleted: containers stopped).
+ */
+export type RuntimeStage = 'creating' | 'running' | 'backoff' | 'completed' | 'terminated';
+
+export interface ExitRecord {
+  exitCode: number;
+  startedAt?: string;
+  finishedAt: string;
+}
 
 export interface RuntimePod {
   uid: string;
@@ -21,6 +32,19 @@ export interface RuntimePod {
   ready: boolean;
   readySince?: string;
   containerIds: Record<string, string>;
+  restartCount?: number;
+  /** The last exit (lastState.terminated; for 'completed' also the current state). */
+  lastExit?: ExitRecord;
+  /** Seconds of the current CrashLoopBackOff. */
+  backoffSeconds?: number;
+}
+
+/** Simulated container exits, requested through pod annotations. */
+export const EXIT_AFTER_ANNOTATION = 'simulation.ketch.dev/exit-after';
+export const EXIT_CODE_ANNOTATION = 'simulation.ketch.dev/exit-code';
+
+function exitReason(code: number): string {
+  return code === 0 ? 'Completed' : 'Error';
 }
 
 function qosClass(pod: Pod): string {
@@ -52,15 +76,25 @@ function condition(type: string, ok: boolean, t: string, previous: readonly PodC
   return c;
 }
 
-function containerStatus(c: Container, rt: RuntimePod): ContainerStatus {
+function containerStatus(pod: Pod, c: Container, rt: RuntimePod): ContainerStatus {
   const image = c.image ?? '';
-  const base = { name: c.name, image, imageID: rt.stage === 'creating' ? '' : imageId(image), restartCount: 0 };
-  if (rt.stage === 'creating') return { ...base, ready: false, started: false, state: { waiting: { reason: 'ContainerCreating' } } };
+  const base: ContainerStatus = { name: c.name, image, imageID: rt.stage === 'creating' ? '' : imageId(image), restartCount: rt.restartCount ?? 0, ready: false };
+  if (rt.stage === 'creating') return { ...base, started: false, state: { waiting: { reason: 'ContainerCreating' } } };
   const containerID = rt.containerIds[c.name];
-  if (rt.stage === 'terminated') {
-    return { ...base, containerID, ready: false, started: false, state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: rt.startedAt, finishedAt: rt.finishedAt, containerID } } };
+  const last = rt.lastExit;
+  const lastState = last === undefined ? {} : { terminated: { exitCode: last.exitCode, reason: exitReason(last.exitCode), startedAt: last.startedAt, finishedAt: last.finishedAt, containerID } };
+  switch (rt.stage) {
+    case 'terminated':
+      return { ...base, containerID, started: false, lastState, state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: rt.startedAt, finishedAt: rt.finishedAt, containerID } } };
+    case 'completed':
+      return { ...base, containerID, started: false, state: { terminated: { exitCode: last?.exitCode ?? 0, reason: exitReason(last?.exitCode ?? 0), startedAt: last?.startedAt, finishedAt: last?.finishedAt, containerID } } };
+    case 'backoff': {
+      const message = `back-off ${rt.backoffSeconds ?? 10}s restarting failed container=${c.name} pod=${pod.metadata.name ?? ''}_${pod.metadata.namespace ?? ''}(${pod.metadata.uid ?? ''})`;
+      return { ...base, containerID, started: false, lastState, state: { waiting: { reason: 'CrashLoopBackOff', message } } };
+    }
+    default:
+      return { ...base, containerID, ready: rt.ready, started: true, lastState, state: { running: { startedAt: rt.startedAt } } };
   }
-  return { ...base, containerID, ready: rt.ready, started: true, state: { running: { startedAt: rt.startedAt } } };
 }
 
 export function podStatusFor(pod: Pod, rt: RuntimePod, now: Date): PodStatus {
@@ -70,9 +104,11 @@ export function podStatusFor(pod: Pod, rt: RuntimePod, now: Date): PodStatus {
   const running = rt.stage === 'running';
   const containersReady = running && rt.ready;
   const notReadyMessage = `containers with unready status: [${names.join(' ')}]`;
-  const notReadyReason = rt.stage === 'terminated' ? 'PodCompleted' : 'ContainersNotReady';
+  const finished = rt.stage === 'terminated' || rt.stage === 'completed';
+  const notReadyReason = finished ? 'PodCompleted' : 'ContainersNotReady';
+  const phase = rt.stage === 'creating' ? 'Pending' : rt.stage === 'running' || rt.stage === 'backoff' ? 'Running' : rt.stage === 'completed' && (rt.lastExit?.exitCode ?? 0) !== 0 ? 'Failed' : 'Succeeded';
   const status: PodStatus = {
-    phase: rt.stage === 'creating' ? 'Pending' : rt.stage === 'running' ? 'Running' : 'Succeeded',
+    phase,
     conditions: [
       condition('Initialized', true, t, previous),
       condition('Ready', containersReady, t, previous, notReadyReason, notReadyMessage),
@@ -81,7 +117,7 @@ export function podStatusFor(pod: Pod, rt: RuntimePod, now: Date): PodStatus {
     ],
     hostIP: rt.hostIp,
     startTime: rt.startTime,
-    containerStatuses: (pod.spec.containers ?? []).map((c) => containerStatus(c, rt)),
+    containerStatuses: (pod.spec.containers ?? []).map((c) => containerStatus(pod, c, rt)),
     qosClass: qosClass(pod),
   };
   if (rt.podIp !== undefined) {
@@ -94,4 +130,27 @@ export function podStatusFor(pod: Pod, rt: RuntimePod, now: Date): PodStatus {
 /** Milliseconds from container start until ready: the readiness probe's initial delay (max over containers). */
 export function readinessDelayMs(pod: Pod): number {
   return Math.max(0, ...(pod.spec.containers ?? []).map((c) => (c.readinessProbe?.initialDelaySeconds ?? 0) * 1000));
+}
+
+/** The simulated run length and exit code the pod asks for, if any (a bad value is ignored). */
+export function simulatedExit(pod: Pod): { afterMs: number; code: number } | undefined {
+  const after = pod.metadata.annotations?.[EXIT_AFTER_ANNOTATION];
+  if (after === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(after.trim());
+  if (m === null) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  const codeText = pod.metadata.annotations?.[EXIT_CODE_ANNOTATION] ?? '1';
+  const code = /^\d+$/.test(codeText) ? Number(codeText) : 1;
+  return { afterMs: Number(m[1]) * unit, code };
+}
+
+/** Whether the kubelet restarts a container that exited with `code` (restartPolicy). */
+export function restarts(pod: Pod, code: number): boolean {
+  const policy = pod.spec.restartPolicy ?? 'Always';
+  return policy === 'Always' || (policy === 'OnFailure' && code !== 0);
+}
+
+/** CrashLoopBackOff: 10 s, doubling per restart, capped at 5 minutes. */
+export function backoffSeconds(restartCount: number): number {
+  return Math.min(300, 10 * 2 ** Math.max(0, restartCount));
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Pod } from '../../../src/kube/client/core-types.js';
 import { IpAllocator } from '../../../src/kube/kubelet/ip-allocator.js';
 import { nodeIp, nodeObject, readyConditions } from '../../../src/kube/kubelet/node-object.js';
-import { podStatusFor, readinessDelayMs, type RuntimePod } from '../../../src/kube/kubelet/pod-status.js';
+import { backoffSeconds, podStatusFor, readinessDelayMs, restarts, simulatedExit, type RuntimePod } from '../../../src/kube/kubelet/pod-status.js';
 
 const NOW = new Date('2024-01-01T00:00:10Z');
 
@@ -88,5 +88,48 @@ describe('pod status', () => {
     expect(s.phase).toBe('Succeeded');
     expect(s.containerStatuses?.map((c) => c.state?.terminated?.exitCode)).toEqual([0, 0]);
     expect(s.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'PodCompleted' });
+  });
+});
+
+describe('simulated exits and restartPolicy', () => {
+  it('reads the exit annotations', () => {
+    const p = pod();
+    expect(simulatedExit(p)).toBeUndefined();
+    p.metadata.annotations = { 'simulation.ketch.dev/exit-after': '2s' };
+    expect(simulatedExit(p)).toEqual({ afterMs: 2000, code: 1 });
+    p.metadata.annotations['simulation.ketch.dev/exit-code'] = '0';
+    expect(simulatedExit(p)).toEqual({ afterMs: 2000, code: 0 });
+    p.metadata.annotations['simulation.ketch.dev/exit-after'] = 'soon';
+    expect(simulatedExit(p)).toBeUndefined();
+  });
+
+  it('restarts per policy with a CrashLoopBackOff of 10 s doubling to 5 minutes', () => {
+    const p = pod();
+    expect([restarts(p, 0), restarts(p, 1)]).toEqual([true, true]);
+    p.spec.restartPolicy = 'OnFailure';
+    expect([restarts(p, 0), restarts(p, 1)]).toEqual([false, true]);
+    p.spec.restartPolicy = 'Never';
+    expect([restarts(p, 0), restarts(p, 1)]).toEqual([false, false]);
+    expect([0, 1, 2, 3, 4, 5, 9].map(backoffSeconds)).toEqual([10, 20, 40, 80, 160, 300, 300]);
+  });
+
+  it('CrashLoopBackOff: Running phase, waiting with the back-off message, restart count and last state', () => {
+    const r: RuntimePod = { ...rt('backoff'), restartCount: 2, backoffSeconds: 40, lastExit: { exitCode: 1, startedAt: '2024-01-01T00:00:02Z', finishedAt: '2024-01-01T00:00:04Z' } };
+    const s = podStatusFor(pod(), r, NOW);
+    expect(s.phase).toBe('Running');
+    const c = s.containerStatuses?.[0];
+    expect(c?.restartCount).toBe(2);
+    expect(c?.state?.waiting).toEqual({ reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container=a pod=p_default(u1)' });
+    expect(c?.lastState?.terminated).toMatchObject({ exitCode: 1, reason: 'Error', finishedAt: '2024-01-01T00:00:04Z' });
+    expect(s.conditions?.find((x) => x.type === 'Ready')?.status).toBe('False');
+  });
+
+  it('exited for good: Failed on a non-zero code, Succeeded on zero', () => {
+    const failed = podStatusFor(pod(), { ...rt('completed'), lastExit: { exitCode: 3, finishedAt: '2024-01-01T00:00:05Z' } }, NOW);
+    expect(failed.phase).toBe('Failed');
+    expect(failed.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 3, reason: 'Error' });
+    const ok = podStatusFor(pod(), { ...rt('completed'), lastExit: { exitCode: 0, finishedAt: '2024-01-01T00:00:05Z' } }, NOW);
+    expect(ok.phase).toBe('Succeeded');
+    expect(ok.containerStatuses?.[0]?.state?.terminated?.reason).toBe('Completed');
   });
 });
