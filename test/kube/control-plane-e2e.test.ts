@@ -233,6 +233,38 @@ describe('control plane e2e (ketch store, 2 apiservers, 2 schedulers, 2 controll
     active.start();
   });
 
+  it('a ReplicaSet adopts a matching orphan pod and releases a pod relabelled out of its selector', async () => {
+    await withClient(cp(), (c) =>
+      c.create(REPLICASETS, 'default', {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        metadata: { name: 'adopter', namespace: 'default' },
+        spec: { replicas: 2, selector: { matchLabels: { app: 'adopt' } }, template: { metadata: { labels: { app: 'adopt' } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } },
+      }),
+    );
+    const rs = await waitFor('2 running pods', 30_000, async () => {
+      const list = await pods(cp(), 'app=adopt');
+      return list.filter((p) => p.status?.phase === 'Running').length === 2 ? withClient(cp(), (c) => c.get<ReplicaSet>(REPLICASETS, 'default', 'adopter')) : undefined;
+    });
+    // An orphan that matches: adopted, then one pod too many is deleted.
+    await cp().api.kubectlOk(['apply', '-f', '-'], { input: 'apiVersion: v1\nkind: Pod\nmetadata: {name: stray, labels: {app: adopt}}\nspec:\n  containers:\n  - {name: c, image: nginx}\n' });
+    await waitFor('the RS to adopt and settle at 2', 30_000, async () => {
+      const live = (await pods(cp(), 'app=adopt')).filter((p) => p.metadata.deletionTimestamp === undefined);
+      const owned = live.filter((p) => p.metadata.ownerReferences?.some((r) => r.controller === true && r.uid === rs.metadata.uid));
+      return live.length === 2 && owned.length === 2 ? true : undefined;
+    });
+    // A pod relabelled out of the selector: released (no owner) and replaced.
+    const victim = (await pods(cp(), 'app=adopt')).find((p) => p.metadata.deletionTimestamp === undefined && p.status?.phase === 'Running');
+    await cp().api.kubectlOk(['label', 'pod', victim?.metadata.name ?? '', 'app=free', '--overwrite']);
+    await waitFor('the release and a replacement', 30_000, async () => {
+      const freed = (await pods(cp(), 'app=free'))[0];
+      const live = (await pods(cp(), 'app=adopt')).filter((p) => p.metadata.deletionTimestamp === undefined);
+      return freed !== undefined && (freed.metadata.ownerReferences ?? []).length === 0 && live.length === 2 ? true : undefined;
+    });
+    await cp().api.kubectlOk(['delete', 'rs', 'adopter']);
+    await cp().api.kubectlOk(['delete', 'pod', '-l', 'app=free']);
+  });
+
   it('an unschedulable pod gets FailedScheduling with the reasons and PodScheduled=False', async () => {
     await cp().api.kubectlOk(['apply', '-f', '-'], {
       input: 'apiVersion: v1\nkind: Pod\nmetadata: {name: huge, labels: {run: huge}}\nspec:\n  containers:\n  - {name: c, image: nginx, resources: {requests: {cpu: "100"}}}\n',
