@@ -3,7 +3,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { Level } from 'level';
 import { afterEach, describe, expect, it } from 'vitest';
+
+import { decodeHardState } from '../../src/storage/codec.js';
+import { ENTRY_PREFIX, entryKey, entryKeyIndex, HARD_STATE_KEY, prefixEnd } from '../../src/storage/keys.js';
 
 import { ketchEntry, repoRoot } from './paths.js';
 import { CallError, RawClient } from './raw-client.js';
@@ -15,13 +19,13 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-async function threeMembers(name: string): Promise<TortureCluster> {
+async function threeMembers(name: string, snapshotCount = 1000): Promise<TortureCluster> {
   expect(existsSync(ketchEntry), `${ketchEntry} is missing: build first`).toBe(true);
   const c = await TortureCluster.create({
     impl: 'ketch',
     members: 3,
     rootDir: join(repoRoot, 'torture-results', 'ci', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}`),
-    snapshotCount: 1000,
+    snapshotCount,
     heartbeatMs: 100,
     electionTimeoutMs: 1000,
     token: `${name}-${process.pid}`,
@@ -70,4 +74,76 @@ describe('regressions found by the torture suite', () => {
       client.close();
     }
   }, 180_000);
+
+  // KNOWN BUG, not fixed here (storage and raft semantics; see the torture report). Found by
+  // crash-durability.test.ts (one run in six). A follower's raft log holds entries above the commit
+  // index it has persisted; it has already acknowledged them to the leader. If one of them is
+  // damaged (a record that fails ketch's CRC although LevelDB returned it whole, i.e. rot, not a
+  // torn write), recovery cuts it and everything after it as a "torn tail". The leader still
+  // believes the follower has those entries (its match index never goes back, and a rejection at
+  // or below match is ignored as stale), so the follower never receives them again: it stays
+  // behind forever (linearizable reads time out, /health 503) with nothing but a warning in its
+  // log. Worse, the cut entries may have been committed on the strength of its acknowledgement.
+  // etcd treats a CRC mismatch in a complete WAL record as fatal and only cuts a torn last record.
+  // Expected: the member refuses to start with a clear message, or it catches up. Remove `.fails`
+  // once fixed.
+  it.fails('a follower that lost acknowledged entries above its persisted commit refuses to start or catches up', async () => {
+    const c = await threeMembers('lost-acked-entries', 100_000);
+    const leader = await c.leader();
+    const victim = c.slots.find((s) => s !== leader) as Slot;
+    const clients = c.slots.filter((s) => s !== victim).map((s) => new RawClient(s.clientUrl));
+    let stopping = false;
+    let n = 0;
+    const writers = Array.from({ length: 6 }, async (_, w) => {
+      while (!stopping) await (clients[w % clients.length] as RawClient).put(`k${w}-${n++}`, 'v', { timeoutMs: 3000 }).catch(() => undefined);
+    });
+    try {
+      // Kill the follower mid-write until its log has at least 3 entries above its persisted commit.
+      let corrupted: number | undefined;
+      for (let attempt = 0; attempt < 20 && corrupted === undefined; attempt++) {
+        await sleep(1500);
+        await c.kill(victim);
+        const db = new Level<Buffer, Buffer>(join(victim.dataDir, 'member', 'db'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+        await db.open();
+        try {
+          const hs = await db.get(HARD_STATE_KEY);
+          const commit = hs === undefined ? 0 : decodeHardState(hs).commit;
+          let last = 0;
+          for await (const k of db.keys({ gte: ENTRY_PREFIX, lt: prefixEnd(ENTRY_PREFIX) as Buffer, reverse: true, limit: 1 })) last = entryKeyIndex(k) ?? 0;
+          if (last - commit >= 3) {
+            const value = Buffer.from((await db.get(entryKey(commit + 1))) as Buffer);
+            value[value.length >> 1] = (value[value.length >> 1] as number) ^ 0xff;
+            await db.put(entryKey(commit + 1), value, { sync: true });
+            corrupted = commit + 1;
+          }
+        } finally {
+          await db.close();
+        }
+        if (corrupted === undefined) {
+          await c.start(victim);
+          await c.waitHealthy([victim], 30_000);
+        }
+      }
+      expect(corrupted, 'never caught the follower with 3 entries above its persisted commit').toBeDefined();
+      stopping = true;
+      await Promise.all(writers);
+      const top = Number((await (clients[0] as RawClient).range('x', { timeoutMs: 10_000 })).header.revision);
+      await c.start(victim);
+      // Refusing to start is fine; otherwise it must catch up.
+      const deadline = Date.now() + 60_000;
+      let rev = 0;
+      while (victim.running && rev < top && Date.now() < deadline) {
+        rev = await victim.admin
+          .range('x', { serializable: true, timeoutMs: 2000 })
+          .then((r) => Number(r.header.revision))
+          .catch(() => rev);
+        await sleep(500);
+      }
+      if (victim.running) expect(rev, `${victim.name} stuck at revision ${rev} of ${top} after cutting entry ${corrupted}; log ${victim.logPath}`).toBeGreaterThanOrEqual(top);
+    } finally {
+      stopping = true;
+      await Promise.all(writers);
+      for (const cl of clients) cl.close();
+    }
+  }, 300_000);
 });
