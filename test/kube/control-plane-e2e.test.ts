@@ -265,6 +265,23 @@ describe('control plane e2e (ketch store, 2 apiservers, 2 schedulers, 2 controll
     await cp().api.kubectlOk(['delete', 'pod', '-l', 'app=free']);
   });
 
+  it('deleting a namespace removes its Deployment, ReplicaSets and running pods, then the namespace', async () => {
+    const api = cp().api;
+    await api.kubectlOk(['create', 'namespace', 'doomed']);
+    await api.kubectlOk(['apply', '-n', 'doomed', '-f', '-'], { input: deploymentYaml('inner', 'nginx:1.20', 2) });
+    const status = await api.kubectl(['rollout', 'status', '-n', 'doomed', 'deployment/inner', '--timeout=120s'], { timeoutMs: 130_000 });
+    expect(status.code).toBe(0);
+    const deletedAt = Date.now();
+    await api.kubectlOk(['delete', 'namespace', 'doomed', '--wait=false']);
+    await waitFor('the namespace to be gone', 90_000, async () => {
+      const r = await api.kubectl(['get', 'namespace', 'doomed']);
+      return r.code !== 0 && /NotFound/.test(r.stderr) ? true : undefined;
+    }, 500);
+    console.log(`[measured] namespace with a running Deployment deleted in ${Date.now() - deletedAt} ms`);
+    const left = await withClient(cp(), async (c) => (await c.list<Pod>(PODS, 'doomed')).items.length);
+    expect(left).toBe(0);
+  });
+
   it('an unschedulable pod gets FailedScheduling with the reasons and PodScheduled=False', async () => {
     await cp().api.kubectlOk(['apply', '-f', '-'], {
       input: 'apiVersion: v1\nkind: Pod\nmetadata: {name: huge, labels: {run: huge}}\nspec:\n  containers:\n  - {name: c, image: nginx, resources: {requests: {cpu: "100"}}}\n',
