@@ -44,6 +44,8 @@ export class Slot {
   killing = false;
   /** Set while a removal is in flight: the member may shut itself down on applying it. */
   removing = false;
+  /** IDs of this slot's earlier generations, removed from the cluster. */
+  readonly removedIds = new Set<string>();
   /** Member ID (hex) of the current generation, once known. */
   idHex: string | undefined;
   /** Whether the current generation is a member of the cluster (false between remove and add). */
@@ -388,6 +390,7 @@ export class TortureCluster {
       s.removing = false;
     }
     if (!removed) return false;
+    s.removedIds.add(id);
     s.inCluster = false;
     this.log(`member remove ${s.name} (${id})`);
     await this.kill(s);
@@ -445,8 +448,12 @@ export class TortureCluster {
           const message = (err as Error).message;
           this.log(`member add ${s.name} via ${o.name} failed: ${message}`);
           if (/Peer URLs already exists/i.test(message)) {
-            // An earlier attempt went through after all: find the member it created.
+            // Either that member has not applied the removal yet (ketch checks against its local
+            // membership before proposing), or an earlier attempt went through after all: then
+            // the URL belongs to a new ID.
+            s.idHex = undefined;
             await this.refreshIds();
+            if (s.idHex !== undefined && s.removedIds.has(s.idHex)) s.idHex = undefined;
             if (s.idHex !== undefined) {
               s.initialCluster = this.slots.filter((x) => x.inCluster || x === s).map((x) => `${x.name}=${x.peerUrl}`).join(',');
               s.initialState = 'existing';

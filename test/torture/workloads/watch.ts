@@ -51,6 +51,9 @@ export function watchOnce(
     }, 50);
     const timer = setTimeout(() => finish('rotate'), maxMs);
     stream.on('data', (res: WatchResponse) => {
+      // A cancelled stream may still hand over what it had buffered; the next stream resumes
+      // after the last revision taken, so taking more here would deliver it twice.
+      if (done) return;
       if (res.canceled) {
         finish(`canceled: ${res.cancel_reason || `compacted at ${res.compact_revision}`}`);
         return;
