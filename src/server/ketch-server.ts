@@ -317,9 +317,6 @@ export class KetchServer {
       throw new Error(`data dir ${cfg.dataDir} has no member identity; it was not written by ketch or is damaged`);
     }
     const rec = await store.recover();
-    if (rec.truncatedTail !== undefined) {
-      cfg.logger.warn(rec.truncatedTail, 'cut a torn or corrupt tail from the raft log');
-    }
     const mvccRecords: Array<[Buffer, Buffer]> = [];
     for await (const r of store.appRecords(Buffer.from('m'))) mvccRecords.push(r);
     const clusterRecords: Array<[Buffer, Buffer]> = [];

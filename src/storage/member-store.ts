@@ -43,8 +43,6 @@ export interface Recovered {
   entries: Entry[];
   /** Applied index stored atomically with the app records. */
   applied: number;
-  /** Set when a torn or corrupt tail (above commit) was found and cut. */
-  truncatedTail?: { fromIndex: number; reason: string };
 }
 
 /** The raft part of a Ready. */
@@ -151,10 +149,12 @@ export class MemberStore {
   }
 
   /**
-   * Reads and verifies everything raft needs to restart. A bad entry above the commit index (torn
-   * by a crash, or rotted) is cut together with everything after it; a bad entry at or below it, or
-   * a bad hard state or snapshot record, is fatal. Writes may come before it (a brand-new member
-   * has nothing to verify).
+   * Reads and verifies everything raft needs to restart. Any bad entry, hard state or snapshot record
+   * is fatal. LevelDB batches are atomic and its own log drops a torn final batch, so a bad record that
+   * LevelDB returns is damage, not a torn write of ours; and an entry above the commit index may
+   * already have been acknowledged to the leader and counted towards a commit, so cutting it could
+   * lose an acknowledged write (etcd likewise refuses a WAL whose CRC fails before its last record).
+   * Writes may come before it (a brand-new member has nothing to verify).
    */
   async recover(): Promise<Recovered> {
     this.assertUsable();
@@ -215,18 +215,7 @@ export class MemberStore {
       expected++;
     }
 
-    let truncatedTail: Recovered['truncatedTail'];
-    if (bad !== undefined) {
-      if (bad.index <= hardState.commit) throw this.corruptLog(bad.index, hardState.commit, bad.reason);
-      const doomed: BatchOp[] = [];
-      for await (const key of this.db.keys({ gte: bad.key, lt: ENTRY_END })) doomed.push({ type: 'del', key });
-      await this.write(doomed, true);
-      truncatedTail = { fromIndex: bad.index, reason: bad.reason };
-      this.log.warn(
-        { dataDir: this.dataDir, fromIndex: bad.index, reason: bad.reason, deletedRecords: doomed.length },
-        'cut a torn or corrupt tail off the raft log',
-      );
-    }
+    if (bad !== undefined) throw this.corruptLog(bad.index, hardState.commit, bad.reason);
     const lastIndex = expected - 1;
     if (hardState.commit > lastIndex) {
       throw this.corruptLog(lastIndex + 1, hardState.commit, `the log ends at ${lastIndex}`);
@@ -246,7 +235,6 @@ export class MemberStore {
     );
     const out: Recovered = { hardState, entries, applied };
     if (snapshot !== undefined) out.snapshot = snapshot;
-    if (truncatedTail !== undefined) out.truncatedTail = truncatedTail;
     return out;
   }
 
@@ -523,7 +511,8 @@ export class MemberStore {
   private corruptLog(index: number, commit: number, reason: string): StorageError {
     return new StorageError(
       StorageErrorCode.CorruptLog,
-      `data dir ${this.dataDir}: committed raft log entry ${index} (commit is ${commit}) is missing or corrupt: ${reason}. ` +
+      `data dir ${this.dataDir}: ${index <= commit ? 'committed' : 'possibly acknowledged'} raft log entry ${index} ` +
+        `(commit is ${commit}) is missing or corrupt: ${reason}. ` +
         'Refusing to start; restore this member from a snapshot, or remove it from the cluster and add it back empty.',
     );
   }

@@ -1,6 +1,7 @@
 // Recovery's second line of defence behind LevelDB's own log checksums: records damaged on disk
-// (a torn write, bit rot, a lost record) are detected by CRC, index and term checks. Damage above
-// the commit index is cut and reported; damage at or below it stops the member with a clear error.
+// (bit rot, a lost record) are detected by CRC, index and term checks, and any of them stops the
+// member with a clear error: LevelDB already drops a torn final batch, and an uncommitted entry may
+// have been acknowledged, so cutting it could lose an acknowledged write.
 import path from 'node:path';
 
 import { Level } from 'level';
@@ -55,16 +56,6 @@ describe('MemberStore recovery from damaged records', () => {
     });
   }
 
-  async function recoverWith(): Promise<{ entriesIdx: number[]; truncatedTail: unknown }> {
-    const s = await MemberStore.open(dir, { logger });
-    try {
-      const rec = await s.recover();
-      return { entriesIdx: rec.entries.map((e) => e.index), truncatedTail: rec.truncatedTail };
-    } finally {
-      await s.close();
-    }
-  }
-
   async function recoverError(): Promise<StorageError> {
     const s = await MemberStore.open(dir, { logger }).catch((e: unknown) => e);
     if (!(s instanceof MemberStore)) return s as StorageError;
@@ -80,79 +71,76 @@ describe('MemberStore recovery from damaged records', () => {
     }
   }
 
-  it('a flipped byte in the last entry is detected, cut, reported and logged; the cut is durable', async () => {
+  /** Recovery refuses with a CorruptLog error naming the data dir and the entry, and deletes nothing. */
+  async function expectRefused(index: number, reason: RegExp | string): Promise<void> {
+    const err = await recoverError();
+    expect(err.code).toBe(StorageErrorCode.CorruptLog);
+    expect(err.message).toContain(`data dir ${dir}: possibly acknowledged raft log entry ${index} (commit is 6)`);
+    expect(err.message).toMatch(reason);
+    expect(err.message).toContain('restore this member from a snapshot');
+    await tamper(async (db) => {
+      expect(await db.get(entryKey(1))).toBeDefined(); // nothing was cut
+    });
+  }
+
+  // An entry above the commit index may already have been acknowledged to the leader and counted
+  // towards a commit: cutting it could lose an acknowledged write, so any damage stops the member.
+  it('a flipped byte in the last (uncommitted) entry is fatal, not cut', async () => {
     await seed();
     await flipByte(10, (len) => len - 40); // inside the data
-    const { entriesIdx, truncatedTail } = await recoverWith();
-    expect(entriesIdx).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(truncatedTail).toMatchObject({ fromIndex: 10 });
-    expect((truncatedTail as { reason: string }).reason).toMatch(/entry 10: entry record fails its CRC/);
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatchObject({ msg: 'cut a torn or corrupt tail off the raft log', obj: { fromIndex: 10 } });
-    // The bad record was deleted: the next recovery is clean, and appending at 10 works.
-    expect(await recoverWith()).toEqual({ entriesIdx: [1, 2, 3, 4, 5, 6, 7, 8, 9], truncatedTail: undefined });
+    await expectRefused(10, /entry 10: entry record fails its CRC/);
   });
 
-  it('a torn (shortened) uncommitted entry cuts the log there, with everything after it', async () => {
+  it('a shortened uncommitted entry in the middle of the log is fatal', async () => {
     await seed();
     await tamper(async (db) => {
       const v = (await db.get(entryKey(8))) as Buffer;
       await db.put(entryKey(8), v.subarray(0, 100));
     });
-    const { entriesIdx, truncatedTail } = await recoverWith();
-    expect(entriesIdx).toEqual([1, 2, 3, 4, 5, 6, 7]);
-    expect(truncatedTail).toMatchObject({ fromIndex: 8 });
-    const s = await MemberStore.open(dir);
-    await s.recover();
-    await s.saveRaft({ entries: entries(8, 8, 2) });
-    expect((await s.recover()).entries.map((e) => `${e.index}@${e.term}`).slice(-2)).toEqual(['7@1', '8@2']);
-    await s.close();
+    await expectRefused(8, /entry 8:/);
   });
 
   it('every single-byte corruption anywhere in the last record is caught', async () => {
     await seed();
     const len = encodeEntry(entries(10, 10, 1, 256)[0]!).length;
+    const good = await (async () => {
+      let v: Buffer | undefined;
+      await tamper(async (db) => {
+        v = Buffer.from((await db.get(entryKey(10))) as Buffer);
+      });
+      return v as Buffer;
+    })();
     for (let at = 0; at < len; at += 7) {
       await flipByte(10, () => at);
-      const { entriesIdx, truncatedTail } = await recoverWith();
-      expect(entriesIdx.at(-1), `byte ${at}`).toBe(9);
-      expect(truncatedTail, `byte ${at}`).toMatchObject({ fromIndex: 10 });
-      // Put a good entry 10 back for the next round.
-      const s = await MemberStore.open(dir);
-      await s.recover();
-      await s.saveRaft({ entries: entries(10, 10, 1, 256) });
-      await s.close();
+      const err = await recoverError();
+      expect(err.code, `byte ${at}`).toBe(StorageErrorCode.CorruptLog);
+      expect(err.message, `byte ${at}`).toContain('raft log entry 10');
+      await tamper((db) => db.put(entryKey(10), good));
     }
   });
 
-  it('a missing uncommitted entry (a hole) cuts the log at the hole', async () => {
+  it('a missing uncommitted entry (a hole) is fatal', async () => {
     await seed();
     await tamper((db) => db.del(entryKey(8)));
-    const { entriesIdx, truncatedTail } = await recoverWith();
-    expect(entriesIdx).toEqual([1, 2, 3, 4, 5, 6, 7]);
-    expect(truncatedTail).toMatchObject({ fromIndex: 8, reason: 'entry 8 is missing (the next one on disk is 9)' });
+    await expectRefused(8, 'entry 8 is missing (the next one on disk is 9)');
   });
 
-  it('an entry whose term goes down, or that sits under the wrong index, is cut', async () => {
+  it('an entry whose term goes down, or that sits under the wrong index, is fatal', async () => {
     const s = await MemberStore.open(dir);
     await s.saveRaft({ entries: [...entries(1, 6, 1), ...entries(7, 10, 3)], hardState: { term: 3, vote: '', commit: 6 } });
     await s.close();
     // Well-formed records with valid CRCs, but not a log raft could have written.
     await tamper((db) => db.put(entryKey(9), encodeEntry(entries(9, 9, 2)[0]!)));
-    expect(await recoverWith()).toMatchObject({ entriesIdx: [1, 2, 3, 4, 5, 6, 7, 8], truncatedTail: { fromIndex: 9 } });
+    await expectRefused(9, 'entry 9 has term 2, lower than 3 before it');
+    await tamper((db) => db.put(entryKey(9), encodeEntry(entries(9, 9, 3)[0]!)));
     await tamper((db) => db.put(entryKey(8), encodeEntry(entries(5, 5, 3)[0]!)));
-    expect(await recoverWith()).toMatchObject({
-      entriesIdx: [1, 2, 3, 4, 5, 6, 7],
-      truncatedTail: { fromIndex: 8, reason: 'entry stored under index 8 says it is 5' },
-    });
+    await expectRefused(8, 'entry stored under index 8 says it is 5');
   });
 
-  it('a malformed key among the entries is cut like a bad record', async () => {
+  it('a malformed key among the entries is fatal', async () => {
     await seed();
     await tamper((db) => db.put(Buffer.concat([entryKey(9), Buffer.from([0])]), Buffer.from('junk')));
-    const { entriesIdx, truncatedTail } = await recoverWith();
-    expect(entriesIdx).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(truncatedTail).toMatchObject({ fromIndex: 10 });
+    await expectRefused(10, /malformed entry key/);
   });
 
   it('a corrupt committed entry is fatal, naming the data dir and the index', async () => {

@@ -92,7 +92,6 @@ describe('crash durability (SIGKILL)', () => {
       const rand = mulberry32(seed);
       const { dir, cleanup } = await tempDir('crash');
       const everAcked = new Map<number, number>();
-      let truncations = 0;
       let expectedStart = 1;
       // Entries that reached the disk but whose ack the kill cut off: evidence the kill lands mid-write.
       let unacked = 0;
@@ -105,8 +104,9 @@ describe('crash durability (SIGKILL)', () => {
 
           const store = await MemberStore.open(dir);
           try {
+            // LevelDB's own log drops a torn final batch, so recover() (which refuses any damaged
+            // entry) must succeed after every kill.
             const rec = await store.recover();
-            if (rec.truncatedTail !== undefined) truncations++;
             const byIndex = new Map(rec.entries.map((e) => [e.index, e]));
             // Every entry ever acknowledged, in any life, is there with its term and bytes.
             const lost: string[] = [];
@@ -131,8 +131,6 @@ describe('crash durability (SIGKILL)', () => {
         await cleanup();
       }
       console.log(`crash test (${perSave}/save, seed ${seed}): ${everAcked.size} entries acknowledged, ${unacked} more durable but unacknowledged when killed`);
-      // LevelDB's own log drops a torn final batch; our checks should find nothing else to cut.
-      expect(truncations, `seed ${seed}`).toBe(0);
     });
   }
 

@@ -65,7 +65,6 @@ describe('MemberStore', () => {
     const rec = await s.recover();
     expect(rec.hardState).toEqual({ term: 2, vote: 'b', commit: 4 });
     expect(rec.snapshot).toBeUndefined();
-    expect(rec.truncatedTail).toBeUndefined();
     expect(rec.entries.map((e) => ({ ...e, data: Buffer.from(e.data) }))).toEqual(
       ents.map((e) => ({ ...e, data: Buffer.from(e.data) })),
     );
