@@ -5,14 +5,17 @@
  */
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { LocalCluster } from '../launcher/local-cluster.js';
+import { pino } from 'pino';
+import { LocalCluster, type ClusterState, type LeaseStatus, type MemberStatus } from '../launcher/local-cluster.js';
+import { parseLoadBalancerArgs, TcpLoadBalancer } from '../launcher/tcp-load-balancer.js';
 import { loadTopology, TopologyError } from '../launcher/topology.js';
 
 const USAGE = `usage: ketch-cluster COMMAND [flags]
 
 commands:
   up [-f cluster/ha.yaml] [--detach]   start every member, wait until healthy; Ctrl-C stops all
-  status [-o json]                     every member: up/down, pid, leader, term, applied index
+  status [-o json]                     every member: up/down, pid, leader (raft leader of the stores,
+                                       Lease holder among schedulers / controller managers), term, index
   down                                 stop every member (gracefully, then SIGKILL after 15 s)
   logs MEMBER [-f]                     print (and follow) a member's log
   kill MEMBER                          SIGKILL
@@ -27,6 +30,8 @@ flags:
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // The launcher starts the lb as its own process through this hidden command (see `up`).
+  if (argv[0] === '__lb') return serveLoadBalancer(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -55,16 +60,12 @@ async function main(argv: string[]): Promise<number> {
       const rows = await cluster.status();
       if (values.output === 'json') {
         process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-      } else {
-        process.stdout.write('NAME        KIND    PID      STATE    LEADER  TERM  APPLIED  URL\n');
-        for (const r of rows) {
-          const state = !r.up ? 'down' : r.paused ? 'paused' : 'up';
-          process.stdout.write(
-            `${r.name.padEnd(11)} ${r.kind.padEnd(7)} ${String(r.pid).padEnd(8)} ${state.padEnd(8)} ${(r.leader ? 'yes' : '').padEnd(7)} ${String(r.term ?? '').padEnd(5)} ${String(r.appliedIndex ?? '').padEnd(8)} ${r.url}\n`,
-          );
-        }
+      } else if (values.output === 'table') {
+        process.stdout.write(statusTable(rows, await cluster.leases()));
         const cut = cluster.currentCut();
         if (cut.length > 0) process.stdout.write(`peer links cut: ${cut.map(([a, b]) => `${a}-${b}`).join(' ')} ('ketch-cluster heal' restores them)\n`);
+      } else {
+        throw new UsageError(`-o ${values.output}: expected table or json`);
       }
       return 0;
     }
@@ -109,42 +110,56 @@ async function main(argv: string[]): Promise<number> {
 
 class UsageError extends Error {}
 
+function statusTable(rows: MemberStatus[], leases: LeaseStatus[]): string {
+  const table = [['NAME', 'KIND', 'PID', 'STATE', 'LEADER', 'TERM', 'INDEX', 'URL']];
+  for (const r of rows) {
+    const state = !r.up ? 'down' : r.paused ? 'paused' : 'up';
+    table.push([r.name, r.kind, String(r.pid), state, r.leader ? 'yes' : '', String(r.term ?? ''), String(r.index ?? ''), r.url]);
+  }
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  const lines = table.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const l of leases) {
+    const who = l.holder ?? (l.holderIdentity === undefined ? 'nobody (no current holder)' : `${l.holderIdentity} (not a member of this cluster)`);
+    lines.push(`Lease ${l.lease}: ${who}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 async function up(cluster: LocalCluster, file: string, detach: boolean): Promise<number> {
   const topology = loadTopology(file);
-  const state = await cluster.up(file, topology);
-  process.stdout.write(`starting ${topology.name}: ${state.members.map((m) => m.name).join(', ')} (logs in ${cluster.stateDir})\n`);
+  process.stdout.write(`starting ${topology.name} (logs in ${cluster.stateDir})\n`);
   const t0 = Date.now();
-  await cluster.waitHealthy(30_000);
-  const endpoints = state.members.map((m) => m.url).join(',');
-  process.stdout.write(
-    [
-      `healthy after ${((Date.now() - t0) / 1000).toFixed(1)} s`,
-      '',
-      ...state.members.map((m) => `  ${m.name.padEnd(10)} ${m.url}  (pid ${m.pid})`),
-      '',
-      'try:',
-      `  ETCDCTL_API=3 etcdctl --endpoints ${endpoints} put hello world`,
-      `  ETCDCTL_API=3 etcdctl --endpoints ${endpoints} endpoint status -w table`,
-      `  npx ketch-cluster status            # who leads`,
-      `  npx ketch-cluster kill store-1      # then status again: a new leader`,
-      `  npx ketch-cluster start store-1`,
-      `  npx ketch-cluster partition store-1  # cut its peer links; 'heal' restores them`,
-      '',
-    ].join('\n'),
-  );
+  let state: ClusterState;
+  try {
+    state = await cluster.up(file, topology, (kinds, names) => process.stdout.write(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s  ${kinds.join(', ')}: ${names.join(', ')}\n`));
+  } catch (err) {
+    process.stderr.write(`ketch-cluster: ${(err as Error).message}\nstopping what was started...\n`);
+    await cluster.down(5_000).catch(() => undefined);
+    return 1;
+  }
+  process.stdout.write(`healthy after ${((Date.now() - t0) / 1000).toFixed(1)} s\n\n`);
+  process.stdout.write(usageHints(cluster, state));
   if (detach) {
-    process.stdout.write("running in the background; stop it with 'npx ketch-cluster down'\n");
+    process.stdout.write(`running in the background; stop it with 'npx ketch-cluster down${stateDirFlag(cluster)}'\n`);
     return 0;
   }
   process.stdout.write('Ctrl-C stops the cluster\n');
   // Report what changes (a member going down or up, a new leader) until told to stop.
   let last = '';
+  let polling = false;
   const monitor = setInterval(() => {
-    void cluster.status().then((rows) => {
-      const now = rows.map((r) => `${r.name}:${!r.up ? 'down' : r.paused ? 'paused' : r.leader ? 'leader' : 'up'}`).join(' ');
-      if (now !== last && last !== '') process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${now}\n`);
-      last = now;
-    });
+    if (polling) return;
+    polling = true;
+    void cluster
+      .status()
+      .then((rows) => {
+        const now = rows.map((r) => `${r.name}:${!r.up ? 'down' : r.paused ? 'paused' : r.leader ? 'leader' : 'up'}`).join(' ');
+        if (now !== last && last !== '') process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${now}\n`);
+        last = now;
+      })
+      .finally(() => {
+        polling = false;
+      });
   }, 1000);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -154,6 +169,52 @@ async function up(cluster: LocalCluster, file: string, detach: boolean): Promise
   process.stdout.write('\nstopping...\n');
   await cluster.down();
   process.stdout.write('all members stopped\n');
+  return 0;
+}
+
+function stateDirFlag(cluster: LocalCluster): string {
+  return cluster.stateDir === '.ketch' ? '' : ` --state-dir ${cluster.stateDir}`;
+}
+
+/** The members and the commands to use the cluster, as `up` prints them. */
+function usageHints(cluster: LocalCluster, state: ClusterState): string {
+  const width = Math.max(...state.members.map((m) => m.name.length));
+  const lines = state.members.map((m) => `  ${m.name.padEnd(width)}  ${m.kind.padEnd(18)} pid ${String(m.pid).padEnd(8)} ${m.url}`);
+  const endpoints = state.members.filter((m) => m.kind === 'store').map((m) => m.url).join(',');
+  const firstStore = state.members.find((m) => m.kind === 'store')?.name ?? 'store-1';
+  const flag = stateDirFlag(cluster);
+  lines.push('', 'try:');
+  if (state.kubeconfig !== undefined) {
+    lines.push(
+      `  kubectl --kubeconfig ${state.kubeconfig} get nodes`,
+      `  kubectl --kubeconfig ${state.kubeconfig} create deployment web --image nginx --replicas 3`,
+      `  export KUBECONFIG=${state.kubeconfig}   # then plain kubectl`,
+    );
+  }
+  lines.push(
+    `  npx ketchctl --endpoints ${endpoints} put hello world`,
+    `  npx ketchctl --endpoints ${endpoints} endpoint status -w table`,
+    `  npx ketch-cluster status${flag}            # who leads: store raft leader, Lease holders`,
+    `  npx ketch-cluster kill ${firstStore}${flag}      # then status again: a new leader`,
+    `  npx ketch-cluster start ${firstStore}${flag}`,
+    `  npx ketch-cluster partition ${firstStore}${flag} # cut its peer links; 'heal' restores them`,
+    '',
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/** `ketch-cluster __lb ...`: the TCP load balancer in front of the apiservers, until SIGTERM. */
+async function serveLoadBalancer(argv: string[]): Promise<number> {
+  const { logLevel, ...options } = parseLoadBalancerArgs(argv);
+  const log = pino({ level: logLevel, base: { name: 'ketch-lb' } });
+  const lb = await TcpLoadBalancer.start({ ...options, log });
+  log.info({ listen: `${options.host}:${lb.port}`, backends: options.backends }, 'load balancer listening');
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await lb.close();
+  log.info('stopped');
   return 0;
 }
 
@@ -177,12 +238,13 @@ async function logs(path: string, follow: boolean): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    // Exit now rather than when fetch's idle keep-alive sockets time out (seconds later).
+    process.exit(code);
   },
   (err: unknown) => {
     const known = err instanceof UsageError || err instanceof TopologyError || err instanceof Error;
     process.stderr.write(`ketch-cluster: ${known ? (err as Error).message : String(err)}\n`);
     if (err instanceof UsageError) process.stderr.write("see 'ketch-cluster --help'\n");
-    process.exitCode = err instanceof UsageError ? 2 : 1;
+    process.exit(err instanceof UsageError ? 2 : 1);
   },
 );

@@ -1,24 +1,33 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { dialOverridesFor, freeLoopbackPorts, LinkNetwork, type LinkSpec, partitionPairs, planLinks, type PartitionRequest } from './link-network.js';
-import { clientUrl, peerUrl, type Topology, type TopologyMember } from './topology.js';
+import { launcherEntry, leaseOf, memberArgs } from './member-commands.js';
+import { apiReady, fetchMetrics, loggedIdentity, nodesReady, readLease, storeHealthy } from './probes.js';
+import { memberUrl, nodeNames, peerUrl, START_TIERS, stores, type MemberKind, type Topology } from './topology.js';
 
 /**
- * Runs the members of a topology as separate processes on this machine, remembering their pids in
- * <state-dir>/state.json so later commands (status, kill, stop, start, down) find them.
+ * Runs the members of a topology as separate processes on this machine, tier by tier (stores,
+ * apiservers, the lb, then schedulers, controller managers and kubelets), remembering their pids
+ * in <state-dir>/state.json so later commands (status, kill, stop, start, down) find them.
  */
 
 export interface MemberState {
   name: string;
-  kind: string;
+  kind: MemberKind;
   pid: number;
+  /** Client URL of a store, HTTP URL of an apiserver or the lb; '' for the others. */
   url: string;
   args: string[];
   log: string;
+  /** Size of the log when the launcher last started the member: its identity is logged after it. */
+  logStart?: number;
   /** Extra environment (KETCH_PEER_DIAL_OVERRIDES: its peer links go through the link proxies). */
   env?: Record<string, string>;
+  /** The Lease a scheduler or controller manager competes for. */
+  lease?: { namespace: string; name: string };
+  /** The nodes a kubelet runs. */
+  nodes?: string[];
 }
 
 export interface ClusterState {
@@ -26,29 +35,34 @@ export interface ClusterState {
   members: MemberState[];
   /** The process running one TCP proxy per directed peer link, so `partition` can cut links. */
   links?: { pid: number; log: string; specs: LinkSpec[] };
+  /** The kubeconfig `up` wrote (pointing at the lb, or the first apiserver without one). */
+  kubeconfig?: string;
 }
 
 export interface MemberStatus {
   name: string;
-  kind: string;
+  kind: MemberKind;
   pid: number;
   up: boolean;
   paused: boolean;
+  /** Raft leader (store), current holder of its Lease (scheduler, controller manager); else false. */
   leader: boolean;
   url: string;
   term?: number;
-  appliedIndex?: number;
+  index?: number;
+  /** The Lease a scheduler or controller manager competes for, as namespace/name. */
+  lease?: string;
 }
 
-/** The compiled ketch program next to this module (dist/src/launcher → dist/src/cmd). */
-function ketchEntry(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', 'cmd', 'ketch.js');
+export interface LeaseStatus {
+  lease: string;
+  /** The member holding it now, if any (an unrenewed Lease has none). */
+  holder?: string;
+  holderIdentity?: string;
 }
 
-/** ketch-cluster itself, which also runs the link proxies (its hidden `__link-proxies` command). */
-function launcherEntry(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', 'cmd', 'ketch-cluster.js');
-}
+/** Up to how long each tier may take to become healthy. */
+const TIER_TIMEOUT_MS: Record<MemberKind, number> = { store: 30_000, apiserver: 30_000, lb: 15_000, scheduler: 60_000, 'controller-manager': 60_000, kubelet: 60_000 };
 
 export class LocalCluster {
   constructor(readonly stateDir: string) {}
@@ -69,53 +83,84 @@ export class LocalCluster {
     writeFileSync(this.statePath(), `${JSON.stringify(state, null, 2)}\n`);
   }
 
-  /** The ketch command line for a store member (etcd's flags). */
-  storeArgs(topology: Topology, m: TopologyMember): string[] {
-    const stores = topology.members.filter((x) => x.kind === 'store');
-    const initialCluster = stores.map((x) => `${x.name}=${peerUrl(x)}`).join(',');
-    const args = [
-      ketchEntry(),
-      '--name', m.name,
-      '--data-dir', join(resolve(this.stateDir), m.name),
-      '--listen-client-urls', clientUrl(m),
-      '--advertise-client-urls', clientUrl(m),
-      '--listen-peer-urls', peerUrl(m),
-      '--initial-advertise-peer-urls', peerUrl(m),
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-token', topology.name,
-      '--initial-cluster-state', 'new',
-    ];
-    for (const [k, v] of Object.entries(m.flags)) args.push(`--${k}`, v);
-    return args;
-  }
-
   /**
-   * Starts every member of the topology that is not already running. With more than one store
-   * member, their peer links first get a proxy each (a process of its own), which `partition`
-   * and `heal` control.
+   * Starts every member of the topology that is not already running, one tier at a time, each
+   * tier healthy before the next starts. With more than one store member, their peer links first
+   * get a proxy each (a process of its own), which `partition` and `heal` control.
    */
-  async up(topologyFile: string, topology: Topology): Promise<ClusterState> {
+  async up(topologyFile: string, topology: Topology, onTier: (kinds: readonly MemberKind[], names: string[]) => void = () => undefined): Promise<ClusterState> {
     const previous = existsSync(this.statePath()) ? this.readState() : undefined;
-    const stores = topology.members.filter((m) => m.kind === 'store');
+    const storeMembers = stores(topology);
     let links = previous?.links;
-    if (stores.length > 1 && (links === undefined || !isAlive(links.pid))) {
+    if (storeMembers.length > 1 && (links === undefined || !isAlive(links.pid))) {
       // Members still running dial the old proxy ports: keep those; otherwise take fresh ports.
       const reuse = links !== undefined && (previous?.members.some((m) => isAlive(m.pid)) ?? false);
-      const specs = reuse && links !== undefined ? links.specs : planLinks(stores, await freeLoopbackPorts(stores.length * (stores.length - 1)));
+      const specs = reuse && links !== undefined ? links.specs : planLinks(storeMembers, await freeLoopbackPorts(storeMembers.length * (storeMembers.length - 1)));
       links = await this.startLinkProxies(specs);
     }
-    const peerUrls = new Map(stores.map((m) => [m.name, peerUrl(m)]));
-    const members: MemberState[] = topology.members.map((m) => {
-      const old = previous?.members.find((x) => x.name === m.name);
-      if (old !== undefined && isAlive(old.pid)) return old;
-      const args = this.storeArgs(topology, m);
-      const log = join(resolve(this.stateDir), `${m.name}.log`);
-      const env: Record<string, string> = links === undefined ? {} : { KETCH_PEER_DIAL_OVERRIDES: dialOverridesFor(m.name, links.specs, peerUrls) };
-      return { name: m.name, kind: m.kind, pid: this.spawnMember(args, log, env), url: clientUrl(m), args, log, env };
-    });
-    const state: ClusterState = { topologyFile: resolve(topologyFile), members, ...(links === undefined ? {} : { links }) };
-    this.writeState(state);
+    const peerUrls = new Map(storeMembers.map((m) => [m.name, peerUrl(m)]));
+    const state: ClusterState = { topologyFile: resolve(topologyFile), members: [], ...(links === undefined ? {} : { links }) };
+    const lb = topology.members.find((m) => m.kind === 'lb') ?? topology.members.find((m) => m.kind === 'apiserver');
+    if (lb !== undefined) state.kubeconfig = this.writeKubeconfig(topology.name, memberUrl(lb));
+    for (const kinds of START_TIERS) {
+      const tier = topology.members.filter((m) => kinds.includes(m.kind));
+      if (tier.length === 0) continue;
+      onTier(kinds, tier.map((m) => m.name));
+      for (const m of tier) {
+        const old = previous?.members.find((x) => x.name === m.name);
+        if (old !== undefined && isAlive(old.pid)) {
+          state.members.push(old);
+          continue;
+        }
+        const args = memberArgs(topology, m, this.stateDir);
+        const log = join(resolve(this.stateDir), `${m.name}.log`);
+        const env: Record<string, string> = m.kind === 'store' && links !== undefined ? { KETCH_PEER_DIAL_OVERRIDES: dialOverridesFor(m.name, links.specs, peerUrls) } : {};
+        const lease = leaseOf(m);
+        state.members.push({
+          name: m.name,
+          kind: m.kind,
+          url: memberUrl(m),
+          args,
+          log,
+          env,
+          ...this.spawnMember(args, log, env),
+          ...(lease === undefined ? {} : { lease }),
+          ...(m.kind === 'kubelet' ? { nodes: nodeNames(m) } : {}),
+        });
+      }
+      // Written after every tier, so `down` finds what a failed `up` started.
+      this.writeState(state);
+      await this.waitHealthy(kinds, Math.max(...kinds.map((k) => TIER_TIMEOUT_MS[k])));
+    }
     return state;
+  }
+
+  /** A kubeconfig (plain HTTP, no credentials) whose one context points at `server`. */
+  private writeKubeconfig(name: string, server: string): string {
+    const path = join(resolve(this.stateDir), 'kubeconfig');
+    mkdirSync(this.stateDir, { recursive: true });
+    writeFileSync(
+      path,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        `  - name: ${name}`,
+        '    cluster:',
+        `      server: ${server}`,
+        'contexts:',
+        `  - name: ${name}`,
+        '    context:',
+        `      cluster: ${name}`,
+        `      user: ${name}`,
+        'users:',
+        `  - name: ${name}`,
+        '    user: {}',
+        `current-context: ${name}`,
+        '',
+      ].join('\n'),
+    );
+    return path;
   }
 
   /** Starts the link proxy process and waits until it listens on every link. */
@@ -124,7 +169,7 @@ export class LocalCluster {
     writeFileSync(this.linksPath(), `${JSON.stringify(specs, null, 2)}\n`);
     rmSync(this.linksReadyPath(), { force: true });
     const log = join(resolve(this.stateDir), 'link-proxies.log');
-    const pid = this.spawnMember([launcherEntry(), '__link-proxies', '--state-dir', resolve(this.stateDir)], log, {});
+    const { pid } = this.spawnMember([launcherEntry(), '__link-proxies', '--state-dir', resolve(this.stateDir)], log, {});
     const deadline = Date.now() + 15_000;
     while (!existsSync(this.linksReadyPath())) {
       if (!isAlive(pid)) throw new Error(`the link proxy process exited; see ${log}`);
@@ -223,16 +268,17 @@ export class LocalCluster {
     await network.close();
   }
 
-  private spawnMember(args: string[], log: string, env: Record<string, string> = {}): number {
+  private spawnMember(args: string[], log: string, env: Record<string, string> = {}): { pid: number; logStart: number } {
     mkdirSync(dirname(log), { recursive: true });
     const fd = openSync(log, 'a');
+    const logStart = statSync(log).size;
     // Its own process group: Ctrl-C in the launcher's terminal reaches the launcher only, which then
     // stops the members gracefully.
     const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], detached: true, env: { ...process.env, ...env } });
     closeSync(fd);
     child.unref();
     if (child.pid === undefined) throw new Error(`could not start ${args.join(' ')}`);
-    return child.pid;
+    return { pid: child.pid, logStart };
   }
 
   member(name: string): MemberState {
@@ -249,25 +295,33 @@ export class LocalCluster {
     process.kill(m.pid, sig);
   }
 
-  /** Starts a stopped or killed member again with its data dir. */
+  /** Starts a stopped or killed member again (a store with its data dir). */
   start(name: string): void {
     const state = this.readState();
     const m = state.members.find((x) => x.name === name);
-    if (m === undefined) throw new Error(`no member named ${name}`);
+    if (m === undefined) throw new Error(`no member named ${name}; members: ${state.members.map((x) => x.name).join(', ')}`);
     if (isAlive(m.pid)) throw new Error(`${name} is already running (pid ${m.pid})`);
-    m.pid = this.spawnMember(m.args, m.log, m.env ?? {});
+    Object.assign(m, this.spawnMember(m.args, m.log, m.env ?? {}));
     this.writeState(state);
   }
 
-  /** SIGTERM every member (graceful: a leader hands over first), SIGKILL what is left after the grace time. */
+  /**
+   * Stops the members in the reverse of the start order (kubelets and leader-elected components
+   * first, stores last), each tier with SIGTERM (graceful: leaders hand over) and SIGKILL for what
+   * is left after the grace time; the link proxies go last.
+   */
   async down(graceMs = 15_000): Promise<void> {
     const state = this.readState();
-    for (const m of state.members) if (isAlive(m.pid)) process.kill(m.pid, 'SIGCONT');
-    for (const m of state.members) if (isAlive(m.pid)) process.kill(m.pid, 'SIGTERM');
-    const deadline = Date.now() + graceMs;
-    while (state.members.some((m) => isAlive(m.pid)) && Date.now() < deadline) await sleep(100);
+    for (const kinds of [...START_TIERS].reverse()) {
+      const tier = state.members.filter((m) => kinds.includes(m.kind));
+      for (const m of tier) if (isAlive(m.pid)) process.kill(m.pid, 'SIGCONT');
+      for (const m of tier) if (isAlive(m.pid)) process.kill(m.pid, 'SIGTERM');
+      const deadline = Date.now() + graceMs;
+      while (tier.some((m) => isAlive(m.pid)) && Date.now() < deadline) await sleep(100);
+      for (const m of tier) if (isAlive(m.pid)) process.kill(m.pid, 'SIGKILL');
+    }
+    // Members of kinds this version does not know (an old state file) must not be left behind.
     for (const m of state.members) if (isAlive(m.pid)) process.kill(m.pid, 'SIGKILL');
-    // The link proxies go last: members shutting down may still talk to each other.
     if (state.links !== undefined && isAlive(state.links.pid)) {
       process.kill(state.links.pid, 'SIGTERM');
       const until = Date.now() + 5_000;
@@ -278,41 +332,97 @@ export class LocalCluster {
     rmSync(this.partitionAppliedPath(), { force: true });
   }
 
-  async status(): Promise<MemberStatus[]> {
-    const state = this.readState();
+  /** URLs to reach the Kubernetes API through: the lb first, then every apiserver that is up. */
+  private apiUrls(state: ClusterState): string[] {
+    const api = state.members.filter((m) => (m.kind === 'lb' || m.kind === 'apiserver') && isAlive(m.pid));
+    return [...api.filter((m) => m.kind === 'lb'), ...api.filter((m) => m.kind === 'apiserver')].map((m) => m.url);
+  }
+
+  /** Who holds each Lease of the cluster's schedulers and controller managers, mapped to members. */
+  async leases(state: ClusterState = this.readState()): Promise<LeaseStatus[]> {
+    const byLease = new Map<string, MemberState[]>();
+    for (const m of state.members) {
+      if (m.lease === undefined) continue;
+      const key = `${m.lease.namespace}/${m.lease.name}`;
+      byLease.set(key, [...(byLease.get(key) ?? []), m]);
+    }
+    const apiUrls = this.apiUrls(state);
     return Promise.all(
-      state.members.map(async (m) => {
-        const up = isAlive(m.pid);
-        const paused = up && processState(m.pid) === 'T';
-        const metrics = up && !paused ? await fetchMetrics(m.url) : undefined;
-        return {
-          name: m.name,
-          kind: m.kind,
-          pid: m.pid,
-          up,
-          paused,
-          leader: metrics?.get('etcd_server_is_leader') === 1,
-          url: m.url,
-          term: metrics?.get('etcd_server_term'),
-          appliedIndex: metrics?.get('etcd_server_proposals_applied_total'),
-        };
+      [...byLease].map(async ([key, candidates]): Promise<LeaseStatus> => {
+        const [namespace, name] = key.split('/') as [string, string];
+        const view = await readLease(apiUrls, namespace, name);
+        if (view === undefined || !view.current || view.holderIdentity === undefined) return { lease: key };
+        const holder = candidates.find((m) => isAlive(m.pid) && loggedIdentity(m.log, m.logStart ?? 0) === view.holderIdentity);
+        return { lease: key, holderIdentity: view.holderIdentity, ...(holder === undefined ? {} : { holder: holder.name }) };
       }),
     );
   }
 
-  /** Waits until every member answers /health with a leader. */
-  async waitHealthy(timeoutMs: number): Promise<void> {
+  async status(): Promise<MemberStatus[]> {
     const state = this.readState();
+    const leases = await this.leases(state);
+    const holders = new Set(leases.map((l) => l.holder).filter((h) => h !== undefined));
+    return Promise.all(
+      state.members.map(async (m): Promise<MemberStatus> => {
+        const up = isAlive(m.pid);
+        const paused = up && processState(m.pid) === 'T';
+        const metrics = m.kind === 'store' && up && !paused ? await fetchMetrics(m.url) : undefined;
+        const row: MemberStatus = { name: m.name, kind: m.kind, pid: m.pid, up, paused, leader: false, url: m.url };
+        if (m.kind === 'store') {
+          row.leader = metrics?.get('etcd_server_is_leader') === 1;
+          row.term = metrics?.get('etcd_server_term');
+          row.index = metrics?.get('etcd_server_proposals_applied_total');
+        }
+        if (m.lease !== undefined) {
+          row.lease = `${m.lease.namespace}/${m.lease.name}`;
+          row.leader = holders.has(m.name);
+        }
+        return row;
+      }),
+    );
+  }
+
+  /** Waits until every member of the given kinds is healthy (see `memberHealthy`). */
+  async waitHealthy(kinds: readonly MemberKind[], timeoutMs: number): Promise<void> {
+    const state = this.readState();
+    const tier = state.members.filter((m) => kinds.includes(m.kind));
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const healthy = await Promise.all(state.members.map((m) => health(m.url)));
+      const leases = tier.some((m) => m.lease !== undefined) ? await this.leases(state) : [];
+      const healthy = await Promise.all(tier.map((m) => this.memberHealthy(state, m, leases)));
       if (healthy.every(Boolean)) return;
-      const dead = state.members.filter((m) => !isAlive(m.pid));
+      const dead = tier.filter((m) => !isAlive(m.pid));
       if (dead.length > 0) {
         throw new Error(`${dead.map((m) => m.name).join(', ')} exited; see ${dead.map((m) => m.log).join(', ')}`);
       }
-      if (Date.now() > deadline) throw new Error(`the cluster was not healthy within ${timeoutMs / 1000} s; see the logs in ${this.stateDir}`);
+      if (Date.now() > deadline) {
+        const sick = tier.filter((_, i) => !healthy[i]);
+        throw new Error(`${sick.map((m) => m.name).join(', ')} not healthy within ${timeoutMs / 1000} s; see ${sick.map((m) => m.log).join(', ')}`);
+      }
       await sleep(200);
+    }
+  }
+
+  /**
+   * A store answers /health with a leader; an apiserver (and the lb, through it) answers /readyz;
+   * a scheduler's or controller manager's Lease has a current holder among the members; a
+   * kubelet's nodes are Ready.
+   */
+  private async memberHealthy(state: ClusterState, m: MemberState, leases: LeaseStatus[]): Promise<boolean> {
+    if (!isAlive(m.pid)) return false;
+    switch (m.kind) {
+      case 'store':
+        return storeHealthy(m.url);
+      case 'apiserver':
+      case 'lb':
+        return apiReady(m.url);
+      case 'scheduler':
+      case 'controller-manager': {
+        const key = m.lease === undefined ? '' : `${m.lease.namespace}/${m.lease.name}`;
+        return leases.some((l) => l.lease === key && l.holder !== undefined);
+      }
+      case 'kubelet':
+        return nodesReady(this.apiUrls(state), m.nodes ?? []);
     }
   }
 }
@@ -331,29 +441,6 @@ function processState(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  } catch {
-    return undefined;
-  }
-}
-
-async function health(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1500) });
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
-async function fetchMetrics(url: string): Promise<Map<string, number> | undefined> {
-  try {
-    const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(1500) });
-    const out = new Map<string, number>();
-    for (const line of (await res.text()).split('\n')) {
-      const m = /^([a-z_]+) ([0-9.e+-]+)$/.exec(line);
-      if (m !== null) out.set(m[1] as string, Number(m[2]));
-    }
-    return out;
   } catch {
     return undefined;
   }

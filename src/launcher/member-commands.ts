@@ -1,0 +1,60 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { clientUrl, memberUrl, peerUrl, stores, type Topology, type TopologyMember } from './topology.js';
+
+/** The command line (node arguments) that runs each kind of member, from the topology. */
+
+const CMD_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'cmd');
+
+/** A compiled program next to this module (dist/src/launcher → dist/src/cmd). */
+export function programEntry(program: string): string {
+  return join(CMD_DIR, `${program}.js`);
+}
+
+/** ketch-cluster itself, which also runs the link proxies and the lb (hidden `__` commands). */
+export function launcherEntry(): string {
+  return programEntry('ketch-cluster');
+}
+
+/** The Lease a scheduler or controller manager competes for (its flags may rename it). */
+export function leaseOf(m: TopologyMember): { namespace: string; name: string } | undefined {
+  if (m.kind !== 'scheduler' && m.kind !== 'controller-manager') return undefined;
+  return {
+    namespace: m.flags['leader-elect-resource-namespace'] ?? 'kube-system',
+    name: m.flags['leader-elect-resource-name'] ?? (m.kind === 'scheduler' ? 'kube-scheduler' : 'kube-controller-manager'),
+  };
+}
+
+export function memberArgs(topology: Topology, m: TopologyMember, stateDir: string): string[] {
+  const byName = new Map(topology.members.map((x) => [x.name, x]));
+  const urls = (names: readonly string[]): string => names.map((n) => memberUrl(byName.get(n) as TopologyMember)).join(',');
+  const extra = Object.entries(m.flags).flatMap(([k, v]) => [`--${k}`, v]);
+  switch (m.kind) {
+    case 'store': {
+      const initialCluster = stores(topology).map((x) => `${x.name}=${peerUrl(x)}`).join(',');
+      return [
+        programEntry('ketch'),
+        '--name', m.name,
+        '--data-dir', join(resolve(stateDir), m.name),
+        '--listen-client-urls', clientUrl(m),
+        '--advertise-client-urls', clientUrl(m),
+        '--listen-peer-urls', peerUrl(m),
+        '--initial-advertise-peer-urls', peerUrl(m),
+        '--initial-cluster', initialCluster,
+        '--initial-cluster-token', topology.name,
+        '--initial-cluster-state', 'new',
+        ...extra,
+      ];
+    }
+    case 'apiserver':
+      return [programEntry('ketch-apiserver'), '--etcd-servers', urls(m.stores), '--bind-address', m.host, '--port', String(m.port), ...extra];
+    case 'lb':
+      return [launcherEntry(), '__lb', '--listen', `${m.host}:${m.port}`, '--backends', urls(m.backends), ...extra];
+    case 'scheduler':
+      return [programEntry('ketch-scheduler'), '--master', urls(m.masters), ...extra];
+    case 'controller-manager':
+      return [programEntry('ketch-controller-manager'), '--master', urls(m.masters), ...extra];
+    case 'kubelet':
+      return [programEntry('ketch-kubelet'), '--master', urls(m.masters), '--node-name', m.nodeName, '--nodes', String(m.nodes), ...extra];
+  }
+}

@@ -1,0 +1,125 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+
+/**
+ * What the launcher asks running members: store health and raft metrics, apiserver readiness,
+ * Lease holders and node readiness (through an apiserver), and which Lease identity a
+ * scheduler or controller manager process uses (from its own log).
+ */
+
+const TIMEOUT_MS = 1500;
+
+async function getJson(url: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = text;
+  }
+  return { status: res.status, body };
+}
+
+/** A store member's /health: true when it has a leader. */
+export async function storeHealthy(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+    await res.arrayBuffer();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** An apiserver's (or the lb's, through it) /readyz. */
+export async function apiReady(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+    await res.arrayBuffer();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** A store member's Prometheus metrics as name → value (unlabelled series only). */
+export async function fetchMetrics(url: string): Promise<Map<string, number> | undefined> {
+  try {
+    const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+    const out = new Map<string, number>();
+    for (const line of (await res.text()).split('\n')) {
+      const m = /^([a-z_]+) ([0-9.e+-]+)$/.exec(line);
+      if (m !== null) out.set(m[1] as string, Number(m[2]));
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface LeaseView {
+  holderIdentity: string | undefined;
+  /** False when the holder has not renewed within leaseDurationSeconds (it is no longer leading). */
+  current: boolean;
+}
+
+/**
+ * A Lease read through the first of `apiUrls` that answers; undefined when none answers, a view
+ * with no holder when the Lease does not exist yet.
+ */
+export async function readLease(apiUrls: readonly string[], namespace: string, name: string): Promise<LeaseView | undefined> {
+  for (const api of apiUrls) {
+    try {
+      const { status, body } = await getJson(`${api}/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`);
+      if (status === 404) return { holderIdentity: undefined, current: false };
+      if (status !== 200) continue;
+      const spec = ((body as { spec?: Record<string, unknown> }).spec ?? {}) as { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
+      const holder = spec.holderIdentity === '' ? undefined : spec.holderIdentity;
+      const renewed = spec.renewTime === undefined ? NaN : Date.parse(spec.renewTime);
+      // Same machine, same clock: a Lease past renewTime + duration has no acting leader.
+      const current = holder !== undefined && Number.isFinite(renewed) && renewed + (spec.leaseDurationSeconds ?? 0) * 1000 > Date.now();
+      return { holderIdentity: holder, current };
+    } catch {
+      // Try the next apiserver.
+    }
+  }
+  return undefined;
+}
+
+/** Whether every named node exists with condition Ready=True, asked through the first apiserver that answers. */
+export async function nodesReady(apiUrls: readonly string[], names: readonly string[]): Promise<boolean> {
+  for (const api of apiUrls) {
+    try {
+      const { status, body } = await getJson(`${api}/api/v1/nodes`);
+      if (status !== 200) continue;
+      const items = (body as { items?: Array<{ metadata?: { name?: string }; status?: { conditions?: Array<{ type?: string; status?: string }> } }> }).items ?? [];
+      const ready = new Set(items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((n) => n.metadata?.name));
+      return names.every((n) => ready.has(n));
+    } catch {
+      // Try the next apiserver.
+    }
+  }
+  return false;
+}
+
+/**
+ * The leader-election identity a scheduler or controller manager logs (pino's `identity` field)
+ * from byte `offset` of its log on, i.e. since the launcher last started it.
+ */
+export function loggedIdentity(logPath: string, offset: number): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(logPath, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    // The first line names it; a little more covers any line written before.
+    const buf = Buffer.alloc(64 * 1024);
+    const n = readSync(fd, buf, 0, buf.length, offset);
+    const m = /"identity":"([^"]+)"/.exec(buf.subarray(0, n).toString('utf8'));
+    return m?.[1];
+  } finally {
+    closeSync(fd);
+  }
+}
