@@ -1,0 +1,60 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { memberArgs } from '../../src/launcher/member-commands.js';
+import { loadTopology, parseTopology, type KubeletMember, type Topology } from '../../src/launcher/topology.js';
+
+const CLUSTER_DIR = join(import.meta.dirname, '..', '..', 'cluster');
+
+function parse(members: unknown[]): Topology {
+  return parseTopology({ name: 't', members }, 't.yaml');
+}
+
+const store = (n: number): Record<string, unknown> => ({ name: `store-${n}`, kind: 'store', clientPort: 40000 + n, peerPort: 41000 + n });
+
+describe('topology', () => {
+  it('reads cluster/ha.yaml: 3 masters, one lb, 3 kubelets that talk to the lb', () => {
+    const t = loadTopology(join(CLUSTER_DIR, 'ha.yaml'));
+    const count = (kind: string): number => t.members.filter((m) => m.kind === kind).length;
+    expect([count('store'), count('apiserver'), count('scheduler'), count('controller-manager'), count('lb'), count('kubelet')]).toEqual([3, 3, 3, 3, 1, 3]);
+    const worker = t.members.find((m) => m.kind === 'kubelet') as KubeletMember;
+    expect(worker.masters).toEqual(['lb']);
+    const args = memberArgs(t, worker, '/tmp/state');
+    expect(args.slice(1)).toEqual(['--master', 'http://127.0.0.1:8080', '--node-name', 'worker-1', '--nodes', '1']);
+    const api = t.members.find((m) => m.name === 'apiserver-1');
+    expect(memberArgs(t, api!, '/tmp/state').slice(1, 3)).toEqual(['--etcd-servers', 'http://127.0.0.1:2379,http://127.0.0.1:22379,http://127.0.0.1:32379']);
+    const lb = t.members.find((m) => m.kind === 'lb');
+    expect(memberArgs(t, lb!, '/tmp/state').slice(1)).toEqual(['__lb', '--listen', '127.0.0.1:8080', '--backends', 'http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083']);
+    expect(loadTopology(join(CLUSTER_DIR, 'single.yaml')).members.map((m) => m.kind)).toEqual(['store']);
+  });
+
+  it('defaults: apiservers use every store, components every apiserver, kubelets the apiservers when there is no lb', () => {
+    const t = parse([store(1), store(2), { name: 'api', kind: 'apiserver', port: 8000 }, { name: 'sched', kind: 'scheduler', flags: { 'leader-elect-lease-duration': '4s' } }, { name: 'w', kind: 'kubelet', nodes: 2 }]);
+    const [, , api, sched, w] = t.members;
+    expect(api).toMatchObject({ stores: ['store-1', 'store-2'] });
+    expect(sched).toMatchObject({ masters: ['api'] });
+    expect(w).toMatchObject({ masters: ['api'], nodeName: 'w', nodes: 2 });
+    expect(memberArgs(t, sched!, '/tmp/s').slice(1)).toEqual(['--master', 'http://127.0.0.1:8000', '--leader-elect-lease-duration', '4s']);
+  });
+
+  it.each([
+    ['an unknown kind', [store(1), { name: 'x', kind: 'etcd' }], /members\[1\] \(x\): 'kind' must be one of store, apiserver, lb, scheduler, controller-manager, kubelet/],
+    ['no store', [{ name: 'api', kind: 'apiserver', port: 8000 }], /needs at least one member of kind store/],
+    ['a kubelet without apiserver', [store(1), { name: 'w', kind: 'kubelet' }], /w need at least one member of kind apiserver/],
+    ['a reference to a missing member', [store(1), { name: 'api', kind: 'apiserver', port: 8000, stores: ['store-9'] }], /\(api\): 'stores' names store-9, which is not a member/],
+    ['a reference of the wrong kind', [store(1), { name: 'api', kind: 'apiserver', port: 8000 }, { name: 'lb', kind: 'lb', port: 8001, backends: ['store-1'] }], /'backends' names store-1 of kind store; expected apiserver/],
+    ['a port used twice', [store(1), { name: 'api', kind: 'apiserver', port: 40001 }], /\(api\): port 40001 is already used by store-1/],
+    ['a missing port', [store(1), { name: 'api', kind: 'apiserver' }], /\(api\): 'port' must be a port number/],
+    ['a field of another kind', [store(1), { name: 'api', kind: 'apiserver', port: 8000, clientPort: 8001 }], /unknown field 'clientPort' for kind apiserver/],
+    ['two lbs', [store(1), { name: 'api', kind: 'apiserver', port: 8000 }, { name: 'lb1', kind: 'lb', port: 8001 }, { name: 'lb2', kind: 'lb', port: 8002 }], /at most one member of kind lb/],
+    ['a bad node count', [store(1), { name: 'api', kind: 'apiserver', port: 8000 }, { name: 'w', kind: 'kubelet', nodes: 0 }], /'nodes' must be a whole number from 1 to 5000/],
+    ['duplicate names', [store(1), store(1)], /duplicate name store-1/],
+    ['flags that are not a mapping', [{ ...store(1), flags: ['x'] }], /'flags' must be a mapping/],
+  ])('rejects %s with a clear error', (_what, members, message) => {
+    expect(() => parse(members)).toThrow(message);
+  });
+
+  it('rejects a file that is not a topology', () => {
+    expect(() => parseTopology('just text', 'x.yaml')).toThrow(/x.yaml: expected a mapping with a non-empty 'members' list/);
+    expect(() => loadTopology('/nonexistent/topology.yaml')).toThrow(/cannot read topology \/nonexistent\/topology.yaml/);
+  });
+});
