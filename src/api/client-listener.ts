@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { CLUSTER_VERSION, type KetchServer, SERVER_VERSION } from '../server/ketch-server.js';
 import { clusterService } from './cluster-service.js';
 import { etcdServiceDefinitions } from './etcd-proto.js';
+import { KetchGrpcServer } from './grpc-h2/grpc-server.js';
 import { AuthorityFixingStream, firstRequestNeedsAuthorityFix } from './h2-authority-fix.js';
 import { kvService } from './kv-service.js';
 import { leaseService } from './lease-service.js';
@@ -13,6 +14,11 @@ import { watchService } from './watch-service.js';
 
 /** grpc's own framing on top of the request limit, as etcd allows (grpcOverheadBytes). */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+/** Which gRPC server serves the client port: grpc-js (on node:http2) or Ketch's own (grpc-h2/). */
+export type GrpcServerKind = 'grpc-js' | 'ketch';
+export const GRPC_SERVER_KINDS: readonly GrpcServerKind[] = ['grpc-js', 'ketch'];
+export const DEFAULT_GRPC_SERVER: GrpcServerKind = 'grpc-js';
 
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0');
 /** How long a new gRPC connection may stay silent after its preface before we stop waiting for its first request. */
@@ -25,8 +31,9 @@ const SNIFF_BYTES_MAX = 64 * 1024;
  * same port, as etcd does, told apart by the HTTP/2 connection preface.
  */
 export class ClientListener {
-  private readonly grpcServer: grpc.Server;
-  private readonly injector: grpc.ConnectionInjector;
+  private readonly grpcServer: grpc.Server | undefined;
+  private readonly injector: grpc.ConnectionInjector | undefined;
+  private readonly ketchGrpc: KetchGrpcServer | undefined;
   private readonly netServers: NetServer[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly http = createHttpServer((req, res) => void this.serveHttp(req, res));
@@ -42,32 +49,40 @@ export class ClientListener {
       electionTimeoutMs?: number;
       /** Watch: --experimental-watch-progress-notify-interval (etcd: 10 min). */
       watchProgressNotifyIntervalMs?: number;
+      /** --experimental-grpc-server. */
+      grpcServer?: GrpcServerKind;
     },
   ) {
-    this.grpcServer = new grpc.Server({
-      'grpc.max_receive_message_length': limits.maxRequestBytes + GRPC_OVERHEAD_BYTES,
-      'grpc.max_send_message_length': 2 ** 31 - 1,
-      // etcd's keepalive enforcement: clients may ping every 5 s.
-      'grpc.http2.min_ping_interval_without_data_ms': 5000,
-      'grpc.keepalive_permit_without_calls': 1,
-    });
+    const maxReceiveMessageBytes = limits.maxRequestBytes + GRPC_OVERHEAD_BYTES;
+    if ((limits.grpcServer ?? DEFAULT_GRPC_SERVER) === 'ketch') {
+      this.ketchGrpc = new KetchGrpcServer(log, { maxReceiveMessageBytes });
+    } else {
+      this.grpcServer = new grpc.Server({
+        'grpc.max_receive_message_length': maxReceiveMessageBytes,
+        'grpc.max_send_message_length': 2 ** 31 - 1,
+        // etcd's keepalive enforcement: clients may ping every 5 s.
+        'grpc.http2.min_ping_interval_without_data_ms': 5000,
+        'grpc.keepalive_permit_without_calls': 1,
+      });
+      this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    }
     const defs = etcdServiceDefinitions();
-    this.grpcServer.addService(defs.KV, kvService(server, log, limits));
-    this.grpcServer.addService(defs.Cluster, clusterService(server, log));
-    this.grpcServer.addService(defs.Maintenance, maintenanceService(server, log));
-    this.grpcServer.addService(defs.Lease, leaseService(server, log));
+    this.addService(defs.KV, kvService(server, log, limits));
+    this.addService(defs.Cluster, clusterService(server, log));
+    this.addService(defs.Maintenance, maintenanceService(server, log));
+    this.addService(defs.Lease, leaseService(server, log));
     this.watch = watchService(server, log, {
       maxRequestBytes: limits.maxRequestBytes,
       electionTimeoutMs: limits.electionTimeoutMs ?? 1000,
       progressNotifyIntervalMs: limits.watchProgressNotifyIntervalMs,
     });
-    this.grpcServer.addService(defs.Watch, { Watch: this.watch.Watch });
-    this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    this.addService(defs.Watch, { Watch: this.watch.Watch });
   }
 
   /** Adds more services (Watch, Lease) before listening. */
   addService(def: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation): void {
-    this.grpcServer.addService(def, impl);
+    if (this.ketchGrpc !== undefined) this.ketchGrpc.addService(def, impl);
+    else this.grpcServer?.addService(def, impl);
   }
 
   async listen(url: string): Promise<void> {
@@ -102,7 +117,7 @@ export class ClientListener {
       socket.pause();
       socket.unshift(head);
       // Node's http2 session first consumes what is buffered on the socket, then reads natively.
-      this.injector.injectConnection(fixAuthority ? new AuthorityFixingStream(socket) : socket);
+      this.injector?.injectConnection(fixAuthority ? new AuthorityFixingStream(socket) : socket);
     };
     const onData = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk]);
@@ -113,6 +128,12 @@ export class ClientListener {
         socket.unshift(head);
         this.http.emit('connection', socket);
         socket.resume();
+        return;
+      }
+      if (this.ketchGrpc !== undefined) {
+        // Our own HTTP/2 decodes any :authority, so no sniffing and no rewriting stream.
+        socket.off('data', onData);
+        this.ketchGrpc.handleConnection(socket, head);
         return;
       }
       // gRPC: only a connection whose first request carries a URL as :authority (etcdctl 3.4) needs
@@ -185,9 +206,12 @@ export class ClientListener {
 
   async close(): Promise<void> {
     this.watch.close();
-    this.injector.destroy();
+    const closing = this.netServers.map((n) => new Promise<void>((r) => n.close(() => r())));
+    // Ours: GOAWAY first, so clients retry elsewhere instead of seeing a cut connection.
+    await this.ketchGrpc?.close(500);
+    this.injector?.destroy();
     for (const s of this.sockets) s.destroy();
-    await Promise.all(this.netServers.map((n) => new Promise<void>((r) => n.close(() => r()))));
-    this.grpcServer.forceShutdown();
+    await Promise.all(closing);
+    this.grpcServer?.forceShutdown();
   }
 }

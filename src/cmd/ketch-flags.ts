@@ -30,6 +30,8 @@ export interface KetchFlags {
   logLevel: string;
   /** Periodic watch progress notifications (progress_notify watches); etcd's default 10 min. */
   watchProgressNotifyIntervalMs: number;
+  /** Which gRPC server serves the client port (A/B runs); undefined: the listener's default. */
+  grpcServer?: 'grpc-js' | 'ketch';
 }
 
 interface FlagSpec {
@@ -60,6 +62,7 @@ const SPECS: Record<string, FlagSpec> = {
   'log-level': { kind: 'string', def: 'info', help: 'Log level: debug, info, warn, error, fatal.' },
   'config-file': { kind: 'string', def: '', help: 'Path to the server configuration file (YAML, etcd keys).' },
   'experimental-watch-progress-notify-interval': { kind: 'string', def: '10m', help: 'Duration of periodical watch progress notification.' },
+  'experimental-grpc-server': { kind: 'string', def: '', help: "Ketch only: the client port's gRPC server, 'ketch' (its own HTTP/2) or 'grpc-js'." },
 };
 
 /** etcd flags Ketch accepts and ignores, because they have no meaning here (logging backends etc.). */
@@ -196,6 +199,10 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Ket
   if (mode !== 'periodic' && mode !== 'revision') {
     throw new FlagError(`--auto-compaction-mode must be 'periodic' or 'revision', got ${JSON.stringify(mode)}`);
   }
+  const grpcServer = get('experimental-grpc-server');
+  if (grpcServer !== '' && grpcServer !== 'grpc-js' && grpcServer !== 'ketch') {
+    throw new FlagError(`--experimental-grpc-server must be 'ketch' or 'grpc-js', got ${JSON.stringify(grpcServer)}`);
+  }
   const heartbeatIntervalMs = int('heartbeat-interval', get('heartbeat-interval'), 1);
   const electionTimeoutMs = int('election-timeout', get('election-timeout'), 1);
   if (electionTimeoutMs < 5 * heartbeatIntervalMs) {
@@ -224,5 +231,6 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Ket
     listenMetricsUrls: urls('listen-metrics-urls', get('listen-metrics-urls')),
     logLevel: get('log-level'),
     watchProgressNotifyIntervalMs: duration('experimental-watch-progress-notify-interval', get('experimental-watch-progress-notify-interval')),
+    ...(grpcServer === '' ? {} : { grpcServer }),
   };
 }
