@@ -1,19 +1,33 @@
+import type { MethodDefinition } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { KetchServer } from '../server/ketch-server.js';
-import { fromRangeResponse, fromTxnResponse, num, toRangeRequest, toTxnRequest, txnHasWrites } from '../server/etcd-convert.js';
+import { fromTxnResponse, num, toRangeRequest, toTxnRequest, txnHasWrites } from '../server/etcd-convert.js';
 import type { RequestOp, TxnRequest } from '../mvcc/types.js';
 import { checkTxnDuplicateKeys } from '../mvcc/txn-check.js';
 import { EtcdErrors } from '../util/etcd-errors.js';
 import { type Msg, unary } from './grpc-handler.js';
+import { etcdServiceDefinitions } from './etcd-proto.js';
+import { DecodedRangeRequest, installRangeCodec, RangeReply } from './range-codec.js';
 
 /** etcdserverpb.KV: thin handlers that validate as etcd's v3rpc/key.go does, then call the server. */
 export function kvService(server: KetchServer, log: Logger, limits: { maxTxnOps: number }) {
+  // Range's handler and wire codec go together: every server that serves these handlers with the
+  // shared etcd definitions (grpc-js, or an HTTP/2 server calling the definitions' serializers)
+  // gets the codec; clients built from the definitions are unaffected.
+  installRangeCodec(etcdServiceDefinitions().KV.Range as MethodDefinition<unknown, unknown>);
   return {
+    // The request comes from decodeRangeRequest (src/api/range-codec.ts) when the definition has the
+    // Range codec installed, else as protobufjs decoded it; the reply is written from the store's
+    // own revisions by the definition's serializer.
     Range: unary(log, 'Range', async (req) => {
-      checkKey(req);
-      if (req.serializable !== true) await server.linearizableBarrier();
-      const res = server.mvcc.range(toRangeRequest(req));
-      return { header: server.header(), ...fromRangeResponse(res) };
+      const decoded = req instanceof DecodedRangeRequest ? req : undefined;
+      if (decoded?.invalid !== undefined) throw new RangeError(decoded.invalid);
+      const range = decoded?.request ?? toRangeRequest(req);
+      if (range.key.length === 0) throw EtcdErrors.emptyKey;
+      const serializable = decoded !== undefined ? decoded.serializable : req.serializable === true;
+      if (!serializable) await server.linearizableBarrier();
+      const res = server.mvcc.rangeRevisions(range);
+      return new RangeReply(server.header(), res) as unknown as Msg;
     }),
 
     Put: unary(log, 'Put', async (req) => {

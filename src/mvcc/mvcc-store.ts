@@ -37,6 +37,7 @@ import {
   type PutResponse,
   type RangeRequest,
   type RangeResponse,
+  type RangeRevisions,
   type RequestOp,
   type ResponseOp,
   type StorageOp,
@@ -147,8 +148,23 @@ export class MvccStore {
     return this.rangeAt(req, this.rev);
   }
 
+  /**
+   * As range, but the kvs stay the store's own immutable revisions (no KeyValue objects, no copies
+   * of keys and values): for encoders that write the response straight from them.
+   */
+  rangeRevisions(req: RangeRequest): RangeRevisions {
+    return this.collectRange(req, this.rev);
+  }
+
   /** etcd's applierV3backend.Range over storeTxnRead.rangeKeys, as of `curRev`. */
   private rangeAt(req: RangeRequest, curRev: number): RangeResponse {
+    const { revs, more, count } = this.collectRange(req, curRev);
+    const kvs = new Array<KeyValue>(revs.length);
+    for (let i = 0; i < revs.length; i++) kvs[i] = toKeyValue(revs[i] as KeyRevision, req.keysOnly);
+    return { kvs, more, count, revision: curRev };
+  }
+
+  private collectRange(req: RangeRequest, curRev: number): RangeRevisions {
     assertRevision(req.revision, 'range revision');
     assertRevision(req.limit, 'range limit');
     let rev = req.revision;
@@ -210,9 +226,7 @@ export class MvccStore {
       found.length = req.limit;
       more = true;
     }
-    const kvs = new Array<KeyValue>(found.length);
-    for (let i = 0; i < found.length; i++) kvs[i] = toKeyValue(found[i] as KeyRevision, req.keysOnly);
-    return { kvs, more, count, revision: curRev };
+    return { revs: found, keysOnly: req.keysOnly, more, count, revision: curRev };
   }
 
   /** Current keys (bytewise ascending) attached to a lease: what revoking it deletes. */

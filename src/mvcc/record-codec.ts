@@ -203,6 +203,60 @@ export function encodeKeyValue(
   return buf;
 }
 
+/**
+ * Bytes of the mvccpb.KeyValue of a put revision as encodeKeyValue writes it; `keysOnly` leaves the
+ * value out (etcd's keys_only range). For encoders that write many KeyValues into one buffer.
+ */
+export function keyValueSize(r: KeyRevision, keysOnly: boolean): number {
+  const key = r.key;
+  let size = key.length > 0 ? 1 + varintSize(key.length) + key.length : 0;
+  if (r.createRevision !== 0) size += 1 + varintSize(r.createRevision);
+  if (r.main !== 0) size += 1 + varintSize(r.main);
+  if (r.version !== 0) size += 1 + varintSize(r.version);
+  const value = keysOnly ? null : r.value;
+  if (value !== null && value.length > 0) size += 1 + varintSize(value.length) + value.length;
+  if (r.lease !== '0') size += 1 + leaseVarint(r.lease).length;
+  return size;
+}
+
+/** Writes what keyValueSize counted at `at`; returns the offset after it. */
+export function writeKeyValue(buf: Buffer, at: number, r: KeyRevision, keysOnly: boolean): number {
+  const key = r.key;
+  if (key.length > 0) {
+    buf[at++] = 0x0a;
+    at = writeVarint(buf, at, key.length);
+    at += writeLatin1(buf, key, at);
+  }
+  if (r.createRevision !== 0) {
+    buf[at++] = 0x10;
+    at = writeVarint(buf, at, r.createRevision);
+  }
+  if (r.main !== 0) {
+    buf[at++] = 0x18;
+    at = writeVarint(buf, at, r.main);
+  }
+  if (r.version !== 0) {
+    buf[at++] = 0x20;
+    at = writeVarint(buf, at, r.version);
+  }
+  const value = keysOnly ? null : r.value;
+  if (value !== null && value.length > 0) {
+    buf[at++] = 0x2a;
+    at = writeVarint(buf, at, value.length);
+    at += writeLatin1(buf, value, at);
+  }
+  if (r.lease !== '0') {
+    const leaseBytes = leaseVarint(r.lease);
+    buf[at++] = 0x30;
+    buf.set(leaseBytes, at);
+    at += leaseBytes.length;
+  }
+  return at;
+}
+
+/** Protobuf varint helpers for the API layer's hand-written encoders. */
+export { varintSize, writeVarint };
+
 const EMPTY = Buffer.alloc(0);
 
 /**

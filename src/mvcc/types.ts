@@ -2,6 +2,8 @@
 // etcdserverpb/mvccpb messages with camelCase names; revisions and versions are safe integers,
 // lease IDs stay decimal int64 strings ('0' = no lease) so they are never rounded.
 
+import type { KeyRevision } from './key-index.js';
+
 export interface KeyValue {
   key: Buffer;
   /** Revision of the put that created the key's current generation; 0 in a DELETE event. */
@@ -87,6 +89,17 @@ export interface RangeResponse {
   kvs: KeyValue[];
   more: boolean;
   /** Keys in the range at the revision, before limit and filters. */
+  count: number;
+  revision: number;
+}
+
+/** A RangeResponse whose kvs are the store's kept revisions themselves (see MvccStore.rangeRevisions). */
+export interface RangeRevisions {
+  /** Immutable: a later write or compaction never changes these objects. */
+  revs: readonly KeyRevision[];
+  /** The kvs are sent without their values. */
+  keysOnly: boolean;
+  more: boolean;
   count: number;
   revision: number;
 }
