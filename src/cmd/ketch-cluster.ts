@@ -129,13 +129,24 @@ async function up(cluster: LocalCluster, file: string, detach: boolean): Promise
   const topology = loadTopology(file);
   process.stdout.write(`starting ${topology.name} (logs in ${cluster.stateDir})\n`);
   const t0 = Date.now();
+  // Ctrl-C while starting stops what was started so far (after the tier being spawned).
+  const interrupted = new AbortController();
+  const interrupt = (): void => interrupted.abort(new Error('interrupted'));
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
   let state: ClusterState;
   try {
-    state = await cluster.up(file, topology, (kinds, names) => process.stdout.write(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s  ${kinds.join(', ')}: ${names.join(', ')}\n`));
+    const progress = (kinds: readonly string[], names: string[]): void => {
+      process.stdout.write(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s  starting ${kinds.join(', ')}: ${names.join(', ')}\n`);
+    };
+    state = await cluster.up(file, topology, progress, interrupted.signal);
   } catch (err) {
     process.stderr.write(`ketch-cluster: ${(err as Error).message}\nstopping what was started...\n`);
     await cluster.down(5_000).catch(() => undefined);
     return 1;
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
   }
   process.stdout.write(`healthy after ${((Date.now() - t0) / 1000).toFixed(1)} s\n\n`);
   process.stdout.write(usageHints(cluster, state));

@@ -88,7 +88,7 @@ export class LocalCluster {
    * tier healthy before the next starts. With more than one store member, their peer links first
    * get a proxy each (a process of its own), which `partition` and `heal` control.
    */
-  async up(topologyFile: string, topology: Topology, onTier: (kinds: readonly MemberKind[], names: string[]) => void = () => undefined): Promise<ClusterState> {
+  async up(topologyFile: string, topology: Topology, onTier: (kinds: readonly MemberKind[], names: string[]) => void = () => undefined, signal?: AbortSignal): Promise<ClusterState> {
     const previous = existsSync(this.statePath()) ? this.readState() : undefined;
     const storeMembers = stores(topology);
     let links = previous?.links;
@@ -105,6 +105,7 @@ export class LocalCluster {
     for (const kinds of START_TIERS) {
       const tier = topology.members.filter((m) => kinds.includes(m.kind));
       if (tier.length === 0) continue;
+      signal?.throwIfAborted();
       onTier(kinds, tier.map((m) => m.name));
       for (const m of tier) {
         const old = previous?.members.find((x) => x.name === m.name);
@@ -130,7 +131,7 @@ export class LocalCluster {
       }
       // Written after every tier, so `down` finds what a failed `up` started.
       this.writeState(state);
-      await this.waitHealthy(kinds, Math.max(...kinds.map((k) => TIER_TIMEOUT_MS[k])));
+      await this.waitHealthy(kinds, Math.max(...kinds.map((k) => TIER_TIMEOUT_MS[k])), signal);
     }
     return state;
   }
@@ -383,11 +384,12 @@ export class LocalCluster {
   }
 
   /** Waits until every member of the given kinds is healthy (see `memberHealthy`). */
-  async waitHealthy(kinds: readonly MemberKind[], timeoutMs: number): Promise<void> {
+  async waitHealthy(kinds: readonly MemberKind[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const state = this.readState();
     const tier = state.members.filter((m) => kinds.includes(m.kind));
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      signal?.throwIfAborted();
       const leases = tier.some((m) => m.lease !== undefined) ? await this.leases(state) : [];
       const healthy = await Promise.all(tier.map((m) => this.memberHealthy(state, m, leases)));
       if (healthy.every(Boolean)) return;
