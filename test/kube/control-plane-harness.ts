@@ -116,6 +116,8 @@ export interface ControlPlaneOptions {
   extraKubeletFlags?: readonly string[];
   /** More kubelet processes: each runs `nodes` nodes named after `nodeName`. */
   extraKubelets?: readonly { nodeName: string; nodes: number }[];
+  /** Extra ketch-apiserver flags (e.g. --log-level debug to log every request's latency). */
+  apiserverFlags?: readonly string[];
 }
 
 export class ControlPlane {
@@ -154,7 +156,7 @@ export class ControlPlane {
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
-  const api = await startApiCluster('ketch', { replicas: 2 });
+  const api = await startApiCluster('ketch', { replicas: 2, flags: opts.apiserverFlags });
   const dir = mkdtempSync(join(tmpdir(), 'ketch-control-plane-'));
   const masters = api.apiservers.map((a) => a.url).join(',');
   const le = ['--leader-elect-lease-duration', opts.leaseDuration ?? '15s', '--leader-elect-renew-deadline', opts.renewDeadline ?? '10s', '--leader-elect-retry-period', opts.retryPeriod ?? '2s'];

@@ -24,6 +24,37 @@ const REPEAT_WINDOW_MS = 10 * 60 * 1000;
 const MAX_IN_FLIGHT = 8;
 const MAX_QUEUED = 1000;
 
+/**
+ * A budget of concurrent event writes shared by several recorders (a kubelet process with many
+ * nodes has one recorder per node): events are best effort and must not take every connection
+ * from the writes that matter (bindings, pod status).
+ */
+export class EventWriteSlots {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(readonly size: number = MAX_IN_FLIGHT) {
+    if (!Number.isInteger(size) || size < 1) throw new Error(`event write slots: ${size} is not a positive integer`);
+  }
+
+  /** Takes a slot now if one is free. */
+  tryAcquire(): boolean {
+    if (this.used >= this.size) return false;
+    this.used++;
+    return true;
+  }
+
+  /** Calls `wake` once when a slot may be free again. */
+  onFree(wake: () => void): void {
+    this.waiting.push(wake);
+  }
+
+  release(): void {
+    this.used--;
+    this.waiting.shift()?.();
+  }
+}
+
 interface Pending {
   regarding: KubeObject;
   type: 'Normal' | 'Warning';
@@ -35,6 +66,7 @@ interface Pending {
 export class EventRecorder {
   private readonly queue: Pending[] = [];
   private inFlight = 0;
+  private waitingForSlot = false;
   private readonly seen = new Map<string, { name: string; namespace: string; count: number; firstTimestamp: string; atMs: number }>();
   private idleWaiters: (() => void)[] = [];
 
@@ -43,6 +75,7 @@ export class EventRecorder {
     private readonly source: EventSource,
     private readonly clock: Clock,
     private readonly log?: Logger,
+    private readonly slots: EventWriteSlots = new EventWriteSlots(),
   ) {}
 
   /** Queues an event about `regarding`; returns at once. */
@@ -62,13 +95,25 @@ export class EventRecorder {
   }
 
   private pump(): void {
-    while (this.inFlight < MAX_IN_FLIGHT && this.queue.length > 0) {
+    while (this.queue.length > 0) {
+      if (!this.slots.tryAcquire()) {
+        // All shared slots are busy: wait for one (once, however many events are queued).
+        if (!this.waitingForSlot) {
+          this.waitingForSlot = true;
+          this.slots.onFree(() => {
+            this.waitingForSlot = false;
+            this.pump();
+          });
+        }
+        return;
+      }
       const next = this.queue.shift() as Pending;
       this.inFlight++;
       void this.write(next)
         .catch((err: unknown) => this.log?.debug({ err: describeError(err), reason: next.reason }, 'could not write event'))
         .finally(() => {
           this.inFlight--;
+          this.slots.release();
           this.pump();
           if (this.queue.length === 0 && this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
         });

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { describeError, isConflict, isNotFound } from '../client/api-error.js';
 import { formatTime, type Clock } from '../client/clock.js';
 import type { Node, Pod } from '../client/core-types.js';
-import { EventRecorder } from '../client/event-recorder.js';
+import { EventRecorder, EventWriteSlots } from '../client/event-recorder.js';
 import type { KubeClient } from '../client/kube-client.js';
 import { NODES, PODS } from '../client/resource-ref.js';
 import { runWorkers, type SyncResult } from '../controllers/queue-worker.js';
@@ -28,6 +28,15 @@ export interface PodRunnerOptions {
   startDelayMs: number;
   /** Simulated time containers take to stop (capped by the pod's grace period). */
   stopDelayMs: number;
+  /** Pods synced at once; default 8 per node, at least 16, at most 512 (a kubelet works on every pod at once). */
+  workers?: number;
+}
+
+/** Concurrent event writes of the whole process (all nodes): events must not starve status writes. */
+const EVENT_WRITE_SLOTS = 16;
+
+function defaultWorkers(nodes: number): number {
+  return Math.min(512, Math.max(16, 8 * nodes));
 }
 
 export const DEFAULT_POD_RUNNER: PodRunnerOptions = { startDelayMs: 500, stopDelayMs: 200 };
@@ -43,6 +52,8 @@ interface Tracked extends RuntimePod {
   ipReleased?: boolean;
   /** Status last written, to avoid rewriting an unchanged one. */
   written?: string;
+  /** resourceVersion our last status write produced: older copies in the cache are not news. */
+  writtenRv?: number;
 }
 
 interface SimNode {
@@ -68,12 +79,13 @@ export class PodRunner {
     logger?: Logger,
   ) {
     this.log = logger?.child({ component: 'pod-runner' });
+    const eventSlots = new EventWriteSlots(EVENT_WRITE_SLOTS);
     for (const spec of specs) {
       this.nodes.set(spec.name, {
         spec,
         allocator: spec.podCidr === undefined ? undefined : new IpAllocator(spec.podCidr),
         pods: new Map(),
-        recorder: new EventRecorder(client, { component: 'kubelet', instance: spec.name, host: spec.name }, clock, logger),
+        recorder: new EventRecorder(client, { component: 'kubelet', instance: spec.name, host: spec.name }, clock, logger, eventSlots),
       });
     }
     this.queue = new WorkQueue<string>(clock, new ItemExponentialRateLimiter<string>(200, 10_000));
@@ -91,7 +103,7 @@ export class PodRunner {
     });
   }
 
-  async run(signal: AbortSignal, workers = 8): Promise<void> {
+  async run(signal: AbortSignal, workers = this.opts.workers ?? defaultWorkers(this.nodes.size)): Promise<void> {
     const informers = [this.podInf.run(signal), this.nodeInf.run(signal)];
     if ((await this.podInf.waitForSync(signal)) && (await this.nodeInf.waitForSync(signal))) {
       await runWorkers('kubelet', this.queue, workers, (key) => this.sync(key), signal, this.log);
@@ -173,8 +185,10 @@ export class PodRunner {
       if (nowMs < t.readyAtMs) return { requeueAfterMs: Math.min(t.readyAtMs - nowMs, next ?? Infinity) };
       t.ready = true;
     }
-    // Running: keep the server's copy right (another writer may have changed it).
+    // Running: keep the server's copy right (another writer may have changed it). A copy older
+    // than our last write is the watch catching up, not a change.
     const reported = pod.status;
+    if (Number(pod.metadata.resourceVersion ?? 0) < (t.writtenRv ?? 0)) return next === undefined ? undefined : { requeueAfterMs: Math.max(0, next) };
     if (reported?.phase !== 'Running' || reported.podIP !== t.podIp || (reported.conditions?.find((c) => c.type === 'Ready')?.status === 'True') !== t.ready) {
       t.written = undefined;
       await this.writeStatus(pod, t);
@@ -279,9 +293,10 @@ export class PodRunner {
     const text = JSON.stringify(status);
     if (text === t.written) return;
     try {
-      await this.client.patch(PODS, pod.metadata.namespace, pod.metadata.name ?? '', 'merge', { status }, { subresource: 'status' });
+      const written = await this.client.patch<Pod>(PODS, pod.metadata.namespace, pod.metadata.name ?? '', 'merge', { status }, { subresource: 'status' });
       this.stats.statusWrites++;
       t.written = text;
+      t.writtenRv = Number(written.metadata.resourceVersion ?? 0);
     } catch (err) {
       if (isNotFound(err)) return;
       throw err;
