@@ -20,6 +20,15 @@ export type GrpcServerKind = 'grpc-js' | 'ketch';
 export const GRPC_SERVER_KINDS: readonly GrpcServerKind[] = ['grpc-js', 'ketch'];
 export const DEFAULT_GRPC_SERVER: GrpcServerKind = 'grpc-js';
 
+/** The flag wins; else KETCH_GRPC_SERVER (test harnesses pass it through, unlike ETCD_* variables). */
+function grpcServerKind(flag: GrpcServerKind | undefined): GrpcServerKind {
+  if (flag !== undefined) return flag;
+  const env = process.env.KETCH_GRPC_SERVER;
+  if (env === undefined || env === '') return DEFAULT_GRPC_SERVER;
+  if (!(GRPC_SERVER_KINDS as readonly string[]).includes(env)) throw new Error(`KETCH_GRPC_SERVER must be 'ketch' or 'grpc-js', got ${JSON.stringify(env)}`);
+  return env as GrpcServerKind;
+}
+
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0');
 /** How long a new gRPC connection may stay silent after its preface before we stop waiting for its first request. */
 const SNIFF_WAIT_MS = 15;
@@ -54,7 +63,7 @@ export class ClientListener {
     },
   ) {
     const maxReceiveMessageBytes = limits.maxRequestBytes + GRPC_OVERHEAD_BYTES;
-    if ((limits.grpcServer ?? DEFAULT_GRPC_SERVER) === 'ketch') {
+    if (grpcServerKind(limits.grpcServer) === 'ketch') {
       this.ketchGrpc = new KetchGrpcServer(log, { maxReceiveMessageBytes });
     } else {
       this.grpcServer = new grpc.Server({

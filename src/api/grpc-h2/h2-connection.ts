@@ -235,6 +235,8 @@ export class H2Connection {
     readonly limits: H2Limits,
   ) {
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    // As Go (etcd) does: Nagle plus delayed ACKs would stall multi-frame responses.
+    socket.setNoDelay(true);
     this.decoder = new HpackDecoder();
     this.recvWindow = limits.connectionWindowBytes;
     this.queueFrame(
