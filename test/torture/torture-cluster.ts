@@ -109,7 +109,11 @@ export class TortureCluster {
     mkdirSync(join(opts.rootDir, 'logs'), { recursive: true });
     mkdirSync(join(opts.rootDir, 'data'), { recursive: true });
     const n = opts.members;
-    const ports = await freePorts(3 * n, host);
+    // Every port of the run comes from one batch, the proxies' too: a proxy that asked the kernel for
+    // any port could get a member port freePorts had just released (seen: m1 then failed to listen).
+    const proxyCount = opts.impl === 'ketch' ? n * (n - 1) : 0;
+    const ports = await freePorts(3 * n + proxyCount, host);
+    const proxyPorts = ports.slice(3 * n);
     for (let i = 0; i < n; i++) {
       const clientPort = ports[3 * i] as number;
       const listenPeerPort = ports[3 * i + 1] as number;
@@ -122,7 +126,7 @@ export class TortureCluster {
       for (let j = 0; j < n; j++) {
         const target = c.slots[j] as Slot;
         if (opts.impl === 'ketch' && i !== j) {
-          row.push(await LinkProxy.start({ targetHost: host, targetPort: target.listenPeerPort }));
+          row.push(await LinkProxy.start({ targetHost: host, targetPort: target.listenPeerPort, listenPort: proxyPorts.shift() }));
         } else if (opts.impl === 'etcd' && i === j) {
           row.push(
             await LinkProxy.start({

@@ -8,6 +8,8 @@ export interface LoggedEvent {
   readonly type: 'PUT' | 'DELETE';
   readonly value: string;
   readonly createRev: number;
+  /** Where a live watcher got it: which of its streams (1, 2, ...), the member, the response number on that stream. */
+  readonly via?: { readonly stream: number; readonly endpoint: string; readonly response: number; readonly headerRev: number };
 }
 
 /** What one watcher received, in delivery order, across reconnects. */
@@ -53,6 +55,11 @@ function sameEvents(a: readonly LoggedEvent[] | undefined, b: readonly LoggedEve
   const sa = a.map(key).sort();
   const sb = b.map(key).sort();
   return sa.every((x, i) => x === sb[i]);
+}
+
+function showVia(e: LoggedEvent): string {
+  const v = e.via;
+  return v === undefined ? 'origin unknown' : `stream ${v.stream} to ${v.endpoint}, response ${v.response} with header revision ${v.headerRev}`;
 }
 
 function show(events: readonly LoggedEvent[] | undefined): string {
@@ -104,7 +111,7 @@ export function checkWatchers(watchers: readonly WatcherLog[], reference: Revisi
   for (const w of watchers) {
     const seen = byRevision(w.events);
     let prev = Math.max(w.startRev, firstChangeRev) - 1;
-    let prevKeys = new Set<string>();
+    let prevKeys = new Map<string, LoggedEvent>();
     let reported = 0;
     const report = (kind: string, detail: string): void => {
       if (reported++ < 5) findings.push({ kind, detail: `${w.name}: ${detail}` });
@@ -112,15 +119,16 @@ export function checkWatchers(watchers: readonly WatcherLog[], reference: Revisi
     for (const e of w.events) {
       if (e.rev < prev) report('watch-order', `revision ${e.rev} delivered after ${prev}`);
       else if (e.rev === prev) {
-        if (prevKeys.has(e.key)) report('watch-duplicate', `revision ${e.rev} key ${e.key} delivered twice`);
-        prevKeys.add(e.key);
+        const earlier = prevKeys.get(e.key);
+        if (earlier !== undefined) report('watch-duplicate', `revision ${e.rev} key ${e.key} delivered twice (${showVia(earlier)}, then ${showVia(e)})`);
+        prevKeys.set(e.key, e);
       } else {
         if (e.rev > prev + 1) {
           gaps += e.rev - prev - 1;
           report('watch-gap', `revisions ${prev + 1}..${e.rev - 1} never delivered (jumped from ${prev} to ${e.rev})`);
         }
         prev = e.rev;
-        prevKeys = new Set([e.key]);
+        prevKeys = new Map([[e.key, e]]);
       }
     }
     if (prev < finalRev) {

@@ -7,13 +7,14 @@ import type { LoggedEvent, WatcherLog } from '../checker/event-log.js';
 import { type RawClient, watchCreate, type WatchResponse } from '../raw-client.js';
 import { EndpointClient, type RunControl, sleep } from './worker.js';
 
-export function toLogged(events: WatchResponse['events']): LoggedEvent[] {
+export function toLogged(events: WatchResponse['events'], via?: LoggedEvent['via']): LoggedEvent[] {
   return events.map((e) => ({
     rev: Number(e.kv.mod_revision),
     key: e.kv.key.toString('utf8'),
     type: e.type,
     value: e.kv.value.toString('utf8'),
     createRev: Number(e.kv.create_revision),
+    ...(via === undefined ? {} : { via }),
   }));
 }
 
@@ -34,10 +35,12 @@ export function watchOnce(
   onEvents: (events: LoggedEvent[]) => void,
   until: () => boolean,
   maxMs: number,
+  origin?: { stream: number; endpoint: string },
 ): Promise<string> {
   return new Promise<string>((resolve) => {
     const stream = client.watchStream();
     let done = false;
+    let responses = 0;
     const finish = (why: string): void => {
       if (done) return;
       done = true;
@@ -58,7 +61,9 @@ export function watchOnce(
         finish(`canceled: ${res.cancel_reason || `compacted at ${res.compact_revision}`}`);
         return;
       }
-      if (res.events.length > 0) onEvents(toLogged(res.events));
+      responses++;
+      const via = origin === undefined ? undefined : { ...origin, response: responses, headerRev: Number(res.header?.revision ?? 0) };
+      if (res.events.length > 0) onEvents(toLogged(res.events, via));
       if (until()) finish('done');
     });
     stream.on('error', (err: Error) => finish(`error: ${err.message}`));
@@ -98,6 +103,7 @@ export async function watchWorker(
         },
         reached,
         2000 + random.int(6000),
+        { stream: log.reconnects + 1, endpoint: ec.endpoint },
       );
       if (why === 'done') return;
       if (why.startsWith('canceled')) notes.push(`${log.name}: watch ${why} (resuming from ${last + 1})`);
