@@ -4,6 +4,8 @@
  * kills, stops, pauses and restarts its members so users can watch leader failover.
  */
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
+import { dirname, isAbsolute, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { LocalCluster, type ClusterState, type LeaseStatus, type MemberStatus } from '../launcher/local-cluster.js';
@@ -151,12 +153,12 @@ async function up(cluster: LocalCluster, file: string, detach: boolean): Promise
   process.stdout.write(`healthy after ${((Date.now() - t0) / 1000).toFixed(1)} s\n\n`);
   process.stdout.write(usageHints(cluster, state));
   if (detach) {
-    process.stdout.write(`running in the background; stop it with 'npx ketch-cluster down${stateDirFlag(cluster)}'\n`);
+    process.stdout.write(`running in the background; stop it with '${program('ketch-cluster')} down${stateDirFlag(cluster)}'\n`);
     return 0;
   }
   process.stdout.write('Ctrl-C stops the cluster\n');
   // Report what changes (a member going down or up, a new leader) until told to stop.
-  let last = '';
+  let last = new Map<string, string>();
   let polling = false;
   const monitor = setInterval(() => {
     if (polling) return;
@@ -164,8 +166,9 @@ async function up(cluster: LocalCluster, file: string, detach: boolean): Promise
     void cluster
       .status()
       .then((rows) => {
-        const now = rows.map((r) => `${r.name}:${!r.up ? 'down' : r.paused ? 'paused' : r.leader ? 'leader' : 'up'}`).join(' ');
-        if (now !== last && last !== '') process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${now}\n`);
+        const now = new Map(rows.map((r) => [r.name, !r.up ? 'down' : r.paused ? 'paused' : r.leader ? 'leader' : 'up']));
+        const changes = [...now].filter(([name, what]) => last.size > 0 && last.get(name) !== what).map(([name, what]) => `${name} ${last.get(name) ?? '?'} -> ${what}`);
+        if (changes.length > 0) process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${changes.join(', ')}\n`);
         last = now;
       })
       .finally(() => {
@@ -181,6 +184,17 @@ async function up(cluster: LocalCluster, file: string, detach: boolean): Promise
   await cluster.down();
   process.stdout.write('all members stopped\n');
   return 0;
+}
+
+/**
+ * How to run one of our programs from here: `node dist/src/cmd/X.js` (relative to the working
+ * directory when below it). Not `npx X`: npm 11 then installs this very package into its cache
+ * and compiles it first, which takes minutes.
+ */
+function program(name: string): string {
+  const entry = join(dirname(fileURLToPath(import.meta.url)), `${name}.js`);
+  const rel = relative(process.cwd(), entry);
+  return `node ${rel.startsWith('..') || isAbsolute(rel) ? entry : rel}`;
 }
 
 function stateDirFlag(cluster: LocalCluster): string {
@@ -202,13 +216,15 @@ function usageHints(cluster: LocalCluster, state: ClusterState): string {
       `  export KUBECONFIG=${state.kubeconfig}   # then plain kubectl`,
     );
   }
+  const ctl = program('ketchctl');
+  const kc = program('ketch-cluster');
   lines.push(
-    `  npx ketchctl --endpoints ${endpoints} put hello world`,
-    `  npx ketchctl --endpoints ${endpoints} endpoint status -w table`,
-    `  npx ketch-cluster status${flag}            # who leads: store raft leader, Lease holders`,
-    `  npx ketch-cluster kill ${firstStore}${flag}      # then status again: a new leader`,
-    `  npx ketch-cluster start ${firstStore}${flag}`,
-    `  npx ketch-cluster partition ${firstStore}${flag} # cut its peer links; 'heal' restores them`,
+    `  ${ctl} --endpoints ${endpoints} put hello world`,
+    `  ${ctl} --endpoints ${endpoints} endpoint status -w table`,
+    `  ${kc} status${flag}          # who leads: store raft leader, Lease holders`,
+    `  ${kc} kill ${firstStore}${flag}    # then status again: a new leader`,
+    `  ${kc} start ${firstStore}${flag}`,
+    `  ${kc} partition ${firstStore}${flag}  # cut its peer links; 'heal' restores them`,
     '',
   );
   return `${lines.join('\n')}\n`;
