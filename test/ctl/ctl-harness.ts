@@ -1,16 +1,27 @@
-// Runs ketchctl (the compiled dist/src/cmd/ketchctl.js) and the real etcdctl 3.4 the same way, and
+// Runs ketchctl (bundled as `npm run build` bundles the `ketchctl` bin) and the real etcdctl 3.4 the same way, and
 // normalizes what legitimately differs between two runs (IDs, revisions, terms, timings) so that
 // their outputs can be compared exactly.
 
-import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 import { protoRootDir } from "../../src/util/proto-dir.js";
 import { etcdctlBinary, parseJsonExact } from "../integration/cluster.js";
 
-/** The compiled CLI; the repository root is proto/'s parent from the sources and from dist/ alike. */
-export const ketchctlEntry = join(dirname(protoRootDir()), "dist", "src", "cmd", "ketchctl.js");
+/** The repository root: proto/'s parent, from the sources and from dist/ alike. */
+const repoRoot = dirname(protoRootDir());
+
+/** The `ketchctl` bin that `npm run build` writes (scripts/bundle-ketchctl.mjs). */
+export const builtKetchctl = join(repoRoot, "dist", "ketchctl", "ketchctl.js");
+
+let freshBundle: string | undefined;
+
+/** The bundle requireKetchctl made from the current sources (tsc alone does not rebuild the bin's). */
+export function ketchctlEntry(): string {
+  if (freshBundle === undefined) throw new Error("call requireKetchctl() first (in beforeAll)");
+  return freshBundle;
+}
 
 export type Tool = "etcdctl" | "ketchctl";
 
@@ -29,9 +40,23 @@ export interface RunOptions {
   noEndpointsFlag?: boolean;
 }
 
+/**
+ * Checks for etcdctl and bundles ketchctl from the current sources into a directory of this test
+ * file's own below dist/ (the bundle finds proto/ and node_modules/ from there). For a beforeAll,
+ * with removeKetchctlBundle in the afterAll.
+ */
 export function requireKetchctl(): void {
-  if (!existsSync(ketchctlEntry)) throw new Error(`${ketchctlEntry} is missing: build first with \`npx tsc -p tsconfig.json\``);
   if (!existsSync(etcdctlBinary)) throw new Error(`${etcdctlBinary} is missing: apt-get install -y etcd-client`);
+  if (freshBundle !== undefined) return;
+  const outdir = mkdtempSync(join(repoRoot, "dist", "ketchctl-test-"));
+  freshBundle = join(outdir, "ketchctl.js");
+  const result = spawnSync(process.execPath, [join(repoRoot, "scripts", "bundle-ketchctl.mjs"), "--outdir", outdir], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`bundling ketchctl failed: ${result.stderr}`);
+}
+
+export function removeKetchctlBundle(): void {
+  if (freshBundle !== undefined) rmSync(dirname(freshBundle), { recursive: true, force: true });
+  freshBundle = undefined;
 }
 
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -46,7 +71,7 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 export function runTool(tool: Tool, endpoints: readonly string[], args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const endpointArgs = opts.noEndpointsFlag === true ? [] : ["--endpoints", endpoints.join(",")];
   const [command, argv] =
-    tool === "etcdctl" ? [etcdctlBinary, [...endpointArgs, ...args]] : [process.execPath, [ketchctlEntry, ...endpointArgs, ...args]];
+    tool === "etcdctl" ? [etcdctlBinary, [...endpointArgs, ...args]] : [process.execPath, [ketchctlEntry(), ...endpointArgs, ...args]];
   return new Promise((resolve, reject) => {
     const child = spawn(command, argv, { stdio: ["pipe", "pipe", "pipe"], env: cleanEnv(opts.env ?? {}) });
     const stdout: Buffer[] = [];

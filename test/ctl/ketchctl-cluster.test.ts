@@ -11,12 +11,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 import { destroyAllClusters, etcdctlBinary, eventually, parseImpls, sleep, type Member } from "../integration/cluster.js";
 import { useCluster } from "../integration/cluster-fixture.js";
-import { comparable, ketchctlEntry, maskedJsonLines, ownStderr, requireKetchctl, runTool, type RunOptions, type Tool } from "./ctl-harness.js";
+import { comparable, ketchctlEntry, maskedJsonLines, ownStderr, removeKetchctlBundle, requireKetchctl, runTool, type RunOptions, type Tool } from "./ctl-harness.js";
 
 const IMPLS = parseImpls(process.env.KETCH_IMPLS ?? "etcd,ketch");
 
 afterAll(destroyAllClusters, 60_000);
 beforeAll(requireKetchctl);
+afterAll(removeKetchctlBundle);
 
 /** A long-running etcdctl or ketchctl (lock, elect, watch, keep-alive) read as it prints. */
 class Running {
@@ -34,7 +35,7 @@ class Running {
     this.child =
       tool === "etcdctl"
         ? spawn(etcdctlBinary, argv, { stdio: [withStdin ? "pipe" : "ignore", "pipe", "pipe"], env })
-        : spawn(process.execPath, [ketchctlEntry, ...argv], { stdio: [withStdin ? "pipe" : "ignore", "pipe", "pipe"], env });
+        : spawn(process.execPath, [ketchctlEntry(), ...argv], { stdio: [withStdin ? "pipe" : "ignore", "pipe", "pipe"], env });
     this.child.stdin?.on("error", () => undefined);
     this.child.stdout?.on("data", (chunk: Buffer) => (this.stdout += chunk.toString("utf8")));
     this.child.stderr?.on("data", (chunk: Buffer) => (this.stderr += chunk.toString("utf8")));

@@ -8,13 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { destroyAllClusters, parseImpls, sleep } from "../integration/cluster.js";
 import { useCluster } from "../integration/cluster-fixture.js";
-import { comparable, maskedJsonLines, maskFields, maskSimple, requireKetchctl, runTool, type RunOptions, type Tool } from "./ctl-harness.js";
+import { comparable, maskedJsonLines, maskFields, maskSimple, removeKetchctlBundle, requireKetchctl, runTool, type RunOptions, type Tool } from "./ctl-harness.js";
 
 const IMPLS = parseImpls(process.env.KETCH_IMPLS ?? "etcd,ketch");
 const tools: Tool[] = ["etcdctl", "ketchctl"];
 
 afterAll(destroyAllClusters, 60_000);
 beforeAll(requireKetchctl);
+afterAll(removeKetchctlBundle);
 
 describe.each(IMPLS)("ketchctl vs etcdctl on %s", (impl) => {
   const c = useCluster(impl, 3);

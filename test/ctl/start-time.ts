@@ -1,12 +1,14 @@
 // Measures `ketchctl get k` against `etcdctl get k` (and `node -e 0`, `ketchctl version` as the
-// floor and the cost without the client), interleaved so machine noise hits all alike.
+// floor and the cost without the client; the unbundled dist/src/cmd/ketchctl.js for comparison),
+// interleaved so machine noise hits all alike.
 // Usage: node dist/test/ctl/start-time.js --endpoints 127.0.0.1:2379 [--runs 20]
 // Wall and CPU (user+sys) come from /usr/bin/time; medians and p90 are printed.
 
 import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
+import { dirname, join } from "node:path";
 
-import { ketchctlEntry } from "./ctl-harness.js";
+import { builtKetchctl } from "./ctl-harness.js";
 
 const argv = process.argv.slice(2);
 const option = (name: string, fallback: string): string => {
@@ -19,8 +21,9 @@ const runs = Number(option("--runs", "20"));
 const cases: Record<string, string[]> = {
   "node -e 0": [process.execPath, "-e", "0"],
   "etcdctl get k": ["/usr/bin/etcdctl", "--endpoints", endpoints, "get", "k"],
-  "ketchctl version": [process.execPath, ketchctlEntry, "version"],
-  "ketchctl get k": [process.execPath, ketchctlEntry, "--endpoints", endpoints, "get", "k"],
+  "ketchctl version": [process.execPath, builtKetchctl, "version"],
+  "ketchctl get k": [process.execPath, builtKetchctl, "--endpoints", endpoints, "get", "k"],
+  "unbundled get k": [process.execPath, join(dirname(builtKetchctl), "..", "src", "cmd", "ketchctl.js"), "--endpoints", endpoints, "get", "k"],
 };
 
 const samples = new Map<string, { wall: number[]; cpu: number[] }>();
