@@ -700,12 +700,22 @@ export class MvccStore {
    * newest record's, or the compact revision if compaction removed that record.
    */
   static load(records: Iterable<[Buffer, Buffer]>, opts: MvccStoreOptions = {}): MvccStore {
+    const loader = MvccStore.loader(opts);
+    for (const [key, value] of records) loader.add(key, value);
+    return loader.finish();
+  }
+
+  /**
+   * load, one record at a time: recovery feeds it straight from LevelDB batches, so the records
+   * never sit in memory all at once. `finish` once, after the last record.
+   */
+  static loader(opts: MvccStoreOptions = {}): MvccLoader {
     const store = new MvccStore(opts);
     let newest = 0;
-    for (const [key, value] of records) {
+    const add = (key: Buffer, value: Buffer): void => {
       if (key.equals(COMPACT_REVISION_KEY)) {
         store.compactRev = decodeCompactRevision(value);
-        continue;
+        return;
       }
       const rk = decodeRevisionKey(key);
       const kv = decodeKeyValue(value);
@@ -733,18 +743,27 @@ export class MvccStore {
             },
       );
       if (rk.main > newest) newest = rk.main;
-    }
-    store.rev = Math.max(1, newest, store.compactRev);
-    store.index.forEach((ki) => {
-      const lease = ki.current()?.lease ?? '0';
-      if (lease !== '0') store.attachLease(lease, ki.key);
-    });
-    return store;
+    };
+    const finish = (): MvccStore => {
+      store.rev = Math.max(1, newest, store.compactRev);
+      store.index.forEach((ki) => {
+        const lease = ki.current()?.lease ?? '0';
+        if (lease !== '0') store.attachLease(lease, ki.key);
+      });
+      return store;
+    };
+    return { add, finish };
   }
 
   stats(): MvccStats {
     return { keys: this.liveKeyCount, revisions: this.revisionCount, approximateBytes: this.keptBytes };
   }
+}
+
+/** Builds a store from its records (see MvccStore.loader). */
+export interface MvccLoader {
+  add(key: Buffer, value: Buffer): void;
+  finish(): MvccStore;
 }
 
 /** The KeyValue bytes etcd stores for a revision. */

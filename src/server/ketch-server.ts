@@ -317,15 +317,15 @@ export class KetchServer {
       throw new Error(`data dir ${cfg.dataDir} has no member identity; it was not written by ketch or is damaged`);
     }
     const rec = await store.recover();
-    const mvccRecords: Array<[Buffer, Buffer]> = [];
-    for await (const r of store.appRecords(Buffer.from('m'))) mvccRecords.push(r);
+    const lessor = KetchServer.newLessor(cfg);
+    const mvccLoader = MvccStore.loader({ leaseExists: lessor.exists });
+    for await (const batch of store.appRecordBatches(Buffer.from('m'))) for (const [k, v] of batch) mvccLoader.add(k, v);
     const clusterRecords: Array<[Buffer, Buffer]> = [];
     for await (const r of store.appRecords(Buffer.from('c'))) clusterRecords.push(r);
     const leaseRecords: Array<[Buffer, Buffer]> = [];
     for await (const r of store.appRecords(LEASE_RECORD_PREFIX)) leaseRecords.push(r);
-    const lessor = KetchServer.newLessor(cfg);
     lessor.restore(Lessor.decodeRecords(leaseRecords));
-    const mvcc = MvccStore.load(mvccRecords, { leaseExists: lessor.exists });
+    const mvcc = mvccLoader.finish();
     const membership = Membership.load(clusterRecords);
     const snapshot: Snapshot | undefined =
       rec.snapshot === undefined ? undefined : { metadata: rec.snapshot, data: new Uint8Array() };
