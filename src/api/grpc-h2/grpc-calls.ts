@@ -55,11 +55,14 @@ export function encodeGrpcMessage(text: string): string {
   return out;
 }
 
+/** Longer details are cut so the trailers always fit one HEADERS frame of the smallest size. */
+const DETAILS_CHARS_MAX = 4096;
+
 export function statusTrailers(status: GrpcStatusObject): Array<[string, string]> {
   if (status.code === GrpcStatus.OK) return [['grpc-status', '0']];
   return [
     ['grpc-status', String(status.code)],
-    ['grpc-message', encodeGrpcMessage(status.details)],
+    ['grpc-message', encodeGrpcMessage(status.details.slice(0, DETAILS_CHARS_MAX))],
   ];
 }
 
