@@ -129,6 +129,8 @@ function statusTable(rows: MemberStatus[], leases: LeaseStatus[]): string {
 
 async function up(cluster: LocalCluster, file: string, detach: boolean): Promise<number> {
   const topology = loadTopology(file);
+  const strays = cluster.strayMembers(topology);
+  if (strays.length > 0) throw new Error(`${strays.join(', ')} still running from an earlier 'up' in ${cluster.stateDir} but not in ${file}; run 'ketch-cluster down' first`);
   process.stdout.write(`starting ${topology.name} (logs in ${cluster.stateDir})\n`);
   const t0 = Date.now();
   // Ctrl-C while starting stops what was started so far (after the tier being spawned).

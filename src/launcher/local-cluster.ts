@@ -105,7 +105,6 @@ export class LocalCluster {
     for (const kinds of START_TIERS) {
       const tier = topology.members.filter((m) => kinds.includes(m.kind));
       if (tier.length === 0) continue;
-      signal?.throwIfAborted();
       onTier(kinds, tier.map((m) => m.name));
       for (const m of tier) {
         const old = previous?.members.find((x) => x.name === m.name);
@@ -134,6 +133,14 @@ export class LocalCluster {
       await this.waitHealthy(kinds, Math.max(...kinds.map((k) => TIER_TIMEOUT_MS[k])), signal);
     }
     return state;
+  }
+
+  /** Members still running from an earlier `up` that `topology` does not name (up would lose track of them). */
+  strayMembers(topology: Topology): string[] {
+    if (!existsSync(this.statePath())) return [];
+    return this.readState()
+      .members.filter((m) => isAlive(m.pid) && !topology.members.some((t) => t.name === m.name && t.kind === m.kind))
+      .map((m) => m.name);
   }
 
   /** A kubeconfig (plain HTTP, no credentials) whose one context points at `server`. */

@@ -164,6 +164,13 @@ describe('ketch-cluster: 3-master HA', () => {
     console.log(`[ha] after the failovers a new 3-replica deployment ran in ${Date.now() - t1} ms`);
   }, 90_000);
 
+  it('up refuses a topology that leaves running members behind', async () => {
+    const stores = readFileSync(join(dir, 'ha-test.yaml'), 'utf8').split('\n').filter((l) => l.includes('kind: store') || !l.startsWith('  -'));
+    writeFileSync(join(dir, 'stores-only.yaml'), stores.join('\n'));
+    await expect(cli('up', '-f', 'stores-only.yaml', '--detach')).rejects.toThrow(/apiserver-1, scheduler-1, .* still running from an earlier 'up' .* run 'ketch-cluster down' first/);
+    expect((await cluster.status()).filter((r) => r.up).length).toBe(12);
+  }, 60_000);
+
   it('down leaves no process behind', async () => {
     const state = cluster.readState();
     for (const m of state.members) allPids.add(m.pid);
