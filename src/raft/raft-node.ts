@@ -193,6 +193,17 @@ export class RaftNode {
 
   /** The last Ready is persisted, its messages sent and its committed entries applied. */
   advance(): void {
+    this.advanceBeforePersist()();
+  }
+
+  /**
+   * The last Ready's messages are sent and its committed entries applied, but its write may still be
+   * in flight (pipelining, as etcd-io/raft's async storage writes): the next Ready may be taken now.
+   * Call the returned function once the write is durable; only then does this node count its own
+   * acknowledgements (its append, its vote). The application must persist Readies in order and send
+   * each Ready's messagesAfterPersist only after its write, too.
+   */
+  advanceBeforePersist(): () => void {
     const f = this.inFlight;
     if (f === undefined) throw new Error('advance() without a ready()');
     this.inFlight = undefined;
@@ -203,8 +214,10 @@ export class RaftNode {
       // A snapshot installed meanwhile already holds the membership these changes led to.
       if (e.index >= log.firstIndex()) this.raft.applyConfChange(decodeConfChange(e.data));
     }
-    // Acknowledgements to ourselves (our vote, our own append) now hold: deliver them.
-    for (const m of f.selfMessages) this.raft.step(m);
+    // Acknowledgements to ourselves (our vote, our own append) hold once the write is durable.
+    return () => {
+      for (const m of f.selfMessages) this.raft.step(m);
+    };
   }
 
   /**

@@ -9,7 +9,6 @@ import {
   ConfChangeType,
   type Entry,
   EntryType,
-  type HardState,
   type Message,
   MessageType,
   NONE,
@@ -20,7 +19,7 @@ import {
   type SoftState,
   StateRole,
 } from '../raft/types.js';
-import { MemberStore } from '../storage/member-store.js';
+import { MemberStore, type RaftWrite } from '../storage/member-store.js';
 import { PeerTransport } from '../transport/peer-transport.js';
 import { dialUrl } from '../transport/peer-url.js';
 import { SeededRandom } from '../util/prng.js';
@@ -393,26 +392,53 @@ export class KetchServer {
     });
   }
 
+  /**
+   * Handles one Ready. Its write is pipelined: the next Ready may be taken while it is in flight (the
+   * store writes them in order, merging those that queue up into one batch), and what must wait for
+   * the disk waits for it alone: acknowledgements to peers (messagesAfterPersist) and to ourselves.
+   */
   private async processReady(): Promise<void> {
     if (this.processing || this.stopped || !this.node.hasReady()) return;
     this.processing = true;
     try {
       const rd = this.node.ready();
       if (rd.softState !== undefined) this.onSoftState(rd.softState);
+      // Appends to followers promise nothing about our disk: they go out before our own write.
       this.send(rd.messages);
-      const t0 = performance.now();
+      let raft: RaftWrite = { hardState: rd.hardState, entries: rd.entries };
       if (rd.snapshot !== undefined) {
         // The leader's state and the raft snapshot record go to disk in one batch: a crash between
         // them would leave a log that starts after state we do not have.
-        await this.installSnapshot(rd.snapshot, { hardState: rd.hardState, entries: rd.entries });
-      } else if (rd.hardState !== undefined || rd.entries.length > 0) {
-        await this.store.saveRaft({ hardState: rd.hardState, entries: rd.entries });
+        await this.installSnapshot(rd.snapshot, raft);
+        raft = { entries: [] };
       }
-      this.metrics.observeFsync((performance.now() - t0) / 1000);
-      this.send(rd.messagesAfterPersist);
-      if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
+      // Committed entries are durable on a quorum, so they are applied (and their clients answered)
+      // without waiting for our own disk, as etcd does; their records then go to disk in the same
+      // batch as this Ready's entries or a later one, so the app state never lands ahead of the log.
+      const app = rd.committedEntries.length > 0 ? this.applyEntries(rd.committedEntries) : undefined;
       for (const rs of rd.readStates) this.onReadState(rs);
-      this.node.advance();
+      const mustSync = this.store.readyNeedsSync(raft);
+      const t0 = performance.now();
+      const write = this.store.saveReady(raft, app);
+      const persisted = this.node.advanceBeforePersist();
+      const afterPersist = rd.messagesAfterPersist;
+      // Acks wait for this write even when it is not fsynced: it lands after every earlier one,
+      // some of which may be fsyncing entries the acks promise.
+      write.then(
+        () => {
+          if (this.stopped || this.fatalError !== undefined) return;
+          if (mustSync) this.metrics.observeFsync((performance.now() - t0) / 1000);
+          this.send(afterPersist);
+          persisted();
+          this.schedule();
+        },
+        (err: unknown) => this.fatal(err as Error),
+      );
+      if (app?.selfRemoved === true) {
+        this.log.warn('this member was removed from the cluster; stopping');
+        this.fatal(new Error('the member has been permanently removed from the cluster'));
+        return;
+      }
       await this.maybeSnapshot();
     } catch (err) {
       this.fatal(err as Error);
@@ -470,7 +496,11 @@ export class KetchServer {
     }
   }
 
-  private async applyEntries(entries: readonly Entry[]): Promise<void> {
+  /**
+   * Applies committed entries to the in-memory state, notifies watchers and answers the waiting
+   * proposers. Returns the records to persist with the applied index (the caller writes them).
+   */
+  private applyEntries(entries: readonly Entry[]): { ops: StorageOp[]; applied: number; selfRemoved: boolean } {
     const ops: StorageOp[] = [];
     const done: Array<() => void> = [];
     const watchEvents: Event[] = []; // watch hub: this batch's events, in revision order
@@ -488,7 +518,7 @@ export class KetchServer {
       } else if (e.data.length > 0) {
         const req = decodeInternalRequest(e.data);
         const outcome = applyRequest(req, { mvcc: this.mvcc, membership: this.membership, maxTxnOps: this.cfg.maxTxnOps, lessor: this.leases.lessor });
-        if (outcome.ops !== undefined) ops.push(...outcome.ops);
+        if (outcome.ops !== undefined) for (const op of outcome.ops) ops.push(op);
         if (outcome.events !== undefined) for (const ev of outcome.events) watchEvents.push(ev); // watch hub
         if (req.request === 'member_update') this.syncPeers();
         const waiter = this.takeWaiter(req.id);
@@ -503,19 +533,13 @@ export class KetchServer {
       this.applied = e.index;
       this.metrics.proposalsCommitted++;
     }
-    // Not awaited: the raft log already holds these entries durably (a crash replays them), and the
-    // store writes app batches in the order issued, before any later snapshot or install.
-    this.store.applyBatch(ops, this.applied).catch((err: unknown) => this.fatal(err as Error));
-    this.watchHub.notify(watchEvents, this.mvcc.currentRevision); // watch hub: once per persisted batch
+    this.watchHub.notify(watchEvents, this.mvcc.currentRevision); // watch hub: once per applied batch
     for (const d of done) d();
     this.releaseAppliedWaiters();
-    if (selfRemoved) {
-      this.log.warn('this member was removed from the cluster; stopping');
-      this.fatal(new Error('the member has been permanently removed from the cluster'));
-    }
+    return { ops, applied: this.applied, selfRemoved };
   }
 
-  private async installSnapshot(snap: Snapshot, raft: { hardState?: HardState; entries: readonly Entry[] }): Promise<void> {
+  private async installSnapshot(snap: Snapshot, raft: RaftWrite): Promise<void> {
     const state = decodeStateSnapshot(Buffer.from(snap.data));
     const imported = MvccStore.importSnapshot(state.mvcc, { leaseExists: this.leases.lessor.exists });
     const membership = Membership.fromJSON(state.membership);
@@ -767,8 +791,15 @@ export class KetchServer {
   async checkQuota(): Promise<void> {
     if (this.membership.hasAlarm('NOSPACE')) throw EtcdErrors.noSpace;
     if (Date.now() - this.dbSizeCheckedAt > DB_SIZE_REFRESH_MS) {
+      // Refreshed in the background: a directory listing plus a stat per file is many thread-pool
+      // round trips, too slow to sit in front of every write for a check that may be this stale.
       this.dbSizeCheckedAt = Date.now();
-      this.dbSizeBytes = await this.store.approximateSizeBytes();
+      this.store.approximateSizeBytes().then(
+        (bytes) => {
+          this.dbSizeBytes = bytes;
+        },
+        () => undefined, // closed or failed: the write path reports that itself
+      );
     }
     if (this.dbSizeBytes > this.quotaBytes()) {
       this.log.warn({ dbSize: this.dbSizeBytes, quota: this.quotaBytes() }, 'database space exceeded; raising NOSPACE alarm');

@@ -61,6 +61,19 @@ export interface StorageLogger {
 }
 
 type Db = Level<Buffer, Buffer>;
+
+/** Readies merged into one batch by saveReady. */
+interface PendingReady {
+  hardState?: HardState;
+  entries: Entry[];
+  ops: StorageOp[];
+  applied?: number;
+  sync: boolean;
+  /** The lanes' job counts right after this batch was queued: it can take more only while unchanged. */
+  raftQueued: number;
+  appQueued: number;
+  done: Promise<void>;
+}
 type BatchOp = StorageOp;
 
 /** classic-level has compactRange; the `level` typings (shared with browsers) do not declare it. */
@@ -98,6 +111,12 @@ export class MemberStore {
   private snapIndex: number;
   private firstEntry: number | undefined;
   private lastEntry: number | undefined;
+  /** Term and vote of the newest hard state issued (every write changing them is fsynced). */
+  private hardTerm = -1;
+  private hardVote: string | undefined;
+
+  /** Readies queued for one batch whose write has not started (saveReady merges into it). */
+  private pendingReady: PendingReady | undefined;
 
   /** Applied index of the newest app write issued (call time), and of the newest one finished. */
   private appliedIssued: number;
@@ -225,6 +244,8 @@ export class MemberStore {
     }
 
     this.snapIndex = base;
+    this.hardTerm = hardState.term;
+    this.hardVote = hardState.vote;
     if (entries.length > 0) {
       this.firstEntry = lowFirst ?? base + 1;
       this.lastEntry = lastIndex;
@@ -266,11 +287,104 @@ export class MemberStore {
     this.assertUsable();
     validateRaftWrite(r);
     if (r.hardState === undefined && r.entries.length === 0 && r.snapshot === undefined) return;
+    this.noteHardState(r.hardState);
     return this.raftLane.run(async () => {
       const plan = this.planRaft(r);
       await this.write(plan.ops, true);
       plan.commit();
     });
+  }
+
+  /**
+   * Persists one Ready in one LevelDB batch: its raft part (as saveRaft, without a snapshot) and the
+   * app records of the committed entries applied with it, plus the applied index. One batch keeps the
+   * app state from ever reaching the disk ahead of the log entries it came from (the entries applied
+   * may be in this very Ready). Readies issued while an earlier write runs are merged into one batch
+   * (group commit), in issue order, unless another write was issued in between.
+   *
+   * The batch is fsynced only when it must be, as etcd-io/raft's MustSync: new entries, or a new
+   * term or vote. A hard state whose commit alone moved needs no fsync: commit is recoverable from
+   * the quorum, and LevelDB's log keeps writes in order, so a commit index never survives a crash
+   * without the entries below it.
+   */
+  async saveReady(r: RaftWrite, app: { ops: readonly StorageOp[]; applied: number } | undefined): Promise<void> {
+    this.assertUsable();
+    validateRaftWrite(r);
+    if (r.snapshot !== undefined) throw invalid('saveReady does not take a snapshot; use installSnapshot');
+    if (app !== undefined) {
+      validateAppOps(app.ops);
+      assertIndex(app.applied, 'applied');
+      if (app.applied < this.appliedIssued) {
+        throw invalid(`applied ${app.applied} is below the applied index ${this.appliedIssued} already written`);
+      }
+    }
+    if (app === undefined && r.hardState === undefined && r.entries.length === 0) return;
+    let p = this.pendingReady;
+    if (p !== undefined && (p.raftQueued !== this.raftLane.queued || p.appQueued !== this.appLane.queued)) p = undefined;
+    const first = r.entries[0];
+    if (p !== undefined && first !== undefined) {
+      const last = p.entries[p.entries.length - 1];
+      if (last !== undefined && first.index > last.index + 1) {
+        throw invalid(`entry ${first.index} leaves a gap after ${last.index}`);
+      }
+    }
+    // Checked, so the write below cannot be refused: now record what it changes.
+    const sync = this.readyNeedsSync(r);
+    this.noteHardState(r.hardState);
+    if (app !== undefined) this.appliedIssued = app.applied;
+    if (p === undefined) p = this.queueReady();
+    if (first !== undefined) {
+      // Later entries replace an earlier Ready's from their first index on, as on disk.
+      while (p.entries.length > 0 && (p.entries[p.entries.length - 1] as Entry).index >= first.index) p.entries.pop();
+      for (const e of r.entries) p.entries.push(e);
+    }
+    if (r.hardState !== undefined) p.hardState = r.hardState;
+    if (app !== undefined) {
+      for (const op of app.ops) p.ops.push(op);
+      p.applied = app.applied;
+    }
+    p.sync ||= sync;
+    return p.done;
+  }
+
+  /** A new group-commit batch at the end of both lanes. */
+  private queueReady(): PendingReady {
+    const p: PendingReady = { entries: [], ops: [], sync: false, raftQueued: 0, appQueued: 0, done: Promise.resolve() };
+    p.done = this.raftLane.run(() =>
+      this.appLane.run(async () => {
+        if (this.pendingReady === p) this.pendingReady = undefined;
+        const plan = this.planRaft({ hardState: p.hardState, entries: p.entries });
+        for (const op of p.ops) plan.ops.push(op);
+        if (p.applied !== undefined) plan.ops.push({ type: 'put', key: APPLIED_KEY, value: encodeApplied(p.applied) });
+        await this.write(plan.ops, p.sync);
+        plan.commit();
+        if (p.applied !== undefined) this.appliedWritten = p.applied;
+      }),
+    );
+    p.raftQueued = this.raftLane.queued;
+    p.appQueued = this.appLane.queued;
+    this.pendingReady = p;
+    return p;
+  }
+
+  /**
+   * Whether saveReady(r) fsyncs: r has entries or a snapshot, or a term or vote other than the last
+   * hard state issued. A caller may skip waiting for a write that does not (acks sent meanwhile
+   * promise only what earlier fsynced writes hold).
+   */
+  readyNeedsSync(r: RaftWrite): boolean {
+    const hs = r.hardState;
+    return (
+      r.entries.length > 0 ||
+      r.snapshot !== undefined ||
+      (hs !== undefined && (hs.term !== this.hardTerm || hs.vote !== this.hardVote))
+    );
+  }
+
+  private noteHardState(hs: HardState | undefined): void {
+    if (hs === undefined) return;
+    this.hardTerm = hs.term;
+    this.hardVote = hs.vote;
   }
 
   /**
@@ -293,6 +407,7 @@ export class MemberStore {
       throw invalid(`applied ${app.applied} is below the snapshot index ${r.snapshot.index}`);
     }
     this.appliedIssued = app.applied;
+    this.noteHardState(r.hardState);
     return this.raftLane.run(() =>
       this.appLane.run(async () => {
         const plan = this.planRaft(r);
@@ -388,16 +503,18 @@ export class MemberStore {
   /** Sum of the files in the database directory (for Status dbSize and the quota). */
   async approximateSizeBytes(): Promise<number> {
     this.assertUsable();
-    let total = 0;
-    for (const name of await readdir(this.dbDir)) {
-      try {
-        total += (await stat(path.join(this.dbDir, name))).size;
-      } catch (err) {
-        // LevelDB deletes obsolete files while compacting.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }
-    return total;
+    const sizes = await Promise.all(
+      (await readdir(this.dbDir)).map(async (name) => {
+        try {
+          return (await stat(path.join(this.dbDir, name))).size;
+        } catch (err) {
+          // LevelDB deletes obsolete files while compacting.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          return 0;
+        }
+      }),
+    );
+    return sizes.reduce((a, b) => a + b, 0);
   }
 
   /** Compacts the whole key range (defrag). Writes keep flowing meanwhile. */

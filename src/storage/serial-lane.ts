@@ -5,12 +5,19 @@
  */
 export class SerialLane {
   private tail: Promise<unknown> = Promise.resolve();
+  private issued = 0;
 
   run<T>(job: () => Promise<T>): Promise<T> {
+    this.issued++;
     const result = this.tail.then(job);
     // A failed job must not stall the jobs queued after it; its caller sees the failure.
     this.tail = result.catch(() => undefined);
     return result;
+  }
+
+  /** How many jobs were ever queued: unchanged since a job was queued means it is still the last. */
+  get queued(): number {
+    return this.issued;
   }
 
   /** Resolves once every job queued so far has finished. */

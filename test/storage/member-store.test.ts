@@ -187,6 +187,69 @@ describe('MemberStore', () => {
     expect(await collect(s.appRecords(b('c')))).toEqual([['c/x', 'X']]);
   });
 
+  it('saveReady writes a Ready with the app records of its applied entries, fsyncing only what must be', async () => {
+    let s = await reopen();
+    await s.recover();
+    // A new term or vote, or new entries, must be fsynced; a commit that alone moved need not be.
+    expect(s.readyNeedsSync({ hardState: { term: 1, vote: 'a', commit: 0 }, entries: [] })).toBe(true);
+    await s.saveReady({ hardState: { term: 1, vote: 'a', commit: 0 }, entries: entries(1, 3, 1) }, undefined);
+    expect(s.readyNeedsSync({ hardState: { term: 1, vote: 'a', commit: 2 }, entries: [] })).toBe(false);
+    expect(s.readyNeedsSync({ hardState: { term: 1, vote: 'b', commit: 2 }, entries: [] })).toBe(true);
+    expect(s.readyNeedsSync({ hardState: { term: 2, vote: 'a', commit: 2 }, entries: [] })).toBe(true);
+    expect(s.readyNeedsSync({ entries: entries(4, 4, 1) })).toBe(true);
+    // Entries 4..5 and the records of applying 1..4 in one Ready; then a commit-only Ready not awaited.
+    await s.saveReady(
+      { hardState: { term: 1, vote: 'a', commit: 4 }, entries: entries(4, 5, 1) },
+      { ops: [put('m/a', '1'), put('m/b', '2')], applied: 4 },
+    );
+    const unawaited = s.saveReady({ hardState: { term: 1, vote: 'a', commit: 5 }, entries: [] }, { ops: [put('m/c', '3')], applied: 5 });
+    await expect(s.saveReady({ entries: [] }, { ops: [], applied: 3 })).rejects.toThrow(/below the applied index 5/);
+    await unawaited;
+    s = await reopen();
+    const rec = await s.recover();
+    expect(rec.hardState).toEqual({ term: 1, vote: 'a', commit: 5 });
+    expect(rec.entries.map((e) => e.index)).toEqual([1, 2, 3, 4, 5]);
+    expect(rec.applied).toBe(5);
+    expect(await collect(s.appRecords(b('m/')))).toEqual([
+      ['m/a', '1'],
+      ['m/b', '2'],
+      ['m/c', '3'],
+    ]);
+    // After a reopen, the recovered term and vote are what a Ready is compared with.
+    expect(s.readyNeedsSync({ hardState: { term: 1, vote: 'a', commit: 6 }, entries: [] })).toBe(false);
+  });
+
+  it('Readies issued while a write runs land in issue order, a later suffix replacing an earlier one', async () => {
+    let s = await reopen();
+    await s.recover();
+    const pending: Array<Promise<void>> = [];
+    for (let i = 1; i <= 30; i++) {
+      const applied = Math.max(0, i - 2);
+      pending.push(
+        s.saveReady(
+          { hardState: { term: 1, vote: 'a', commit: applied }, entries: entries(i, i, 1) },
+          { ops: [put(`m/${String(i).padStart(3, '0')}`, String(i))], applied },
+        ),
+      );
+    }
+    // A new leader's entries replace 25..30 from 25 on; a meta write in between is not merged past.
+    pending.push(s.setMeta('x', b('1')));
+    pending.push(s.saveReady({ hardState: { term: 2, vote: 'b', commit: 28 }, entries: entries(25, 28, 2) }, { ops: [], applied: 28 }));
+    pending.push(s.saveReady({ entries: entries(29, 29, 2) }, undefined));
+    await expect(s.saveReady({ entries: entries(31, 31, 2) }, undefined)).rejects.toThrow(/gap/);
+    await expect(s.saveReady({ entries: [], snapshot: { index: 30, term: 2, confState: conf } }, undefined)).rejects.toThrow(/installSnapshot/);
+    await Promise.all(pending);
+    s = await reopen();
+    const rec = await s.recover();
+    expect(rec.hardState).toEqual({ term: 2, vote: 'b', commit: 28 });
+    expect(rec.entries.map((e) => `${e.index}@${e.term}`)).toEqual([
+      ...Array.from({ length: 24 }, (_, i) => `${i + 1}@1`),
+      ...[25, 26, 27, 28, 29].map((i) => `${i}@2`),
+    ]);
+    expect(rec.applied).toBe(28);
+    expect((await collect(s.appRecords(b('m/')))).length).toBe(30);
+  });
+
   it('prefixes ending in 0xff bytes are bounded correctly', async () => {
     const s = await reopen();
     const k = (...bytes: number[]): Buffer => Buffer.from(bytes);
