@@ -239,10 +239,13 @@ export class WatchHub {
 
   /** The store was replaced by a snapshot: synced watchers catch up from the new store's history. */
   restore(): void {
+    // A synced watcher has been given everything up to the old revision, whatever its minRev says
+    // (live delivery does not move minRev): it resumes after that, or it would get those events twice.
+    const seenUpTo = this.rev;
     this.rev = this.history().currentRevision;
     this.recent.reset(this.rev);
-    for (const set of this.syncedByKey.values()) for (const w of set) this.toUnsyncedAfterRestore(w);
-    for (const w of this.syncedRanges) this.toUnsyncedAfterRestore(w);
+    for (const set of this.syncedByKey.values()) for (const w of set) this.toUnsyncedAfterRestore(w, seenUpTo);
+    for (const w of this.syncedRanges) this.toUnsyncedAfterRestore(w, seenUpTo);
     this.syncedByKey.clear();
     this.syncedRanges.clear();
     this.syncedCount = 0;
@@ -293,7 +296,8 @@ export class WatchHub {
     }
   }
 
-  private toUnsyncedAfterRestore(w: Watcher): void {
+  private toUnsyncedAfterRestore(w: Watcher, seenUpTo: number): void {
+    w.minRev = Math.max(w.minRev, seenUpTo + 1);
     w.state = 'unsynced';
     w.restored = true;
     this.unsynced.add(w);

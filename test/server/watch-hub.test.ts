@@ -81,6 +81,13 @@ class World {
     this.hub = new WatchHub({ history: () => counted, timers: null, ...opts });
   }
 
+  /** A snapshot from the leader: the store jumps ahead by writes this member never applied itself. */
+  jumpAhead(writes: number, rnd: SeededRandom, keys: readonly string[]): void {
+    this.persist();
+    for (let i = 0; i < writes; i++) this.log.push(...this.store.put(putReq(keys[rnd.int(keys.length)] as string, `snap${i}`)).events);
+    this.hub.restore();
+  }
+
   record(events: Event[]): void {
     this.log.push(...events);
     this.unpersisted.push(...events);
@@ -366,7 +373,7 @@ describe('WatchHub: restore', () => {
   });
 });
 
-describe('WatchHub: random interleavings of writes, persists, watches, sync rounds and slow streams', () => {
+describe('WatchHub: random interleavings of writes, persists, watches, sync rounds, slow streams and snapshot installs', () => {
   const variants: Array<[string, Partial<WatchHubOptions>]> = [
     ['defaults', {}],
     ['tiny batches, history from the MVCC index', { batchMaxRevisions: 2, recentEventsMax: 3 }],
@@ -379,6 +386,7 @@ describe('WatchHub: random interleavings of writes, persists, watches, sync roun
       let refused = 0;
       let historyReads = 0;
       let cappedBatches = 0;
+      let restores = 0;
       for (let seed = 1; seed <= 40; seed++) {
         const rnd = new SeededRandom(seed);
         const w = new World(opts);
@@ -422,8 +430,11 @@ describe('WatchHub: random interleavings of writes, persists, watches, sync roun
             }
           } else if (r < 85) {
             w.hub.syncWatchers();
-          } else if (r < 92) {
+          } else if (r < 91) {
             w.hub.moveVictims();
+          } else if (r < 92) {
+            w.jumpAhead(1 + rnd.int(6), rnd, keys);
+            restores++;
           } else {
             // A stream stalls or resumes.
             const sink = pick(sinks);
@@ -449,6 +460,7 @@ describe('WatchHub: random interleavings of writes, persists, watches, sync roun
       }
       // The interleavings did exercise what they are meant to.
       expect(refused).toBeGreaterThan(50);
+      expect(restores).toBeGreaterThan(50);
       if (opts.recentEventsMax === 3) expect(historyReads).toBeGreaterThan(50);
       if ((opts.batchMaxRevisions ?? 1000) < 10) expect(cappedBatches).toBeGreaterThan(10);
     });
