@@ -318,7 +318,9 @@ export class MemberStore {
         throw invalid(`applied ${app.applied} is below the applied index ${this.appliedIssued} already written`);
       }
     }
-    if (app === undefined && r.hardState === undefined && r.entries.length === 0) return;
+    // Nothing to write: still resolve only after the writes before it, whose entries the caller's
+    // acks may promise (a resent append acknowledges entries an earlier write is still syncing).
+    if (app === undefined && r.hardState === undefined && r.entries.length === 0) return this.raftLane.drain();
     let p = this.pendingReady;
     if (p !== undefined && (p.raftQueued !== this.raftLane.queued || p.appQueued !== this.appLane.queued)) p = undefined;
     const first = r.entries[0];

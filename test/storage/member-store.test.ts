@@ -237,6 +237,11 @@ describe('MemberStore', () => {
     pending.push(s.saveReady({ hardState: { term: 2, vote: 'b', commit: 28 }, entries: entries(25, 28, 2) }, { ops: [], applied: 28 }));
     pending.push(s.saveReady({ entries: entries(29, 29, 2) }, undefined));
     await expect(s.saveReady({ entries: entries(31, 31, 2) }, undefined)).rejects.toThrow(/gap/);
+    // A Ready with nothing to write still settles after the writes before it (its acks promise them).
+    const order: string[] = [];
+    void Promise.all(pending).then(() => order.push('earlier writes'));
+    await s.saveReady({ entries: [] }, undefined).then(() => order.push('empty Ready'));
+    expect(order).toEqual(['earlier writes', 'empty Ready']);
     await expect(s.saveReady({ entries: [], snapshot: { index: 30, term: 2, confState: conf } }, undefined)).rejects.toThrow(/installSnapshot/);
     await Promise.all(pending);
     s = await reopen();
