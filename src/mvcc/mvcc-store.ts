@@ -21,7 +21,7 @@ import {
   encodeRevisionKey,
   viewKeyValue,
 } from './record-codec.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot-format.js';
+import { decodeSnapshot, encodeSnapshotOfRevisions } from './snapshot-format.js';
 import { TreeIndex } from './tree-index.js';
 import {
   MvccError,
@@ -664,19 +664,13 @@ export class MvccStore {
     return { hash: h.digest(), compactRevision: this.compactRev, hashRevision: rev };
   }
 
-  /** Every record `load` needs, in key order and, per key, revision order. */
-  private *records(): Generator<[Buffer, Buffer]> {
-    if (this.compactRev >= 0) yield [COMPACT_REVISION_KEY, encodeCompactRevision(this.compactRev)];
+  /** The whole state (every kept revision, current and compact revision) as bytes. */
+  exportSnapshot(): Buffer {
     const all: KeyRevision[] = [];
     this.index.forEach((ki) => {
       for (const r of ki.revs) all.push(r);
     });
-    for (const r of all) yield [encodeRevisionKey(r.main, r.sub, r.value === null), encodeRecordValue(r)];
-  }
-
-  /** The whole state (every kept revision, current and compact revision) as bytes. */
-  exportSnapshot(): Buffer {
-    return encodeSnapshot(this.rev, this.compactRev, this.records());
+    return encodeSnapshotOfRevisions(this.rev, this.compactRev, all);
   }
 
   /** The store a snapshot describes, and the batch that persists it into an empty 'm' keyspace. */

@@ -38,13 +38,20 @@ function readUint64(buf: Buffer, offset: number): number {
 /** The LevelDB key of a revision record ('m' 'k' + etcd's revision key). */
 export function encodeRevisionKey(main: number, sub: number, tombstone: boolean): Buffer {
   const buf = Buffer.allocUnsafe(PREFIX_BYTES + REVISION_BYTES + (tombstone ? 1 : 0));
-  buf[0] = 0x6d; // 'm'
-  buf[1] = 0x6b; // 'k'
-  writeUint64(buf, 2, main);
-  buf[10] = SEPARATOR;
-  writeUint64(buf, 11, sub);
-  if (tombstone) buf[19] = TOMBSTONE_MARK;
+  writeRevisionKey(buf, 0, main, sub, tombstone);
   return buf;
+}
+
+/** Writes encodeRevisionKey's bytes at `at`; returns the offset after them. */
+export function writeRevisionKey(buf: Buffer, at: number, main: number, sub: number, tombstone: boolean): number {
+  buf[at] = 0x6d; // 'm'
+  buf[at + 1] = 0x6b; // 'k'
+  writeUint64(buf, at + 2, main);
+  buf[at + 10] = SEPARATOR;
+  writeUint64(buf, at + 11, sub);
+  if (!tombstone) return at + PREFIX_BYTES + REVISION_BYTES;
+  buf[at + 19] = TOMBSTONE_MARK;
+  return at + PREFIX_BYTES + REVISION_BYTES + 1;
 }
 
 export interface DecodedRevisionKey {
@@ -252,6 +259,18 @@ export function writeKeyValue(buf: Buffer, at: number, r: KeyRevision, keysOnly:
     at += leaseBytes.length;
   }
   return at;
+}
+
+/** Bytes of a tombstone's record value (etcd stores KeyValue{Key: key}). */
+export function tombstoneValueSize(key: string): number {
+  return 1 + varintSize(key.length) + key.length;
+}
+
+/** Writes a tombstone's record value at `at`; returns the offset after it. */
+export function writeTombstoneValue(buf: Buffer, at: number, key: string): number {
+  buf[at++] = 0x0a;
+  at = writeVarint(buf, at, key.length);
+  return at + writeLatin1(buf, key, at);
 }
 
 /** Protobuf varint helpers for the API layer's hand-written encoders. */

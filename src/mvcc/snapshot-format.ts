@@ -8,6 +8,17 @@
 //   CRC-32C of everything above       4 bytes BE
 
 import { Crc32c } from './crc32c.js';
+import type { KeyRevision } from './key-index.js';
+import {
+  COMPACT_REVISION_KEY,
+  keyValueSize,
+  REVISION_BYTES,
+  REVISION_PREFIX,
+  tombstoneValueSize,
+  writeKeyValue,
+  writeRevisionKey,
+  writeTombstoneValue,
+} from './record-codec.js';
 import { MvccError } from './types.js';
 
 const MAGIC = Buffer.from('KMVCC001', 'latin1');
@@ -57,6 +68,54 @@ export function encodeSnapshot(
   const trailer = Buffer.allocUnsafe(4);
   trailer.writeUInt32BE(new Crc32c().update(body).digest(), 0);
   return Buffer.concat([body, trailer]);
+}
+
+/**
+ * encodeSnapshot of a store's kept revisions (each key's revisions oldest first), written straight
+ * into one buffer: no record Buffers, no chunk list to concatenate.
+ */
+export function encodeSnapshotOfRevisions(
+  currentRevision: number,
+  compactRevision: number,
+  revs: readonly KeyRevision[],
+): Buffer {
+  const hasCompact = compactRevision >= 0;
+  const valueSizes = new Uint32Array(revs.length);
+  let size = HEADER_BYTES + 4;
+  if (hasCompact) size += 4 + COMPACT_REVISION_KEY.length + 4 + 8;
+  for (let i = 0; i < revs.length; i++) {
+    const r = revs[i] as KeyRevision;
+    const tombstone = r.value === null;
+    const valueSize = tombstone ? tombstoneValueSize(r.key) : keyValueSize(r, false);
+    valueSizes[i] = valueSize;
+    size += 4 + REVISION_PREFIX.length + REVISION_BYTES + (tombstone ? 1 : 0) + 4 + valueSize;
+  }
+  const buf = Buffer.allocUnsafe(size);
+  MAGIC.copy(buf, 0);
+  writeUint64(buf, MAGIC.length, currentRevision);
+  buf.writeBigInt64BE(BigInt(compactRevision), MAGIC.length + 8);
+  writeUint64(buf, MAGIC.length + 16, revs.length + (hasCompact ? 1 : 0));
+  let at = HEADER_BYTES;
+  if (hasCompact) {
+    at = buf.writeUInt32BE(COMPACT_REVISION_KEY.length, at);
+    at += COMPACT_REVISION_KEY.copy(buf, at);
+    at = buf.writeUInt32BE(8, at);
+    writeUint64(buf, at, compactRevision);
+    at += 8;
+  }
+  for (let i = 0; i < revs.length; i++) {
+    const r = revs[i] as KeyRevision;
+    const tombstone = r.value === null;
+    const keyBytes = REVISION_PREFIX.length + REVISION_BYTES + (tombstone ? 1 : 0);
+    at = buf.writeUInt32BE(keyBytes, at);
+    at = writeRevisionKey(buf, at, r.main, r.sub, tombstone);
+    at = buf.writeUInt32BE(valueSizes[i] as number, at);
+    at = tombstone ? writeTombstoneValue(buf, at, r.key) : writeKeyValue(buf, at, r, false);
+  }
+  const bodyEnd = size - 4;
+  if (at !== bodyEnd) throw new Error(`mvcc: snapshot encoding wrote ${at} of ${bodyEnd} bytes`);
+  buf.writeUInt32BE(new Crc32c().update(buf.subarray(0, bodyEnd)).digest(), bodyEnd);
+  return buf;
 }
 
 export function decodeSnapshot(data: Buffer): DecodedSnapshot {
