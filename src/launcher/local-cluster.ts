@@ -427,7 +427,8 @@ export class LocalCluster {
         return apiReady(m.url);
       case 'scheduler':
       case 'controller-manager': {
-        const key = m.lease === undefined ? '' : `${m.lease.namespace}/${m.lease.name}`;
+        if (m.lease === undefined) return true;
+        const key = `${m.lease.namespace}/${m.lease.name}`;
         return leases.some((l) => l.lease === key && l.holder !== undefined);
       }
       case 'kubelet':

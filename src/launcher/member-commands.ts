@@ -19,6 +19,8 @@ export function launcherEntry(): string {
 /** The Lease a scheduler or controller manager competes for (its flags may rename it). */
 export function leaseOf(m: TopologyMember): { namespace: string; name: string } | undefined {
   if (m.kind !== 'scheduler' && m.kind !== 'controller-manager') return undefined;
+  // Without leader election every replica acts and no Lease names one.
+  if (m.flags['leader-elect'] === 'false') return undefined;
   return {
     namespace: m.flags['leader-elect-resource-namespace'] ?? 'kube-system',
     name: m.flags['leader-elect-resource-name'] ?? (m.kind === 'scheduler' ? 'kube-scheduler' : 'kube-controller-manager'),

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { memberArgs } from '../../src/launcher/member-commands.js';
+import { leaseOf, memberArgs } from '../../src/launcher/member-commands.js';
 import { loadTopology, parseTopology, type KubeletMember, type Topology } from '../../src/launcher/topology.js';
 
 const CLUSTER_DIR = join(import.meta.dirname, '..', '..', 'cluster');
@@ -34,6 +34,18 @@ describe('topology', () => {
     expect(sched).toMatchObject({ masters: ['api'] });
     expect(w).toMatchObject({ masters: ['api'], nodeName: 'w', nodes: 2 });
     expect(memberArgs(t, sched!, '/tmp/s').slice(1)).toEqual(['--master', 'http://127.0.0.1:8000', '--leader-elect-lease-duration', '4s']);
+    expect(leaseOf(sched!)).toEqual({ namespace: 'kube-system', name: 'kube-scheduler' });
+  });
+
+  it('knows the Lease each leader-elected member competes for, as its flags set it', () => {
+    const t = parse([
+      store(1),
+      { name: 'api', kind: 'apiserver', port: 8000 },
+      { name: 'cm', kind: 'controller-manager' },
+      { name: 'cm-renamed', kind: 'controller-manager', flags: { 'leader-elect-resource-name': 'my-cm', 'leader-elect-resource-namespace': 'ops' } },
+      { name: 'solo', kind: 'scheduler', flags: { 'leader-elect': false } },
+    ]);
+    expect(t.members.map((m) => leaseOf(m))).toEqual([undefined, undefined, { namespace: 'kube-system', name: 'kube-controller-manager' }, { namespace: 'ops', name: 'my-cm' }, undefined]);
   });
 
   it.each([
