@@ -15,10 +15,13 @@ import { loadTopology, TopologyError } from '../launcher/topology.js';
 const USAGE = `usage: ketch-cluster COMMAND [flags]
 
 commands:
-  up [-f cluster/ha.yaml] [--detach]   start every member, wait until healthy; Ctrl-C stops all
-  status [-o json]                     every member: up/down, pid, leader (raft leader of the stores,
-                                       Lease holder among schedulers / controller managers), term, index
-  down                                 stop every member (gracefully, then SIGKILL after 15 s)
+  up [-f cluster/ha.yaml] [--detach]   start stores, apiservers, the lb, then schedulers, controller
+                                       managers and kubelets, each tier healthy before the next; write
+                                       <state-dir>/kubeconfig (pointing at the lb); Ctrl-C stops all
+  status [-o json]                     every member: kind, pid, up/down, leader (raft leader of the
+                                       stores, Lease holder among schedulers / controller managers),
+                                       term, index, url; who holds each Lease
+  down                                 stop every member in reverse order (SIGTERM, SIGKILL after 15 s)
   logs MEMBER [-f]                     print (and follow) a member's log
   kill MEMBER                          SIGKILL
   stop MEMBER | start MEMBER           SIGTERM / start again with its data dir
