@@ -4,10 +4,7 @@
  * garbage collector and pod GC controllers (kube-controller-manager's flags). Several replicas may run; one leads (Lease
  * kube-system/kube-controller-manager).
  */
-import { randomUUID } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
-import { hostname } from 'node:os';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { realClock } from '../kube/client/clock.js';
 import { COMMON_FLAGS, FlagError, flagBool, flagDurationMs, flagInt, flagString, parseArgs, resolveMasters, usageText, type FlagSpecs, type ParsedFlags } from '../kube/client/component-flags.js';
 import { EventRecorder } from '../kube/client/event-recorder.js';
@@ -21,7 +18,7 @@ import { PodGcController } from '../kube/controllers/pod-gc-controller.js';
 import { ReplicaSetController, type ControllerContext } from '../kube/controllers/replicaset-controller.js';
 import { SharedInformers } from '../kube/informer/shared-informers.js';
 import { leaderElectionFlags, leaderElectionSettings } from '../kube/leader-election/leader-election-flags.js';
-import { runElected } from '../kube/leader-election/run-elected.js';
+import { runElectedComponent } from '../kube/leader-election/run-elected.js';
 
 const ALL_CONTROLLERS = ['deployment', 'replicaset', 'endpoint', 'nodelifecycle', 'nodeipam', 'garbagecollector', 'podgc'] as const;
 type ControllerName = (typeof ALL_CONTROLLERS)[number];
@@ -133,23 +130,13 @@ async function main(): Promise<number> {
     throw err;
   }
   const flags = parsed;
-  const identity = `${hostname()}_${randomUUID()}`;
-  const log = pino({ level: flagString(flags, 'log-level'), base: { name: 'ketch-controller-manager', identity } });
-  const lockClient = new KubeClient({ masters, userAgent: 'ketch-controller-manager/leader-election', logger: log });
-  const workClient = new KubeClient({ masters, userAgent: 'ketch-controller-manager', logger: log });
-  const stop = new AbortController();
-  // Every loop of the process listens on this signal.
-  setMaxListeners(0, stop.signal);
-  process.once('SIGTERM', () => stop.abort());
-  process.once('SIGINT', () => stop.abort());
-  log.info({ masters, leaderElect: settings.enabled }, 'starting');
-  await runElected(
-    { settings, identity, lockClient, workClient, clock: realClock, logger: log, work: (signal) => runControllers(flags, enabled, workClient, identity, log, signal) },
-    stop.signal,
-  );
-  lockClient.close();
-  workClient.close();
-  log.info('stopped');
+  await runElectedComponent({
+    name: 'ketch-controller-manager',
+    masters,
+    settings,
+    logLevel: flagString(flags, 'log-level'),
+    work: ({ client, identity, logger }, signal) => runControllers(flags, enabled, client, identity, logger, signal),
+  });
   return 0;
 }
 

@@ -151,6 +151,17 @@ describe('node failure and endpoints e2e (short node timings)', () => {
     await waitFor('endpoints to list the 3 live pods', 30_000, async () => (JSON.stringify(await endpointIps(cp())) === JSON.stringify(liveIps(live)) ? true : undefined));
     console.log(`[measured] kill -9 of a node's kubelet: NotReady after ${notReadyMs} ms (grace 8 s), evicted after ${evictedMs} ms (+5 s), replacement available after ${replacedMs} ms`);
     expect(notReadyMs).toBeLessThan(8_000 + 1_000 + 2_000 + 10_000);
+
+    // New work converges on the nodes left, none of it on the tainted one.
+    const createdAt = Date.now();
+    await cp().api.kubectlOk(['create', 'deployment', 'after-node-kill', '--image=nginx', '--replicas=2']);
+    const rollout = await cp().api.kubectl(['rollout', 'status', 'deployment/after-node-kill', '--timeout=120s'], { timeoutMs: 130_000 });
+    expect(rollout.code, rollout.stdout + rollout.stderr).toBe(0);
+    console.log(`[measured] with node spare dead, a new deployment rolled out in ${Date.now() - createdAt} ms`);
+    const fresh = await withClient(cp(), async (c) => (await c.list<Pod>(PODS, 'default', { labelSelector: 'app=after-node-kill' })).items);
+    expect(fresh.filter((p) => p.status?.phase === 'Running').length).toBe(2);
+    expect(fresh.every((p) => p.spec.nodeName !== 'spare')).toBe(true);
+    await cp().api.kubectlOk(['delete', 'deployment', 'after-node-kill']);
   });
 
   it('the node comes back: Ready again, taints removed, the evicted pod finally deleted by its kubelet', async () => {

@@ -4,9 +4,12 @@
 // lease lapsed fails with NotLeaderError instead of reaching the apiserver. On stop (SIGTERM)
 // the work ends first, then the lease is released so a standby takes over within a retry period.
 
-import type { Logger } from 'pino';
-import type { Clock } from '../client/clock.js';
-import type { KubeClient } from '../client/kube-client.js';
+import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { hostname } from 'node:os';
+import { pino, type Logger } from 'pino';
+import { realClock, type Clock } from '../client/clock.js';
+import { KubeClient } from '../client/kube-client.js';
 import { LeaderElector } from './leader-elector.js';
 import type { LeaderElectionSettings } from './leader-election-flags.js';
 import { LeaseLock } from './lease-lock.js';
@@ -59,4 +62,39 @@ export async function runElected(opts: ElectedRunOptions, stop: AbortSignal): Pr
     current = undefined;
     if (!stop.aborted) log?.warn({ identity: opts.identity }, 'leadership lost; work stopped, campaigning again');
   }
+}
+
+export interface ElectedComponentOptions {
+  /** Program name: the logger's name and the clients' user agent, e.g. "ketch-scheduler". */
+  name: string;
+  masters: readonly string[];
+  settings: LeaderElectionSettings;
+  logLevel: string;
+  /** One leadership term of the component's work, on the fenced client. */
+  work: (ctx: { client: KubeClient; identity: string; logger: Logger }, signal: AbortSignal) => Promise<void>;
+}
+
+/**
+ * The process side of an elected component (ketch-scheduler, ketch-controller-manager): its
+ * identity (hostname_uuid, as kube's components form it), logger, an unfenced client for the
+ * Lease and a fenced one for the work, SIGTERM/SIGINT handling; returns once stopped.
+ */
+export async function runElectedComponent(opts: ElectedComponentOptions): Promise<void> {
+  const identity = `${hostname()}_${randomUUID()}`;
+  const log = pino({ level: opts.logLevel, base: { name: opts.name, identity } });
+  const lockClient = new KubeClient({ masters: opts.masters, userAgent: `${opts.name}/leader-election`, logger: log });
+  const workClient = new KubeClient({ masters: opts.masters, userAgent: opts.name, logger: log });
+  const stop = new AbortController();
+  // Every loop of the process listens on this signal.
+  setMaxListeners(0, stop.signal);
+  process.once('SIGTERM', () => stop.abort());
+  process.once('SIGINT', () => stop.abort());
+  log.info({ masters: opts.masters, leaderElect: opts.settings.enabled }, 'starting');
+  await runElected(
+    { settings: opts.settings, identity, lockClient, workClient, clock: realClock, logger: log, work: (signal) => opts.work({ client: workClient, identity, logger: log }, signal) },
+    stop.signal,
+  );
+  lockClient.close();
+  workClient.close();
+  log.info('stopped');
 }
