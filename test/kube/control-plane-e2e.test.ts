@@ -395,7 +395,11 @@ describe('control plane e2e (ketch store, 2 apiservers, 2 schedulers, 2 controll
       }),
     );
     await waitFor('the ReplicaSet and its pods to be collected', 60_000, async () => ((await replicaSets(cp(), 'app=orphaned')).length === 0 && (await pods(cp(), 'app=orphaned')).length === 0 ? true : undefined), 500);
-    const gcLog = cp().controllerManagers.map((p) => p.log()).join('\n');
+    // The collector logs after its DELETE returns, which can be after the poll above saw the RS gone.
+    const gcLog = await waitFor('the garbage collector to log the deletion', 10_000, () => {
+      const text = cp().controllerManagers.map((p) => p.log()).join('\n');
+      return /"name":"orphaned".*deleted object whose owners are gone/.test(text) ? text : undefined;
+    });
     expect(gcLog).toMatch(/"name":"orphaned".*deleted object whose owners are gone/);
   });
 
