@@ -22,7 +22,9 @@ export function getRequest(args: readonly string[], flags: FlagReader): RangeReq
   else if (consistency !== "l") fail(ExitCode.badFeature, `unknown consistency flag ${JSON.stringify(consistency)}`);
   if (args.length > 1) {
     if (prefix || fromKey) fail(ExitCode.badArgs, "too many arguments, only accept one argument when `--prefix` or `--from-key` is set");
-    request.range_end = bytesOf(args[1] as string);
+    // An empty range_end is left off the wire, as etcdctl's Go protobuf does: etcd reads a present
+    // but empty range_end as "every key from key on".
+    if (args[1] !== "") request.range_end = bytesOf(args[1] as string);
   }
   request.limit = flags.int("limit");
   const rev = flags.int("rev");
@@ -96,7 +98,9 @@ export function delRequest(args: readonly string[], flags: FlagReader): DeleteRa
   const request: DeleteRangeRequest = { key: bytesOf(args[0] as string) };
   if (args.length > 1) {
     if (prefix || fromKey) fail(ExitCode.badArgs, "too many arguments, only accept one argument when `--prefix` or `--from-key` is set");
-    request.range_end = bytesOf(args[1] as string);
+    // An empty range_end is left off the wire, as etcdctl's Go protobuf does: etcd reads a present
+    // but empty range_end as "every key from key on".
+    if (args[1] !== "") request.range_end = bytesOf(args[1] as string);
   }
   if (prefix) {
     if (request.key.length === 0) {

@@ -71,6 +71,7 @@ describe.each(IMPLS)("ketchctl vs etcdctl on %s", (impl) => {
       ["get", "g/", "--prefix", "--hex"],
       ["get", "g/", "--prefix", "--consistency=s"],
       ["get", "g/missing"],
+      ["get", "g/b", ""], // an empty range_end: one key (etcd reads an encoded empty range_end as from-key)
     ];
     for (const args of reads) {
       await expectSame(args);
@@ -91,6 +92,8 @@ describe.each(IMPLS)("ketchctl vs etcdctl on %s", (impl) => {
         { args: ["put", "w/k", "--ignore-value", "--prev-kv"] },
         { args: ["put", "w/missing", "--ignore-value"] },
         { args: ["del", "w/nothing"] },
+        { args: ["put", "w/z", "after"] },
+        { args: ["del", "w/k", ""] },
         { args: ["del", "w/k", "--prev-kv"] },
         { args: ["put", "w/a", "1"] },
         { args: ["put", "w/b", "2"] },
