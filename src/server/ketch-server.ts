@@ -192,6 +192,12 @@ export class KetchServer {
           this.node.reportSnapshot(id, ok);
           this.schedule();
         },
+        isRemoved: (id) => this.membership.removed.has(id),
+        onRemovedFromCluster: () => {
+          if (this.stopped) return;
+          this.log.warn('a peer says this member was removed from the cluster; stopping');
+          this.fatal(new Error('the member has been permanently removed from the cluster'));
+        },
       },
     });
     this.syncPeers();

@@ -28,7 +28,16 @@ export interface PeerServiceConfig {
   readonly onMessage: (m: Message) => void;
   /** The current membership, for members joining the cluster (Peer.Members); absent: not served. */
   readonly members: (() => readonly ClusterMember[]) | undefined;
+  /** Whether a member ID was removed from the cluster: its streams are refused with REMOVED_MEMBER_DETAILS. */
+  readonly isRemoved?: (memberId: string) => boolean;
 }
+
+/**
+ * What a removed member's stream is refused with (etcd answers such a member 410 Gone). The sender
+ * recognises it and stops: once the leader has applied the removal it sends the removed member
+ * nothing more, so the member may never apply its own removal.
+ */
+export const REMOVED_MEMBER_DETAILS = 'the member has been permanently removed from the cluster';
 
 interface Envelope {
   readonly clusterId?: string;
@@ -90,6 +99,7 @@ export class PeerService {
       );
     }
     if (from === '') return statusError(grpc.status.INVALID_ARGUMENT, 'request names no sender member ID');
+    if (this.config.isRemoved?.(from) === true) return statusError(grpc.status.FAILED_PRECONDITION, `${REMOVED_MEMBER_DETAILS}: member ${from}`);
     return undefined;
   }
 

@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 
 import type { Message } from '../raft/types.js';
 import { peerChannelOptions } from './grpc-options.js';
+import { REMOVED_MEMBER_DETAILS } from './peer-service.js';
 import { toWireMessage } from './raft-codec.js';
 import { peerMethod, type WireAck, type WireMessage, type WireMessageBatch } from './raft-proto.js';
 import { peerUrlToTarget } from './peer-url.js';
@@ -42,6 +43,8 @@ export interface PeerStreamConfig {
   readonly counters: TransportCounters;
   /** Told on a later tick (never inside enqueue) that messages to the peer were lost. */
   readonly onUnreachable: () => void;
+  /** The peer refused us because this member was removed from the cluster. */
+  readonly onRemoved?: () => void;
 }
 
 /** `unaddressed`: the peer has no usable URL, so everything sent to it is dropped. */
@@ -227,6 +230,7 @@ export class PeerStream {
     }
     const rejected = err.code === grpc.status.FAILED_PRECONDITION;
     this.breakStream(`${grpc.status[err.code] ?? err.code}: ${err.details}`, rejected);
+    if (rejected && err.details.startsWith(REMOVED_MEMBER_DETAILS)) this.config.onRemoved?.();
   }
 
   private flush(): void {

@@ -27,6 +27,10 @@ export interface TransportHandler {
   onUnreachable(peerId: string): void;
   /** A Snap message to peerId was delivered (true) or failed (false). */
   onSnapshotStatus(peerId: string, ok: boolean): void;
+  /** Whether a member was removed from the cluster (its streams are then refused, telling it so). */
+  isRemoved?(memberId: string): boolean;
+  /** A peer refused us because this member was removed from the cluster. */
+  onRemovedFromCluster?(): void;
 }
 
 export interface PeerTransportOptions {
@@ -98,6 +102,7 @@ export class PeerTransport {
       counters: this.counters,
       onMessage: (m) => this.handler.onMessage(m),
       members: opts.members,
+      isRemoved: (id) => this.handler.isRemoved?.(id) === true,
     });
   }
 
@@ -160,6 +165,7 @@ export class PeerTransport {
         logger: this.logger,
         counters: this.counters,
         onUnreachable: () => this.handler.onUnreachable(id),
+        onRemoved: () => this.handler.onRemovedFromCluster?.(),
       },
       this.usableUrls(id, urls),
     );
