@@ -18,7 +18,7 @@ const GRPC_OVERHEAD_BYTES = 512 * 1024;
 /** Which gRPC server serves the client port: grpc-js (on node:http2) or Ketch's own (grpc-h2/). */
 export type GrpcServerKind = 'grpc-js' | 'ketch';
 export const GRPC_SERVER_KINDS: readonly GrpcServerKind[] = ['grpc-js', 'ketch'];
-export const DEFAULT_GRPC_SERVER: GrpcServerKind = 'grpc-js';
+export const DEFAULT_GRPC_SERVER: GrpcServerKind = 'ketch';
 
 /** The flag wins; else KETCH_GRPC_SERVER (test harnesses pass it through, unlike ETCD_* variables). */
 function grpcServerKind(flag: GrpcServerKind | undefined): GrpcServerKind {

@@ -62,7 +62,7 @@ const SPECS: Record<string, FlagSpec> = {
   'log-level': { kind: 'string', def: 'info', help: 'Log level: debug, info, warn, error, fatal.' },
   'config-file': { kind: 'string', def: '', help: 'Path to the server configuration file (YAML, etcd keys).' },
   'experimental-watch-progress-notify-interval': { kind: 'string', def: '10m', help: 'Duration of periodical watch progress notification.' },
-  'experimental-grpc-server': { kind: 'string', def: '', help: "Ketch only: the client port's gRPC server, 'ketch' (its own HTTP/2) or 'grpc-js'." },
+  'experimental-grpc-server': { kind: 'string', def: '', help: "Ketch only: the client port's gRPC server, 'ketch' (its own HTTP/2, the default) or 'grpc-js'." },
 };
 
 /** etcd flags Ketch accepts and ignores, because they have no meaning here (logging backends etc.). */
