@@ -11,27 +11,24 @@
  *   p50/p99 over W×U deliveries (the cross-replica path: B → store → A's one store watch → W).
  * Prints a table and writes bench/results/apiserver-<time>.json.
  */
+import { parseBenchArgs } from './cli-args.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, Agent } from 'node:http';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 
 import { freePorts } from '../test/api/free-port.js';
 import { importHarness, repoRoot, snapshotServerBuild, type Cluster, type Impl } from './bench-harness.js';
 import { monoUs, percentile, sleep, sortedCopy } from './stats.js';
 
-const { values: args } = parseArgs({
-  options: {
+const args = parseBenchArgs(import.meta.url, {
     impl: { type: 'string', default: 'ketch,etcd' },
     pods: { type: 'string', default: '10000' },
     watchers: { type: 'string', default: '100' },
     updates: { type: 'string', default: '200' },
     lists: { type: 'string', default: '10' },
     'out-dir': { type: 'string' },
-  },
-  strict: true,
-});
+  });
 
 const impls = String(args.impl).split(',').map((s) => s.trim()) as Impl[];
 const podCount = Number(args.pods);

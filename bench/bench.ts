@@ -19,12 +19,12 @@
  *   profiler; prints the leader's self time per row window (the restarted member's from its spawn
  *   to ready for the restart row) (bench/ketch-profiled.ts).
  */
+import { parseBenchArgs } from './cli-args.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
 
 import { importHarness, repoRoot, snapshotServerBuild, type Cluster, type Harness, type Impl } from './bench-harness.js';
 import { benchmarksMarkdown, type RunMeta } from './bench-markdown.js';
@@ -35,8 +35,7 @@ import { formatSummary, summarize as summarizeProfile, type CpuProfile, type Sel
 import { H2LOAD, requireH2load } from './h2load-runner.js';
 
 
-const { values: args } = parseArgs({
-  options: {
+const args = parseBenchArgs(import.meta.url, {
     quick: { type: 'boolean', default: false },
     impl: { type: 'string', default: 'ketch,etcd' },
     rows: { type: 'string' },
@@ -47,9 +46,7 @@ const { values: args } = parseArgs({
     'failover-kills': { type: 'string' },
     'from-json': { type: 'string' },
     profile: { type: 'boolean', default: false },
-  },
-  strict: true,
-});
+  });
 
 const quick = args.quick;
 const rounds = Number(args.rounds ?? (quick ? 1 : 3));

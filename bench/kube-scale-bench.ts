@@ -15,11 +15,11 @@
  * Writes bench/results/kube-scale-<time>.json and the "Control plane at scale" section of
  * docs/benchmarks.md (only that section; --no-doc leaves the file alone).
  */
+import { parseBenchArgs } from './cli-args.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 
 import { freePorts } from '../test/api/free-port.js';
 import { KubeClient } from '../src/kube/client/kube-client.js';
@@ -28,8 +28,7 @@ import { DEPLOYMENTS, NODES, PODS } from '../src/kube/client/resource-ref.js';
 import { importHarness, repoRoot, snapshotServerBuild, type Cluster, type Impl } from './bench-harness.js';
 import { percentile, sleep, sortedCopy } from './stats.js';
 
-const { values: args } = parseArgs({
-  options: {
+const args = parseBenchArgs(import.meta.url, {
     impl: { type: 'string', default: 'ketch' },
     nodes: { type: 'string', default: '100' },
     pods: { type: 'string', default: '3000' },
@@ -37,9 +36,7 @@ const { values: args } = parseArgs({
     kubelets: { type: 'string', default: '2' },
     timeout: { type: 'string', default: '15m' },
     'no-doc': { type: 'boolean', default: false },
-  },
-  strict: true,
-});
+  });
 
 function positiveInt(flag: string, text: string | undefined): number {
   const n = Number(text);

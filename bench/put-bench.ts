@@ -28,12 +28,12 @@
  * --profile: one extra ketch run (not in the medians) with the V8 CPU profiler in every member
  * (bench/ketch-profiled.ts); the leader's self time inside the measured window is summarised.
  */
+import { parseBenchArgs } from './cli-args.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 
 import { benchDir, importHarness, repoRoot, snapshotServerBuild, type Cluster, type Harness, type Impl } from './bench-harness.js';
 import { callers, type CpuProfile, formatSummary, inclusive, summarize, type SelfTimeSummary } from './cpuprofile-top.js';
@@ -51,8 +51,7 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const KEY_BYTES = 8;
 const TAIL_SECONDS = 1.5; // h2load keeps running this long after the window closes
 
-const { values: args } = parseArgs({
-  options: {
+const args = parseBenchArgs(import.meta.url, {
     seconds: { type: 'string', default: '10' },
     clients: { type: 'string', default: '64' },
     rounds: { type: 'string', default: '3' },
@@ -64,8 +63,7 @@ const { values: args } = parseArgs({
     impl: { type: 'string', default: 'ketch,etcd' },
     profile: { type: 'boolean', default: false },
     out: { type: 'string' },
-  },
-});
+  });
 
 const seconds = Number(args.seconds);
 const clients = Number(args.clients);
