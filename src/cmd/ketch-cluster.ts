@@ -15,9 +15,15 @@ import { loadTopology, TopologyError } from '../launcher/topology.js';
 const USAGE = `usage: ketch-cluster COMMAND [flags]
 
 commands:
-  up [-f cluster/ha.yaml] [--detach]   start stores, apiservers, the lb, then schedulers, controller
+  up [-f cluster/ha.yaml] [--detach] [--dashboard[=PORT]]
+                                       start stores, apiservers, the lb, then schedulers, controller
                                        managers and kubelets, each tier healthy before the next; write
-                                       <state-dir>/kubeconfig (pointing at the lb); Ctrl-C stops all
+                                       <state-dir>/kubeconfig (pointing at the lb); Ctrl-C stops all;
+                                       --dashboard also serves the web dashboard (port 8088)
+  dashboard [--port 8088]              serve the live web dashboard of the running cluster on
+                                       http://127.0.0.1:PORT/: store members and leader, timeline,
+                                       apiservers, Lease holders, nodes and pods; buttons to kill,
+                                       pause, partition and restart members
   status [-o json]                     every member: kind, pid, up/down, leader (raft leader of the
                                        stores, Lease holder among schedulers / controller managers),
                                        term, index, url; who holds each Lease
@@ -38,13 +44,16 @@ async function main(argv: string[]): Promise<number> {
   // The launcher starts the lb as its own process through this hidden command (see `up`).
   if (argv[0] === '__lb') return serveLoadBalancer(argv.slice(1));
   const { values, positionals } = parseArgs({
-    args: argv,
+    // `--dashboard` alone means the default port (parseArgs has no optional values).
+    args: argv.map((a) => (a === '--dashboard' ? `--dashboard=${DASHBOARD_PORT}` : a)),
     allowPositionals: true,
     options: {
       file: { type: 'string', short: 'f' },
       'state-dir': { type: 'string', default: '.ketch' },
       detach: { type: 'boolean', default: false },
       output: { type: 'string', short: 'o', default: 'table' },
+      dashboard: { type: 'string' },
+      port: { type: 'string', default: String(DASHBOARD_PORT) },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -59,8 +68,15 @@ async function main(argv: string[]): Promise<number> {
     return member;
   };
   switch (command) {
-    case 'up':
-      return up(cluster, (values.file as string | undefined) ?? 'cluster/ha.yaml', values.detach === true);
+    case 'up': {
+      const dashboardPort = values.dashboard === undefined ? undefined : parsePort(values.dashboard, '--dashboard');
+      if (dashboardPort !== undefined && values.detach === true) {
+        throw new UsageError(`--dashboard is served by the foreground 'up'; with --detach, run 'ketch-cluster dashboard${stateDirFlag(cluster)}' instead`);
+      }
+      return up(cluster, (values.file as string | undefined) ?? 'cluster/ha.yaml', values.detach === true, dashboardPort);
+    }
+    case 'dashboard':
+      return serveDashboard(cluster, parsePort(values.port as string, '--port'));
     case 'status': {
       const rows = await cluster.status();
       if (values.output === 'json') {
@@ -115,6 +131,34 @@ async function main(argv: string[]): Promise<number> {
 
 class UsageError extends Error {}
 
+const DASHBOARD_PORT = 8088;
+
+function parsePort(text: string, flag: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`${flag} ${text}: expected a port number (0-65535; 0 picks a free one)`);
+  return port;
+}
+
+/** The dashboard (loaded on demand: it brings the etcd and Kubernetes clients along). */
+async function openDashboard(cluster: LocalCluster, port: number): Promise<{ url: string; close(): Promise<void> }> {
+  const { startDashboard } = await import('../launcher/dashboard/start-dashboard.js');
+  // Quiet: warnings and errors only, on stderr, so stdout stays the launcher's own lines.
+  return startDashboard(cluster, port, pino({ level: 'warn', base: { name: 'ketch-dashboard' } }, pino.destination(2)));
+}
+
+/** `ketch-cluster dashboard`: serves until Ctrl-C or SIGTERM. */
+async function serveDashboard(cluster: LocalCluster, port: number): Promise<number> {
+  cluster.readState();
+  const dashboard = await openDashboard(cluster, port);
+  process.stdout.write(`dashboard of ${cluster.stateDir} on ${dashboard.url} (Ctrl-C stops it)\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await dashboard.close();
+  return 0;
+}
+
 function statusTable(rows: MemberStatus[], leases: LeaseStatus[]): string {
   const table = [['NAME', 'KIND', 'PID', 'STATE', 'LEADER', 'TERM', 'INDEX', 'URL']];
   for (const r of rows) {
@@ -130,7 +174,7 @@ function statusTable(rows: MemberStatus[], leases: LeaseStatus[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function up(cluster: LocalCluster, file: string, detach: boolean): Promise<number> {
+async function up(cluster: LocalCluster, file: string, detach: boolean, dashboardPort?: number): Promise<number> {
   const topology = loadTopology(file);
   const strays = cluster.strayMembers(topology);
   if (strays.length > 0) throw new Error(`${strays.join(', ')} still running from an earlier 'up' in ${cluster.stateDir} but not in ${file}; run 'ketch-cluster down' first`);
@@ -161,6 +205,11 @@ async function up(cluster: LocalCluster, file: string, detach: boolean): Promise
     process.stdout.write(`running in the background; stop it with '${program('ketch-cluster')} down${stateDirFlag(cluster)}'\n`);
     return 0;
   }
+  const dashboard = dashboardPort === undefined ? undefined : await openDashboard(cluster, dashboardPort).catch((err: unknown) => {
+    process.stderr.write(`ketch-cluster: the dashboard did not start: ${(err as Error).message}\n`);
+    return undefined;
+  });
+  if (dashboard !== undefined) process.stdout.write(`dashboard on ${dashboard.url}\n`);
   process.stdout.write('Ctrl-C stops the cluster\n');
   // Report what changes (a member going down or up, a new leader) until told to stop.
   let last = new Map<string, string>();
@@ -185,6 +234,7 @@ async function up(cluster: LocalCluster, file: string, detach: boolean): Promise
     process.once('SIGTERM', resolve);
   });
   clearInterval(monitor);
+  await dashboard?.close();
   process.stdout.write('\nstopping...\n');
   await cluster.down();
   process.stdout.write('all members stopped\n');

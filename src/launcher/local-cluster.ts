@@ -373,7 +373,7 @@ export class LocalCluster {
     return Promise.all(
       state.members.map(async (m): Promise<MemberStatus> => {
         const up = isAlive(m.pid);
-        const paused = up && processState(m.pid) === 'T';
+        const paused = up && isPaused(m.pid);
         const metrics = m.kind === 'store' && up && !paused ? await fetchMetrics(m.url) : undefined;
         const row: MemberStatus = { name: m.name, kind: m.kind, pid: m.pid, up, paused, leader: false, url: m.url };
         if (m.kind === 'store') {
@@ -444,6 +444,11 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Stopped by SIGSTOP (`pause`). */
+export function isPaused(pid: number): boolean {
+  return processState(pid) === 'T';
 }
 
 /** The state letter of /proc/<pid>/stat (R, S, T for stopped, Z for zombie), or undefined. */

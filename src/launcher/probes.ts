@@ -63,6 +63,21 @@ export interface LeaseView {
   current: boolean;
 }
 
+/** The Lease fields that say who leads. */
+export interface LeaseSpecFields {
+  holderIdentity?: string | null;
+  renewTime?: string | null;
+  leaseDurationSeconds?: number | null;
+}
+
+/** Who holds a Lease at `nowMs`. Same machine, same clock: a Lease past renewTime + duration has no acting leader. */
+export function leaseHolder(spec: LeaseSpecFields, nowMs: number): LeaseView {
+  const holder = spec.holderIdentity === '' || spec.holderIdentity === null ? undefined : spec.holderIdentity;
+  const renewed = spec.renewTime === undefined || spec.renewTime === null ? NaN : Date.parse(spec.renewTime);
+  const current = holder !== undefined && Number.isFinite(renewed) && renewed + (spec.leaseDurationSeconds ?? 0) * 1000 > nowMs;
+  return { holderIdentity: holder, current };
+}
+
 /**
  * A Lease read through the first of `apiUrls` that answers; undefined when none answers, a view
  * with no holder when the Lease does not exist yet.
@@ -73,12 +88,7 @@ export async function readLease(apiUrls: readonly string[], namespace: string, n
       const { status, body } = await getJson(`${api}/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`);
       if (status === 404) return { holderIdentity: undefined, current: false };
       if (status !== 200) continue;
-      const spec = ((body as { spec?: Record<string, unknown> }).spec ?? {}) as { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
-      const holder = spec.holderIdentity === '' ? undefined : spec.holderIdentity;
-      const renewed = spec.renewTime === undefined ? NaN : Date.parse(spec.renewTime);
-      // Same machine, same clock: a Lease past renewTime + duration has no acting leader.
-      const current = holder !== undefined && Number.isFinite(renewed) && renewed + (spec.leaseDurationSeconds ?? 0) * 1000 > Date.now();
-      return { holderIdentity: holder, current };
+      return leaseHolder((body as { spec?: LeaseSpecFields }).spec ?? {}, Date.now());
     } catch {
       // Try the next apiserver.
     }
