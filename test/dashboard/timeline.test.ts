@@ -27,7 +27,7 @@ describe('dashboard timeline', () => {
       'leader: s1 is the leader (term 2)',
       'member: s1 went down (the leader)',
       'election: no leader (s1 no longer leads)',
-      'leader: s2 elected leader in term 3 (was s1), 1.5 s without a leader',
+      'leader: s2 elected leader in term 3 (was s1), 2.5 s after s1 was last seen leading',
     ]);
     expect(t.entries().map((e) => e.term)).toEqual([2, undefined, 2, 3]);
     expect(pushed).toEqual(t.entries());
@@ -48,13 +48,22 @@ describe('dashboard timeline', () => {
       'member: s1 paused (the leader)',
       'partition: peer links cut: s1-s2',
       'election: no leader (s1 no longer leads)',
-      'leader: s2 elected leader in term 3 (was s1), 1.0 s without a leader',
+      'leader: s2 elected leader in term 3 (was s1), 2.0 s after s1 was last seen leading',
       'member: s1 resumed',
       'partition: peer links healed',
       'member: s1 went down',
       'member: s1 is running again (pid 200)',
       'leader: s2 leads again in term 4',
     ]);
+  });
+
+  it('names the leader that went down even when a probe round in between saw it stop answering first', () => {
+    const t = new Timeline();
+    t.observeStores([store('s1', { leader: true }), store('s2')], [], 0);
+    // Its Status failed while the process was still there (being killed).
+    t.observeStores([store('s1', { leader: false, error: 'unavailable' }), store('s2')], [], 1000);
+    t.observeStores([store('s1', { state: 'down' }), store('s2')], [], 2000);
+    expect(texts(t.entries())).toEqual(['leader: s1 is the leader (term 2)', 'election: no leader (s1 no longer leads)', 'member: s1 went down (the leader)']);
   });
 
   it('with two members claiming to lead (an isolated old leader), names the one with the higher term', () => {
@@ -67,7 +76,7 @@ describe('dashboard timeline', () => {
     const t = new Timeline();
     t.observeStores([store('s1'), store('s2')], [], 0);
     t.observeStores([store('s1', { leader: true, term: 5 }), store('s2', { term: 5 })], [], 2500);
-    expect(texts(t.entries())).toEqual(['election: no leader', 'leader: s1 elected leader in term 5, 2.5 s without a leader']);
+    expect(texts(t.entries())).toEqual(['election: no leader', 'leader: s1 elected leader in term 5, 2.5 s after no leader was first seen']);
   });
 
   it('records Lease hand-overs and expiry, and node readiness changes after the first observation', () => {

@@ -172,6 +172,9 @@ export class ClusterObserver {
           });
           return { view, id: st.header.member_id, leaderId: st.leader };
         } catch (err) {
+          // Killed or paused while we asked: say so rather than report a failed probe.
+          view.state = processState(m.pid);
+          if (view.state !== 'up') return { view };
           view.healthy = false;
           view.error = (err as Error).message;
           return { view };

@@ -19,6 +19,8 @@ export class Timeline {
   /** The last member seen leading, and in which term (kept through leaderless periods). */
   private lastLeader: string | undefined;
   private leaderTerm: number | undefined;
+  /** When an observation last showed a leader (the real handover happened after it). */
+  private leaderSeenAt: number | undefined;
   /** Since when no running member leads (undefined while one does). */
   private leaderlessSince: number | undefined;
   private leases = new Map<string, { holder: string | undefined; current: boolean }>();
@@ -46,7 +48,8 @@ export class Timeline {
       for (const s of stores) {
         const was = before.get(s.name);
         if (was === undefined || was.state === s.state) continue;
-        const wasLeader = this.leader === s.name ? ' (the leader)' : '';
+        // The last leader, even when a probe round in between already saw it stop answering.
+        const wasLeader = this.lastLeader === s.name && (this.leader === undefined || this.leader === s.name) ? ' (the leader)' : '';
         const text =
           s.state === 'down' ? `${s.name} went down${wasLeader}`
           : s.state === 'paused' ? `${s.name} paused${wasLeader}`
@@ -71,12 +74,16 @@ export class Timeline {
       if (before === undefined) text = `${leader.name} is the leader (term ${term})`;
       else if (leader.name === this.lastLeader) text = `${leader.name} leads again in term ${term}`;
       else text = `${leader.name} elected leader in term ${term}${this.lastLeader === undefined ? '' : ` (was ${this.lastLeader})`}`;
-      if (this.leaderlessSince !== undefined && before !== undefined) text += `, ${((atMs - this.leaderlessSince) / 1000).toFixed(1)} s without a leader`;
+      // Probes are a second apart: bound the leaderless time by the last sight of the old leader.
+      const seconds = (from: number): string => ((atMs - from) / 1000).toFixed(1);
+      if (before !== undefined && this.lastLeader !== undefined && this.leaderSeenAt !== undefined && this.lastLeader !== leader.name) text += `, ${seconds(this.leaderSeenAt)} s after ${this.lastLeader} was last seen leading`;
+      else if (before !== undefined && this.leaderlessSince !== undefined) text += `, ${seconds(this.leaderlessSince)} s after no leader was first seen`;
       this.add('leader', text, atMs, { term, subject: leader.name });
       this.leaderlessSince = undefined;
     }
     this.leader = leader?.name;
     if (leader !== undefined) {
+      this.leaderSeenAt = atMs;
       this.lastLeader = leader.name;
       this.leaderTerm = leader.term;
     }
