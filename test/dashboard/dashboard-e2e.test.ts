@@ -144,4 +144,31 @@ describe('dashboard in a real browser', () => {
     await page.screenshot({ path: join(OUTPUT, 'after-leader-kill.png'), fullPage: true });
     expect(errors).toEqual([]);
   });
+
+  it('starts the killed member again, partitions a follower away and heals it, all from the page', async () => {
+    const down = page.locator('article.store-card[data-state="down"]');
+    const killed = (await down.getAttribute('data-member')) as string;
+    await page.getByRole('button', { name: `Start ${killed}`, exact: true }).click();
+    await page.getByRole('dialog').getByRole('button', { name: `Yes, start ${killed}` }).click();
+    await page.locator(`article.store-card[data-member="${killed}"][data-state="up"]`).waitFor({ timeout: 15_000 });
+    await page.locator('.tl-entry[data-kind="member"]', { hasText: `${killed} is running again` }).waitFor({ timeout: 10_000 });
+    // Back in the cluster: it names the leader (its Status answers with one).
+    await page.locator(`article.store-card[data-member="${killed}"] .badge-follower`).waitFor({ timeout: 30_000 });
+
+    const follower = (await page.locator('article.store-card[data-leader="false"][data-state="up"]').first().getAttribute('data-member')) as string;
+    await page.getByRole('button', { name: `Partition ${follower}`, exact: true }).click();
+    await page.getByRole('dialog').getByRole('button', { name: `Yes, partition ${follower}` }).click();
+    const banner = page.getByRole('alert');
+    await banner.waitFor({ timeout: 10_000 });
+    expect(await banner.textContent()).toMatch(new RegExp(`Peer links cut: .*${follower}`));
+    await page.locator(`article.store-card[data-member="${follower}"]`, { hasText: 'Peer links cut' }).waitFor();
+    await page.locator('.tl-entry[data-kind="partition"]', { hasText: `peer links cut: ${follower}-` }).waitFor({ timeout: 10_000 });
+
+    await page.getByRole('button', { name: 'Heal all peer links' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Yes, heal' }).click();
+    await banner.waitFor({ state: 'detached', timeout: 10_000 });
+    await page.locator('.tl-entry[data-kind="partition"]', { hasText: 'peer links healed' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('article.store-card[data-leader="true"]').count()).toBe(1);
+    await page.screenshot({ path: join(OUTPUT, 'after-heal.png'), fullPage: true });
+  });
 });

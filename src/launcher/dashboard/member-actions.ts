@@ -19,31 +19,30 @@ export class ActionError extends Error {
 /** How long a graceful stop may take before restart falls back to SIGKILL (as `down` does). */
 const STOP_GRACE_MS = 15_000;
 
+/** The actions that are one signal, as `ketch-cluster kill|stop|pause|resume` send them. */
+const SIGNALS = {
+  kill: { signal: 'SIGKILL', done: 'killed' },
+  stop: { signal: 'SIGTERM', done: 'asked to stop' },
+  pause: { signal: 'SIGSTOP', done: 'paused' },
+  resume: { signal: 'SIGCONT', done: 'resumed' },
+} as const satisfies Record<string, { signal: NodeJS.Signals; done: string }>;
+
 export async function runMemberAction(cluster: LocalCluster, name: string, action: MemberAction): Promise<string> {
   const member = cluster.readState().members.find((m) => m.name === name);
   if (member === undefined) throw new ActionError(404, `no member named ${name}`);
   const running = isAlive(member.pid);
-  const needRunning = (): void => {
-    if (!running) throw new ActionError(409, `${name} is not running`);
-  };
   switch (action) {
     case 'kill':
-      needRunning();
-      cluster.signal(name, 'SIGKILL');
-      return `${name} killed (SIGKILL to pid ${member.pid})`;
     case 'stop':
-      needRunning();
-      cluster.signal(name, 'SIGCONT');
-      cluster.signal(name, 'SIGTERM');
-      return `${name} asked to stop (SIGTERM to pid ${member.pid})`;
     case 'pause':
-      needRunning();
-      cluster.signal(name, 'SIGSTOP');
-      return `${name} paused (SIGSTOP to pid ${member.pid})`;
-    case 'resume':
-      needRunning();
-      cluster.signal(name, 'SIGCONT');
-      return `${name} resumed (SIGCONT to pid ${member.pid})`;
+    case 'resume': {
+      if (!running) throw new ActionError(409, `${name} is not running`);
+      const { signal, done } = SIGNALS[action];
+      // A paused member cannot act on SIGTERM until it runs again.
+      if (action === 'stop') cluster.signal(name, 'SIGCONT');
+      cluster.signal(name, signal);
+      return `${name} ${done} (${signal} to pid ${member.pid})`;
+    }
     case 'start':
       if (running) throw new ActionError(409, `${name} is already running (pid ${member.pid})`);
       cluster.start(name);

@@ -1,5 +1,6 @@
 import type { ComponentView, LeaseView } from '../dashboard-types.js';
 import { ago } from './format.js';
+import { TableHead } from './table-head.js';
 import { type Ask, MemberButtons } from './member-buttons.js';
 
 const KIND_NAMES: Record<ComponentView['kind'], string> = {
@@ -15,18 +16,7 @@ export function ComponentTable(props: { components: ComponentView[]; busy: strin
   if (props.components.length === 0) return <p class="empty">Only store members in this cluster.</p>;
   return (
     <table class="table" aria-label="Control plane processes">
-      <thead>
-        <tr>
-          <th scope="col">Name</th>
-          <th scope="col">Kind</th>
-          <th scope="col">State</th>
-          <th scope="col">Role</th>
-          <th scope="col">URL</th>
-          <th scope="col">
-            <span class="visually-hidden">Actions</span>
-          </th>
-        </tr>
-      </thead>
+      <TableHead columns={['Name', 'Kind', 'State', 'Role', 'URL', { hidden: 'Actions' }]} />
       <tbody>
         {props.components.map((c) => (
           <tr key={c.name} data-member={c.name} data-state={c.state}>
@@ -60,14 +50,7 @@ export function LeaseTable(props: { leases: LeaseView[]; nowMs: number }) {
   if (props.leases.length === 0) return <p class="empty">No Leases in kube-system yet.</p>;
   return (
     <table class="table" aria-label="Leases">
-      <thead>
-        <tr>
-          <th scope="col">Lease</th>
-          <th scope="col">Holder</th>
-          <th scope="col">Renewed</th>
-          <th scope="col">Transitions</th>
-        </tr>
-      </thead>
+      <TableHead columns={['Lease', 'Holder', 'Renewed', 'Transitions']} />
       <tbody>
         {props.leases.map((l) => (
           <tr key={l.lease} data-lease={l.lease}>

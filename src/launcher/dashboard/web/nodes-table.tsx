@@ -1,4 +1,5 @@
 import type { KubeView, PodName } from '../dashboard-types.js';
+import { TableHead } from './table-head.js';
 
 const PHASE_ORDER = ['Running', 'Pending', 'Terminating', 'Succeeded', 'Failed', 'Unknown'];
 
@@ -9,15 +10,7 @@ export function NodesTable(props: { kube: KubeView }) {
   if (kube.nodes.length === 0 && unscheduled === 0) return <p class="empty">{kube.synced ? 'No nodes have registered.' : 'Waiting for the first list from the apiserver…'}</p>;
   return (
     <table class="table" aria-label="Nodes and pods">
-      <thead>
-        <tr>
-          <th scope="col">Node</th>
-          <th scope="col">Ready</th>
-          <th scope="col">Conditions</th>
-          <th scope="col">Pods by phase</th>
-          <th scope="col">Pods</th>
-        </tr>
-      </thead>
+      <TableHead columns={['Node', 'Ready', 'Conditions', 'Pods by phase', 'Pods']} />
       <tbody>
         {kube.nodes.map((n) => (
           <tr key={n.name} data-node={n.name} data-ready={n.ready}>
