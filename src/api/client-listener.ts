@@ -5,12 +5,14 @@ import type { Logger } from 'pino';
 import { CLUSTER_VERSION, type KetchServer, SERVER_VERSION } from '../server/ketch-server.js';
 import { clusterService } from './cluster-service.js';
 import { etcdServiceDefinitions } from './etcd-proto.js';
+import { GrpcServerMetrics } from './grpc-metrics.js';
 import { KetchGrpcServer } from './grpc-h2/grpc-server.js';
 import { AuthorityFixingStream, firstRequestNeedsAuthorityFix } from './h2-authority-fix.js';
 import { kvService } from './kv-service.js';
 import { leaseService } from './lease-service.js';
 import { maintenanceService } from './maintenance-service.js';
 import { watchService } from './watch-service.js';
+import { PROMETHEUS_CONTENT_TYPE, readCounter, renderMetrics } from '../util/prometheus.js';
 
 /** grpc's own framing on top of the request limit, as etcd allows (grpcOverheadBytes). */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -47,6 +49,11 @@ export class ClientListener {
   private readonly sockets = new Set<Socket>();
   private readonly http = createHttpServer((req, res) => void this.serveHttp(req, res));
   private readonly watch: ReturnType<typeof watchService>;
+  private readonly grpcMetrics: GrpcServerMetrics;
+  /** Bytes of gRPC connections already closed; open ones are added when scraped. */
+  private grpcBytesRead = 0;
+  private grpcBytesWritten = 0;
+  private readonly grpcSockets = new Set<Socket>();
 
   constructor(
     private readonly server: KetchServer,
@@ -75,6 +82,13 @@ export class ClientListener {
       });
       this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     }
+    this.grpcMetrics = new GrpcServerMetrics(server.metrics.registry);
+    readCounter(server.metrics.registry, { name: 'etcd_network_client_grpc_received_bytes_total', help: 'The total number of bytes received from grpc clients.' }, () =>
+      [...this.grpcSockets].reduce((n, s) => n + s.bytesRead, this.grpcBytesRead),
+    );
+    readCounter(server.metrics.registry, { name: 'etcd_network_client_grpc_sent_bytes_total', help: 'The total number of bytes sent to grpc clients.' }, () =>
+      [...this.grpcSockets].reduce((n, s) => n + s.bytesWritten, this.grpcBytesWritten),
+    );
     const defs = etcdServiceDefinitions();
     this.addService(defs.KV, kvService(server, log, limits));
     this.addService(defs.Cluster, clusterService(server, log));
@@ -89,7 +103,8 @@ export class ClientListener {
   }
 
   /** Adds more services (Watch, Lease) before listening. */
-  addService(def: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation): void {
+  addService(def: grpc.ServiceDefinition, service: grpc.UntypedServiceImplementation): void {
+    const impl = this.grpcMetrics.instrument(def, service);
     if (this.ketchGrpc !== undefined) this.ketchGrpc.addService(def, impl);
     else this.grpcServer?.addService(def, impl);
   }
@@ -131,7 +146,8 @@ export class ClientListener {
     const onData = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk]);
       if (head.length < 3) return;
-      if (!head.subarray(0, 3).equals(HTTP2_PREFACE.subarray(0, 3))) {
+      if (head.subarray(0, 3).equals(HTTP2_PREFACE.subarray(0, 3))) this.countGrpcBytes(socket);
+      else {
         socket.off('data', onData);
         socket.pause();
         socket.unshift(head);
@@ -171,23 +187,17 @@ export class ClientListener {
     try {
       if (path === '/health') {
         const ok = await this.checkHealth();
+        if (ok) this.server.metrics.healthSuccesses++;
+        else this.server.metrics.healthFailures++;
         res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ health: String(ok) }));
       } else if (path === '/version') {
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }));
       } else if (path === '/metrics') {
-        const st = this.server.raftStatus();
-        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' });
-        res.end(
-          this.server.metrics.render({
-            hasLeader: st.lead !== '',
-            isLeader: st.lead === st.id,
-            dbSizeBytes: await this.server.dbSize(),
-            appliedIndex: this.server.appliedIndex(),
-            term: st.term,
-          }),
-        );
+        const text = await renderMetrics(this.server.metrics.registry);
+        res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE });
+        res.end(text);
       } else {
         res.writeHead(404, { 'Content-Type': 'text/plain' });
         res.end('404 page not found\n');
@@ -197,6 +207,16 @@ export class ClientListener {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     }
+  }
+
+  private countGrpcBytes(socket: Socket): void {
+    if (this.grpcSockets.has(socket)) return;
+    this.grpcSockets.add(socket);
+    socket.once('close', () => {
+      this.grpcSockets.delete(socket);
+      this.grpcBytesRead += socket.bytesRead;
+      this.grpcBytesWritten += socket.bytesWritten;
+    });
   }
 
   /** Healthy when there is a leader and a linearizable read goes through (etcd's /health does a QGET). */

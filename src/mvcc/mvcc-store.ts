@@ -136,6 +136,11 @@ export class MvccStore {
     return this.rev;
   }
 
+  /** Keys in the index, deleted ones included until compaction drops them (etcd's keys_total). */
+  get indexedKeys(): number {
+    return this.index.size;
+  }
+
   /** The last compaction's revision; 0 when never compacted. */
   get compactRevision(): number {
     return Math.max(0, this.compactRev);

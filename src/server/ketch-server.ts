@@ -29,7 +29,8 @@ import { LeaseCoordinator, type LeaseHost } from './lease-coordinator.js';
 import { LEASE_RECORD_PREFIX, Lessor } from './lessor.js';
 import { type Member, Membership } from './membership.js';
 import { clusterId as computeClusterId, memberId as computeMemberId } from './member-id.js';
-import { ServerMetrics } from './metrics.js';
+import { SLOW_APPLY_MS, ServerMetrics } from './metrics.js';
+import { Registry } from '../util/prometheus.js';
 import {
   decodeInternalRequest,
   decodeMemberContext,
@@ -110,7 +111,8 @@ export interface ResponseHeader {
 export class KetchServer {
   readonly memberId: string;
   readonly clusterId: string;
-  readonly metrics = new ServerMetrics();
+  /** etcd's metrics of this member (/metrics on the client and metrics URLs). */
+  readonly metrics: ServerMetrics;
   mvcc: MvccStore;
   membership: Membership;
   /** Watchers of this member (the Watch service's streams); fed by applyEntries. */
@@ -145,6 +147,7 @@ export class KetchServer {
   private fatalError: Error | undefined;
   private dbSizeBytes = 0;
   private dbSizeCheckedAt = 0;
+  private applyingSnapshot = false;
   onFatal: (err: Error) => void = () => {};
 
   private constructor(
@@ -172,6 +175,25 @@ export class KetchServer {
     this.applied = parts.applied;
     this.snapshotIndex = parts.snapshotIndex;
     this.watchHub = new WatchHub({ history: () => this.mvcc });
+    this.metrics = new ServerMetrics(new Registry(), {
+      memberId: this.memberId,
+      serverVersion: SERVER_VERSION,
+      clusterVersion: CLUSTER_VERSION.split('.').slice(0, 2).join('.'),
+      hasLeader: () => this.leader !== NONE,
+      isLeader: () => this.role === StateRole.Leader,
+      isLearner: () => this.isLearner(),
+      term: () => this.node.basicStatus().term,
+      committedIndex: () => this.node.basicStatus().commit,
+      appliedIndex: () => this.applied,
+      pendingProposals: () => this.waiters.size,
+      dbSizeBytesFresh: () => this.dbSize(),
+      quotaBytes: () => this.quotaBytes(),
+      keysTotal: () => this.mvcc.indexedKeys,
+      currentRevision: () => this.mvcc.currentRevision,
+      compactRevision: () => this.mvcc.compactRevision,
+      watchers: () => this.watchHub.stats.synced + this.watchHub.stats.unsynced,
+      snapshotApplyInProgress: () => this.applyingSnapshot,
+    });
     this.leases = new LeaseCoordinator(this.leaseHost(), parts.lessor);
     this.transport = new PeerTransport({
       selfId: this.memberId,
@@ -415,16 +437,24 @@ export class KetchServer {
       if (rd.snapshot !== undefined) {
         // The leader's state and the raft snapshot record go to disk in one batch: a crash between
         // them would leave a log that starts after state we do not have.
-        await this.installSnapshot(rd.snapshot, raft);
+        this.applyingSnapshot = true;
+        try {
+          await this.installSnapshot(rd.snapshot, raft);
+        } finally {
+          this.applyingSnapshot = false;
+        }
         raft = { entries: [] };
       }
       // Committed entries are durable on a quorum, so they are applied (and their clients answered)
       // without waiting for our own disk, as etcd does; their records then go to disk in the same
       // batch as this Ready's entries or a later one, so the app state never lands ahead of the log.
+      const applyStart = performance.now();
       const app = rd.committedEntries.length > 0 ? this.applyEntries(rd.committedEntries) : undefined;
       for (const rs of rd.readStates) this.onReadState(rs);
       const mustSync = this.store.readyNeedsSync(raft);
       const t0 = performance.now();
+      const applyMs = t0 - applyStart;
+      if (applyMs > SLOW_APPLY_MS) this.metrics.slowApplies++;
       const write = this.store.saveReady(raft, app);
       const persisted = this.node.advanceBeforePersist();
       const afterPersist = rd.messagesAfterPersist;
@@ -433,7 +463,9 @@ export class KetchServer {
       write.then(
         () => {
           if (this.stopped || this.fatalError !== undefined) return;
-          if (mustSync) this.metrics.observeFsync((performance.now() - t0) / 1000);
+          const seconds = (performance.now() - t0) / 1000;
+          if (mustSync) this.metrics.observeFsync(seconds);
+          this.metrics.observeBackendCommit(seconds);
           this.send(afterPersist);
           persisted();
           this.schedule();
@@ -537,7 +569,6 @@ export class KetchServer {
         this.leases.promote();
       }
       this.applied = e.index;
-      this.metrics.proposalsCommitted++;
     }
     this.watchHub.notify(watchEvents, this.mvcc.currentRevision); // watch hub: once per applied batch
     for (const d of done) d();
@@ -625,6 +656,7 @@ export class KetchServer {
     const outcome = new Promise<ApplyOutcome>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(id);
+        this.metrics.proposalsFailed++;
         reject(this.leader === NONE ? EtcdErrors.timeoutDueToLeaderFail : EtcdErrors.timeout);
       }, this.requestTimeoutMs());
       this.waiters.set(id, { resolve, reject, timer });
@@ -636,6 +668,7 @@ export class KetchServer {
       await this.withLeader(deadline, () => this.node.propose(data));
     } catch (err) {
       this.takeWaiter(id);
+      this.metrics.proposalsFailed++;
       throw err;
     }
     this.schedule();
@@ -681,6 +714,7 @@ export class KetchServer {
           const j = this.readRound.waiters.indexOf(d);
           if (j >= 0) this.readRound.waiters.splice(j, 1);
         }
+        this.metrics.readIndexesFailed++;
         reject(this.leader === NONE ? EtcdErrors.noLeader : EtcdErrors.timeout);
       }, this.requestTimeoutMs());
       const d: Deferred<void> = {

@@ -1,50 +1,96 @@
-/**
- * The member's Prometheus metrics, under etcd's names so existing dashboards and alerts work.
- */
-const FSYNC_BUCKETS = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192];
+// The member's Prometheus metrics under etcd 3.4's names and types (types as etcd declares them,
+// e.g. proposals_committed_total is a gauge there), so etcd's Grafana dashboards and alerts work.
+// The write path only bumps the plain fields below; everything else is read from the server when
+// scraped (see util/prometheus.ts).
+
+import { Histogram, readCounter, readGauge, type Registry } from '../util/prometheus.js';
+
+/** What the metrics read from the member at scrape time. */
+export interface MemberMetricsSource {
+  readonly memberId: string;
+  readonly serverVersion: string;
+  readonly clusterVersion: string;
+  hasLeader(): boolean;
+  isLeader(): boolean;
+  isLearner(): boolean;
+  term(): number;
+  committedIndex(): number;
+  appliedIndex(): number;
+  pendingProposals(): number;
+  /** Cached database size; refreshed by dbSizeBytesFresh before a scrape. */
+  dbSizeBytesFresh(): Promise<number>;
+  quotaBytes(): number;
+  keysTotal(): number;
+  currentRevision(): number;
+  compactRevision(): number;
+  watchers(): number;
+  snapshotApplyInProgress(): boolean;
+}
+
+/** etcd's disk histograms: 1 ms doubling to 8 s (prometheus.ExponentialBuckets(0.001, 2, 14)). */
+const DISK_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i);
+
+/** An apply slower than this is counted as slow (etcd's warnApplyDuration). */
+export const SLOW_APPLY_MS = 100;
 
 export class ServerMetrics {
+  // Bumped on the hot path: plain numbers, copied into the registry on scrape.
   leaderChanges = 0;
-  proposalsCommitted = 0;
-  private readonly fsyncCounts = new Array<number>(FSYNC_BUCKETS.length).fill(0);
-  private fsyncSum = 0;
-  private fsyncCount = 0;
+  proposalsFailed = 0;
+  slowApplies = 0;
+  readIndexesFailed = 0;
+  slowReadIndexes = 0;
+  healthSuccesses = 0;
+  healthFailures = 0;
 
-  observeFsync(seconds: number): void {
-    this.fsyncSum += seconds;
-    this.fsyncCount++;
-    for (let i = 0; i < FSYNC_BUCKETS.length; i++) {
-      if (seconds <= (FSYNC_BUCKETS[i] as number)) this.fsyncCounts[i] = (this.fsyncCounts[i] as number) + 1;
-    }
+  private readonly walFsync: Histogram;
+  private readonly backendCommit: Histogram;
+
+  constructor(
+    readonly registry: Registry,
+    src: MemberMetricsSource,
+  ) {
+    const r = registry;
+    readGauge(r, { name: 'etcd_server_has_leader', help: 'Whether or not a leader exists. 1 is existence, 0 is not.' }, () => (src.hasLeader() ? 1 : 0));
+    readGauge(r, { name: 'etcd_server_is_leader', help: 'Whether or not this member is a leader. 1 if is, 0 otherwise.' }, () => (src.isLeader() ? 1 : 0));
+    readGauge(r, { name: 'etcd_server_is_learner', help: 'Whether or not this member is a learner. 1 if is, 0 otherwise.' }, () => (src.isLearner() ? 1 : 0));
+    readCounter(r, { name: 'etcd_server_leader_changes_seen_total', help: 'The number of leader changes seen.' }, () => this.leaderChanges);
+    readGauge(r, { name: 'etcd_server_proposals_committed_total', help: 'The total number of consensus proposals committed.' }, () => src.committedIndex());
+    readGauge(r, { name: 'etcd_server_proposals_applied_total', help: 'The total number of consensus proposals applied.' }, () => src.appliedIndex());
+    readGauge(r, { name: 'etcd_server_proposals_pending', help: 'The current number of pending proposals to commit.' }, () => src.pendingProposals());
+    readCounter(r, { name: 'etcd_server_proposals_failed_total', help: 'The total number of failed proposals seen.' }, () => this.proposalsFailed);
+    readCounter(r, { name: 'etcd_server_slow_apply_total', help: 'The total number of slow apply requests (likely overloaded from slow disk).' }, () => this.slowApplies);
+    readCounter(r, { name: 'etcd_server_read_indexes_failed_total', help: 'The total number of failed read indexes seen.' }, () => this.readIndexesFailed);
+    readCounter(r, { name: 'etcd_server_slow_read_indexes_total', help: 'The total number of pending read indexes not in sync with leader\'s or timed out read index requests.' }, () => this.slowReadIndexes);
+    readCounter(r, { name: 'etcd_server_health_success', help: 'The total number of successful health checks' }, () => this.healthSuccesses);
+    readCounter(r, { name: 'etcd_server_health_failures', help: 'The total number of failed health checks' }, () => this.healthFailures);
+    readGauge(r, { name: 'etcd_server_snapshot_apply_in_progress_total', help: '1 if the server is applying the incoming snapshot. 0 if none.' }, () => (src.snapshotApplyInProgress() ? 1 : 0));
+    readGauge(r, { name: 'etcd_server_quota_backend_bytes', help: 'Current backend storage quota size in bytes.' }, () => src.quotaBytes());
+    readGauge(r, { name: 'etcd_server_id', help: 'Server or member ID in hexadecimal format. 1 for \'server_id\' label with current ID.', labelNames: ['server_id'] }, () => [[{ server_id: src.memberId }, 1]]);
+    readGauge(r, { name: 'etcd_server_version', help: 'Which version is running. 1 for \'server_version\' label with current version.', labelNames: ['server_version'] }, () => [[{ server_version: src.serverVersion }, 1]]);
+    readGauge(r, { name: 'etcd_cluster_version', help: 'Which version is running. 1 for \'cluster_version\' label with current cluster version', labelNames: ['cluster_version'] }, () => [[{ cluster_version: src.clusterVersion }, 1]]);
+    // Ketch's own (etcd 3.4 serves no term gauge): ketch-cluster status and the dashboard read it.
+    readGauge(r, { name: 'etcd_server_term', help: 'The current raft term (Ketch; not served by etcd 3.4).' }, () => src.term());
+    const dbSize = (): Promise<number> => src.dbSizeBytesFresh();
+    readGauge(r, { name: 'etcd_mvcc_db_total_size_in_bytes', help: 'Total size of the underlying database physically allocated in bytes.' }, dbSize);
+    readGauge(r, { name: 'etcd_debugging_mvcc_db_total_size_in_bytes', help: 'Total size of the underlying database physically allocated in bytes.' }, dbSize);
+    // LevelDB has no free pages to tell apart: what is allocated is in use.
+    readGauge(r, { name: 'etcd_mvcc_db_total_size_in_use_in_bytes', help: 'Total size of the underlying database logically in use in bytes.' }, dbSize);
+    readGauge(r, { name: 'etcd_debugging_mvcc_keys_total', help: 'Total number of keys.' }, () => src.keysTotal());
+    readGauge(r, { name: 'etcd_debugging_mvcc_current_revision', help: 'The current revision of store.' }, () => src.currentRevision());
+    readGauge(r, { name: 'etcd_debugging_mvcc_compact_revision', help: 'The revision of the last compaction in store.' }, () => src.compactRevision());
+    readGauge(r, { name: 'etcd_debugging_mvcc_watcher_total', help: 'Total number of watchers.' }, () => src.watchers());
+    this.walFsync = new Histogram({ name: 'etcd_disk_wal_fsync_duration_seconds', help: 'The latency distributions of fsync called by WAL.', buckets: DISK_BUCKETS, registers: [r] });
+    this.backendCommit = new Histogram({ name: 'etcd_disk_backend_commit_duration_seconds', help: 'The latency distributions of commit called by backend.', buckets: DISK_BUCKETS, registers: [r] });
   }
 
-  /** The text exposition format. */
-  render(s: { hasLeader: boolean; isLeader: boolean; dbSizeBytes: number; appliedIndex: number; term: number }): string {
-    const lines: string[] = [];
-    const gauge = (name: string, help: string, value: number): void => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
-    };
-    const counter = (name: string, help: string, value: number): void => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
-    };
-    gauge('etcd_server_has_leader', 'Whether or not a leader exists. 1 is existence, 0 is not.', s.hasLeader ? 1 : 0);
-    gauge('etcd_server_is_leader', 'Whether or not this member is a leader. 1 if is, 0 otherwise.', s.isLeader ? 1 : 0);
-    counter('etcd_server_leader_changes_seen_total', 'The number of leader changes seen.', this.leaderChanges);
-    // etcd declares these two as gauges despite their names.
-    gauge('etcd_server_proposals_committed_total', 'The total number of consensus proposals committed.', this.proposalsCommitted);
-    gauge('etcd_server_proposals_applied_total', 'The total number of consensus proposals applied.', s.appliedIndex);
-    gauge('etcd_server_term', 'The current raft term.', s.term);
-    gauge('etcd_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', s.dbSizeBytes);
-    lines.push(
-      '# HELP etcd_disk_wal_fsync_duration_seconds The latency distributions of fsync called by WAL.',
-      '# TYPE etcd_disk_wal_fsync_duration_seconds histogram',
-    );
-    FSYNC_BUCKETS.forEach((b, i) => lines.push(`etcd_disk_wal_fsync_duration_seconds_bucket{le="${b}"} ${this.fsyncCounts[i]}`));
-    lines.push(
-      `etcd_disk_wal_fsync_duration_seconds_bucket{le="+Inf"} ${this.fsyncCount}`,
-      `etcd_disk_wal_fsync_duration_seconds_sum ${this.fsyncSum}`,
-      `etcd_disk_wal_fsync_duration_seconds_count ${this.fsyncCount}`,
-    );
-    return `${lines.join('\n')}\n`;
+  /** A raft write that was fsynced (one LevelDB batch holds what etcd splits into WAL and backend). */
+  observeFsync(seconds: number): void {
+    this.walFsync.observe(seconds);
+  }
+
+  /** Any batch write of a Ready, synced or not. */
+  observeBackendCommit(seconds: number): void {
+    this.backendCommit.observe(seconds);
   }
 }
