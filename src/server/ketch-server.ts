@@ -193,6 +193,10 @@ export class KetchServer {
       compactRevision: () => this.mvcc.compactRevision,
       watchers: () => this.watchHub.stats.synced + this.watchHub.stats.unsynced,
       snapshotApplyInProgress: () => this.applyingSnapshot,
+      peerBytes: () => {
+        const st = this.transport.stats();
+        return { sent: st.peerBytesSent, received: st.peerBytesReceived };
+      },
     });
     this.leases = new LeaseCoordinator(this.leaseHost(), parts.lessor);
     this.transport = new PeerTransport({

@@ -3,7 +3,7 @@
 // The write path only bumps the plain fields below; everything else is read from the server when
 // scraped (see util/prometheus.ts).
 
-import { Histogram, readCounter, readGauge, type Registry } from '../util/prometheus.js';
+import { Histogram, readCounter, readGauge, type Registry, type Sample } from '../util/prometheus.js';
 
 /** What the metrics read from the member at scrape time. */
 export interface MemberMetricsSource {
@@ -25,6 +25,8 @@ export interface MemberMetricsSource {
   compactRevision(): number;
   watchers(): number;
   snapshotApplyInProgress(): boolean;
+  /** Peer traffic in bytes by member ID (hex). */
+  peerBytes(): { sent: Record<string, number>; received: Record<string, number> };
 }
 
 /** etcd's disk histograms: 1 ms doubling to 8 s (prometheus.ExponentialBuckets(0.001, 2, 14)). */
@@ -80,6 +82,13 @@ export class ServerMetrics {
     readGauge(r, { name: 'etcd_debugging_mvcc_current_revision', help: 'The current revision of store.' }, () => src.currentRevision());
     readGauge(r, { name: 'etcd_debugging_mvcc_compact_revision', help: 'The revision of the last compaction in store.' }, () => src.compactRevision());
     readGauge(r, { name: 'etcd_debugging_mvcc_watcher_total', help: 'Total number of watchers.' }, () => src.watchers());
+    // etcd labels these To / From with the peer's member ID.
+    readCounter(r, { name: 'etcd_network_peer_sent_bytes_total', help: 'The total number of bytes sent to peers.', labelNames: ['To'] }, () =>
+      Object.entries(src.peerBytes().sent).map(([id, n]): Sample => [{ To: id }, n]),
+    );
+    readCounter(r, { name: 'etcd_network_peer_received_bytes_total', help: 'The total number of bytes received from peers.', labelNames: ['From'] }, () =>
+      Object.entries(src.peerBytes().received).map(([id, n]): Sample => [{ From: id }, n]),
+    );
     this.walFsync = new Histogram({ name: 'etcd_disk_wal_fsync_duration_seconds', help: 'The latency distributions of fsync called by WAL.', buckets: DISK_BUCKETS, registers: [r] });
     this.backendCommit = new Histogram({ name: 'etcd_disk_backend_commit_duration_seconds', help: 'The latency distributions of commit called by backend.', buckets: DISK_BUCKETS, registers: [r] });
   }

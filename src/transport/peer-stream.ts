@@ -23,7 +23,7 @@ import { REMOVED_MEMBER_DETAILS } from './peer-service.js';
 import { toWireMessage } from './raft-codec.js';
 import { peerMethod, type WireAck, type WireMessage, type WireMessageBatch } from './raft-proto.js';
 import { peerUrlToTarget } from './peer-url.js';
-import type { TransportCounters } from './transport-counters.js';
+import { countPeerBytes, type TransportCounters } from './transport-counters.js';
 
 const streamMethod = peerMethod('Stream');
 const backoffInitialMs = 100;
@@ -187,9 +187,15 @@ export class PeerStream {
     const client = new grpc.Client(target, grpc.credentials.createInsecure(), peerChannelOptions);
     const generation = ++this.generation;
     const method = streamMethod;
+    const sent = this.config.counters.peerBytesSent;
+    const peerId = this.config.peerId;
     const call = client.makeClientStreamRequest<WireMessageBatch, WireAck>(
       method.path,
-      method.requestSerialize,
+      (batch: WireMessageBatch) => {
+        const bytes = method.requestSerialize(batch);
+        countPeerBytes(sent, peerId, bytes.length);
+        return bytes;
+      },
       method.responseDeserialize,
       (err) => this.onCallEnded(generation, err),
     );

@@ -17,7 +17,7 @@ import { PeerStream } from './peer-stream.js';
 import { dialUrl, peerUrlToTarget } from './peer-url.js';
 import { toWireMessage } from './raft-codec.js';
 import { peerMethod, peerServiceDefinition, type WireAck, type WireMessage, type WireSnapshotMessage } from './raft-proto.js';
-import { newTransportCounters, type TransportCounters } from './transport-counters.js';
+import { countPeerBytes, newTransportCounters, type TransportCounters } from './transport-counters.js';
 import { TransportError, TransportErrorCode } from './transport-error.js';
 
 export interface TransportHandler {
@@ -121,7 +121,7 @@ export class PeerTransport {
     let server = this.server;
     if (server === undefined) {
       server = new grpc.Server(peerServerOptions);
-      server.addService(peerServiceDefinition(), this.service.handlers());
+      server.addService(this.countingDefinition(), this.service.handlers());
       for (const s of this.extraServices) server.addService(s.definition, s.implementation);
       this.server = server;
     }
@@ -223,7 +223,27 @@ export class PeerTransport {
 
   /** A copy of the counters. */
   stats(): TransportCounters {
-    return { ...this.counters };
+    return { ...this.counters, peerBytesSent: { ...this.counters.peerBytesSent }, peerBytesReceived: { ...this.counters.peerBytesReceived } };
+  }
+
+  /** The Peer service with inbound batches and snapshots counted by sender as they are decoded. */
+  private countingDefinition(): grpc.ServiceDefinition {
+    const def = peerServiceDefinition();
+    const received = this.counters.peerBytesReceived;
+    const counting = (method: grpc.MethodDefinition<unknown, unknown>): grpc.MethodDefinition<unknown, unknown> => ({
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        const decoded = method.requestDeserialize(bytes) as { from?: string };
+        countPeerBytes(received, decoded.from ?? '', bytes.length);
+        return decoded;
+      },
+    });
+    const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = { ...def };
+    for (const name of ['Stream', 'SendSnapshot']) {
+      const method = def[name];
+      if (method !== undefined) out[name] = counting(method);
+    }
+    return out as grpc.ServiceDefinition;
   }
 
   /** Stops everything: streams, snapshot calls, the server. No handler is called afterwards. */
@@ -303,7 +323,11 @@ export class PeerTransport {
       if (!this.snapshotCalls.has(entry)) return;
       entry.call = client.makeUnaryRequest<WireSnapshotMessage, WireAck>(
         method.path,
-        method.requestSerialize,
+        (message: WireSnapshotMessage) => {
+          const encoded = method.requestSerialize(message);
+          countPeerBytes(this.counters.peerBytesSent, peerId, encoded.length);
+          return encoded;
+        },
         method.responseDeserialize,
         request,
         new grpc.Metadata(),

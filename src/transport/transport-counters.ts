@@ -24,6 +24,9 @@ export interface TransportCounters {
   snapshotsSent: number;
   snapshotsFailed: number;
   snapshotsReceived: number;
+  /** Encoded bytes of batches and snapshots sent to each peer (member ID), and received from each. */
+  peerBytesSent: Record<string, number>;
+  peerBytesReceived: Record<string, number>;
 }
 
 export function newTransportCounters(): TransportCounters {
@@ -41,5 +44,12 @@ export function newTransportCounters(): TransportCounters {
     snapshotsSent: 0,
     snapshotsFailed: 0,
     snapshotsReceived: 0,
+    peerBytesSent: {},
+    peerBytesReceived: {},
   };
+}
+
+/** Adds `bytes` to a peer's running total (peer traffic metrics). */
+export function countPeerBytes(totals: Record<string, number>, peerId: string, bytes: number): void {
+  totals[peerId] = (totals[peerId] ?? 0) + bytes;
 }
