@@ -24,7 +24,8 @@ export function processRegistry(): Registry {
 /** The text exposition of the given registries and of the process collectors. */
 export async function renderMetrics(...registries: Registry[]): Promise<string> {
   const parts = await Promise.all([processRegistry(), ...registries].map((r) => r.metrics()));
-  return parts.map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`)).join('');
+  // prom-client writes NaN as "Nan"; Prometheus reads either, stricter parsers only "NaN".
+  return parts.map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`)).join('').replace(/ Nan$/gm, ' NaN');
 }
 
 /** Label values of one series and its value, as a scrape-time reader yields them. */
