@@ -19,6 +19,10 @@ import { ReplicaSetController, type ControllerContext } from '../kube/controller
 import { SharedInformers } from '../kube/informer/shared-informers.js';
 import { leaderElectionFlags, leaderElectionSettings } from '../kube/leader-election/leader-election-flags.js';
 import { runElectedComponent } from '../kube/leader-election/run-elected.js';
+import { WorkQueueMetricsProvider, setWorkQueueMetricsProvider } from '../kube/informer/work-queue-metrics.js';
+import { METRICS_FLAGS, metricsBindAddress } from '../kube/client/component-metrics.js';
+import { serveMetrics, type MetricsEndpoint } from '../util/metrics-http.js';
+import { Registry } from '../util/prometheus.js';
 
 const ALL_CONTROLLERS = ['deployment', 'replicaset', 'endpoint', 'nodelifecycle', 'nodeipam', 'garbagecollector', 'podgc'] as const;
 type ControllerName = (typeof ALL_CONTROLLERS)[number];
@@ -26,6 +30,7 @@ type ControllerName = (typeof ALL_CONTROLLERS)[number];
 const SPECS: FlagSpecs = {
   ...COMMON_FLAGS,
   ...leaderElectionFlags('kube-controller-manager'),
+  ...METRICS_FLAGS,
   controllers: { kind: 'string', def: '*', help: `Controllers to enable: '*' for all, 'foo' to enable, '-foo' to disable. All: ${ALL_CONTROLLERS.join(', ')}.` },
   'node-monitor-period': { kind: 'duration', def: '5s', help: 'How often the node lifecycle controller checks node health.' },
   'node-monitor-grace-period': { kind: 'duration', def: '40s', help: 'How long a node may go without renewing its Lease before it is marked Ready=Unknown.' },
@@ -108,6 +113,7 @@ async function main(): Promise<number> {
   let masters: string[];
   let settings;
   let enabled: Set<ControllerName>;
+  let metricsAt;
   try {
     parsed = parseArgs(process.argv.slice(2), SPECS);
     if (parsed === 'help') {
@@ -117,6 +123,7 @@ async function main(): Promise<number> {
     masters = resolveMasters(parsed);
     settings = leaderElectionSettings(parsed);
     enabled = enabledControllers(flagString(parsed, 'controllers'));
+    metricsAt = metricsBindAddress(parsed);
     try {
       parseCidr(flagString(parsed, 'cluster-cidr'));
     } catch (err) {
@@ -130,13 +137,24 @@ async function main(): Promise<number> {
     throw err;
   }
   const flags = parsed;
+  const registry = new Registry();
+  setWorkQueueMetricsProvider(new WorkQueueMetricsProvider(registry));
+  let endpoint: MetricsEndpoint | undefined;
+  try {
+    if (metricsAt !== undefined) endpoint = await serveMetrics(metricsAt.host, metricsAt.port, [registry]);
+  } catch (err) {
+    process.stderr.write(`ketch-controller-manager: ${(err as Error).message}\n`);
+    return 1;
+  }
   await runElectedComponent({
     name: 'ketch-controller-manager',
     masters,
     settings,
     logLevel: flagString(flags, 'log-level'),
+    registry,
     work: ({ client, identity, logger }, signal) => runControllers(flags, enabled, client, identity, logger, signal),
   });
+  await endpoint?.close();
   return 0;
 }
 

@@ -13,9 +13,14 @@ import { parseCidr } from '../kube/controllers/node-ipam.js';
 import { Kubelet } from '../kube/kubelet/kubelet.js';
 import type { SimNodeSpec } from '../kube/kubelet/node-object.js';
 import { parseQuantity } from '../kube/scheduler/quantity.js';
+import { registerKubeletMetrics } from '../kube/kubelet/kubelet-metrics.js';
+import { METRICS_FLAGS, metricsBindAddress } from '../kube/client/component-metrics.js';
+import { serveMetrics, type MetricsEndpoint } from '../util/metrics-http.js';
+import { Registry } from '../util/prometheus.js';
 
 const SPECS: FlagSpecs = {
   ...COMMON_FLAGS,
+  ...METRICS_FLAGS,
   'node-name': { kind: 'string', def: hostname().toLowerCase(), help: 'Name of the node; with --nodes N > 1 the nodes are <node-name>-1 ... <node-name>-N.' },
   nodes: { kind: 'int', def: '1', help: 'How many simulated nodes this process runs.' },
   cpu: { kind: 'string', def: '4', help: 'CPU capacity of each node (a quantity: 4, 3500m).' },
@@ -74,6 +79,7 @@ async function main(): Promise<number> {
   let parsed;
   let masters: string[];
   let nodes: SimNodeSpec[];
+  let metricsAt;
   try {
     parsed = parseArgs(process.argv.slice(2), SPECS);
     if (parsed === 'help') {
@@ -82,6 +88,7 @@ async function main(): Promise<number> {
     }
     masters = resolveMasters(parsed);
     nodes = nodeSpecs(parsed);
+    metricsAt = metricsBindAddress(parsed);
   } catch (err) {
     if (err instanceof FlagError) {
       process.stderr.write(`ketch-kubelet: ${err.message}\n`);
@@ -100,6 +107,16 @@ async function main(): Promise<number> {
     agent: { leaseDurationSeconds: leaseSeconds, renewIntervalMs: (leaseSeconds * 1000) / 4, statusUpdateIntervalMs: flagDurationMs(parsed, 'node-status-update-frequency'), statusReportIntervalMs: 5 * 60_000 },
     runtime: { startDelayMs: flagDurationMs(parsed, 'container-start-delay'), stopDelayMs: flagDurationMs(parsed, 'container-stop-delay') },
   });
+  const registry = new Registry();
+  registerKubeletMetrics(registry, kubelet);
+  let endpoint: MetricsEndpoint | undefined;
+  try {
+    if (metricsAt !== undefined) endpoint = await serveMetrics(metricsAt.host, metricsAt.port, [registry]);
+  } catch (err) {
+    process.stderr.write(`ketch-kubelet: ${(err as Error).message}\n`);
+    client.close();
+    return 1;
+  }
   const stop = new AbortController();
   // Every loop of the process listens on this signal.
   setMaxListeners(0, stop.signal);
@@ -107,6 +124,7 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => stop.abort());
   log.info({ masters, nodes: nodes.map((n) => n.name) }, 'starting');
   await kubelet.run(stop.signal);
+  await endpoint?.close();
   client.close();
   log.info('stopped');
   return 0;

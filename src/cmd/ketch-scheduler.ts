@@ -8,10 +8,15 @@ import { COMMON_FLAGS, FlagError, flagString, parseArgs, resolveMasters, usageTe
 import { leaderElectionFlags, leaderElectionSettings } from '../kube/leader-election/leader-election-flags.js';
 import { runElectedComponent } from '../kube/leader-election/run-elected.js';
 import { DEFAULT_SCHEDULER_NAME, Scheduler } from '../kube/scheduler/scheduler.js';
+import { SchedulerMetrics } from '../kube/scheduler/scheduler-metrics.js';
+import { METRICS_FLAGS, metricsBindAddress } from '../kube/client/component-metrics.js';
+import { serveMetrics, type MetricsEndpoint } from '../util/metrics-http.js';
+import { Registry } from '../util/prometheus.js';
 
 const SPECS: FlagSpecs = {
   ...COMMON_FLAGS,
   ...leaderElectionFlags('kube-scheduler'),
+  ...METRICS_FLAGS,
   'scheduler-name': { kind: 'string', def: DEFAULT_SCHEDULER_NAME, help: 'Schedule the pods whose spec.schedulerName is this.' },
 };
 
@@ -19,6 +24,7 @@ async function main(): Promise<number> {
   let parsed;
   let masters: string[];
   let settings;
+  let metricsAt;
   try {
     parsed = parseArgs(process.argv.slice(2), SPECS);
     if (parsed === 'help') {
@@ -27,6 +33,7 @@ async function main(): Promise<number> {
     }
     masters = resolveMasters(parsed);
     settings = leaderElectionSettings(parsed);
+    metricsAt = metricsBindAddress(parsed);
   } catch (err) {
     if (err instanceof FlagError) {
       process.stderr.write(`ketch-scheduler: ${err.message}\n`);
@@ -35,13 +42,24 @@ async function main(): Promise<number> {
     throw err;
   }
   const schedulerName = flagString(parsed, 'scheduler-name');
+  const registry = new Registry();
+  const metrics = new SchedulerMetrics(registry);
+  let endpoint: MetricsEndpoint | undefined;
+  try {
+    if (metricsAt !== undefined) endpoint = await serveMetrics(metricsAt.host, metricsAt.port, [registry]);
+  } catch (err) {
+    process.stderr.write(`ketch-scheduler: ${(err as Error).message}\n`);
+    return 1;
+  }
   await runElectedComponent({
     name: 'ketch-scheduler',
     masters,
     settings,
     logLevel: flagString(parsed, 'log-level'),
-    work: ({ client, identity, logger }, signal) => new Scheduler({ client, clock: realClock, identity, schedulerName, logger }).run(signal),
+    registry,
+    work: ({ client, identity, logger }, signal) => new Scheduler({ client, clock: realClock, identity, schedulerName, logger, metrics }).run(signal),
   });
+  await endpoint?.close();
   return 0;
 }
 

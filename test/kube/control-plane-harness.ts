@@ -8,6 +8,7 @@ import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, readFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { freePorts } from '../api/free-port.js';
 import { repoRoot, sleep } from '../integration/cluster.js';
 import { requireKubectl, startApiCluster, type ApiCluster } from './apiserver/apiserver-harness.js';
 
@@ -27,6 +28,8 @@ export class ComponentProcess {
   readonly logPath: string;
   exitCode: number | null = null;
   exitSignal: NodeJS.Signals | null = null;
+  /** Where it serves /metrics (ControlPlaneOptions.metrics). */
+  readonly metricsUrl: string | undefined;
 
   constructor(
     readonly name: string,
@@ -35,6 +38,8 @@ export class ComponentProcess {
     dir: string,
   ) {
     this.logPath = join(dir, `${name}.log`);
+    const at = args.indexOf('--metrics-bind-address');
+    this.metricsUrl = at >= 0 ? `http://${args[at + 1] ?? ''}` : undefined;
   }
 
   get pid(): number | undefined {
@@ -118,6 +123,8 @@ export interface ControlPlaneOptions {
   extraKubelets?: readonly { nodeName: string; nodes: number }[];
   /** Extra ketch-apiserver flags (e.g. --log-level debug to log every request's latency). */
   apiserverFlags?: readonly string[];
+  /** Every component serves /metrics on a port of its own (--metrics-bind-address). */
+  metrics?: boolean;
 }
 
 export class ControlPlane {
@@ -160,13 +167,18 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const dir = mkdtempSync(join(tmpdir(), 'ketch-control-plane-'));
   const masters = api.apiservers.map((a) => a.url).join(',');
   const le = ['--leader-elect-lease-duration', opts.leaseDuration ?? '15s', '--leader-elect-renew-deadline', opts.renewDeadline ?? '10s', '--leader-elect-retry-period', opts.retryPeriod ?? '2s'];
-  const schedulers = Array.from({ length: opts.schedulers ?? 2 }, (_, i) => new ComponentProcess(`scheduler-${i + 1}`, 'scheduler', ['--master', masters, ...le, '--log-level', 'info'], dir));
+  const kubeletSpecs = [{ nodeName: 'node', nodes: opts.nodes ?? 3 }, ...(opts.extraKubelets ?? [])];
+  const nSchedulers = opts.schedulers ?? 2;
+  const nCms = opts.controllerManagers ?? 2;
+  const ports = opts.metrics === true ? await freePorts(nSchedulers + nCms + kubeletSpecs.length) : [];
+  const metricsFlags = (): string[] => (opts.metrics === true ? ['--metrics-bind-address', `127.0.0.1:${ports.shift() ?? 0}`] : []);
+  const schedulers = Array.from({ length: nSchedulers }, (_, i) => new ComponentProcess(`scheduler-${i + 1}`, 'scheduler', ['--master', masters, ...le, '--log-level', 'info', ...metricsFlags()], dir));
   const cms = Array.from(
-    { length: opts.controllerManagers ?? 2 },
-    (_, i) => new ComponentProcess(`controller-manager-${i + 1}`, 'controller-manager', ['--master', masters, ...le, '--log-level', 'info', ...(opts.extraControllerManagerFlags ?? [])], dir),
+    { length: nCms },
+    (_, i) => new ComponentProcess(`controller-manager-${i + 1}`, 'controller-manager', ['--master', masters, ...le, '--log-level', 'info', ...metricsFlags(), ...(opts.extraControllerManagerFlags ?? [])], dir),
   );
-  const kubelets = [{ nodeName: 'node', nodes: opts.nodes ?? 3 }, ...(opts.extraKubelets ?? [])].map(
-    (k, i) => new ComponentProcess(`kubelet-${i + 1}`, 'kubelet', ['--master', masters, '--node-name', k.nodeName, '--nodes', String(k.nodes), '--log-level', 'info', ...(opts.extraKubeletFlags ?? [])], dir),
+  const kubelets = kubeletSpecs.map(
+    (k, i) => new ComponentProcess(`kubelet-${i + 1}`, 'kubelet', ['--master', masters, '--node-name', k.nodeName, '--nodes', String(k.nodes), '--log-level', 'info', ...metricsFlags(), ...(opts.extraKubeletFlags ?? [])], dir),
   );
   const cp = new ControlPlane(api, schedulers, cms, kubelets, dir);
   try {

@@ -19,7 +19,7 @@ describe('topology', () => {
     const worker = t.members.find((m) => m.kind === 'kubelet') as KubeletMember;
     expect(worker.masters).toEqual(['lb']);
     const args = memberArgs(t, worker, '/tmp/state');
-    expect(args.slice(1)).toEqual(['--master', 'http://127.0.0.1:8080', '--node-name', 'worker-1', '--nodes', '1']);
+    expect(args.slice(1)).toEqual(['--master', 'http://127.0.0.1:8080', '--node-name', 'worker-1', '--nodes', '1', '--metrics-bind-address', '127.0.0.1:10255']);
     const api = t.members.find((m) => m.name === 'apiserver-1');
     expect(memberArgs(t, api!, '/tmp/state').slice(1, 3)).toEqual(['--etcd-servers', 'http://127.0.0.1:2379,http://127.0.0.1:22379,http://127.0.0.1:32379']);
     const lb = t.members.find((m) => m.kind === 'lb');

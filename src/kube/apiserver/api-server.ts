@@ -12,6 +12,7 @@ import { toStatus } from '../machinery/status.js';
 import type { ApiContext } from './api-context.js';
 import { bootstrap } from './bootstrap.js';
 import { Compactor } from './compactor.js';
+import { ApiServerMetrics } from './apiserver-metrics.js';
 import { EtcdRegistryStore } from './etcd-registry-store.js';
 import { EventLeases } from './event-leases.js';
 import { writeError } from './http-io.js';
@@ -26,6 +27,7 @@ import { pathNotFound, routeResource } from './rest-router.js';
 import { ServiceAllocator } from './service-allocator.js';
 import { ServiceStrategy } from './service-strategy.js';
 import { WatchCache } from './watch-cache.js';
+import { readGauge, renderMetrics } from '../../util/prometheus.js';
 
 export interface ApiServerOptions {
   readonly etcdServers: readonly string[];
@@ -49,6 +51,7 @@ export interface ApiServerOptions {
 
 export class ApiServer {
   private readonly http: Server;
+  private readonly metrics = new ApiServerMetrics();
   private readonly store: RegistryStore;
   private readonly cache: WatchCache;
   private readonly compactor: Compactor;
@@ -62,10 +65,11 @@ export class ApiServer {
 
   private constructor(private readonly opts: ApiServerOptions) {
     const log = opts.log;
-    this.store = opts.store ?? new EtcdRegistryStore({ endpoints: opts.etcdServers });
+    this.store = this.metrics.timedStore(opts.store ?? new EtcdRegistryStore({ endpoints: opts.etcdServers }), opts.etcdPrefix);
     const prefix = opts.etcdPrefix.replace(/\/+$/, '');
     const objects = new ObjectStore(this.store, prefix);
     this.cache = new WatchCache(this.store, `${prefix}/`, log, opts.watchCacheSize === undefined ? {} : { capacity: opts.watchCacheSize });
+    this.registerCacheGauges();
     this.compactor = new Compactor(this.store, opts.compactionIntervalMs, log);
     this.cleaner = new NamespaceCleaner(log);
     this.allocator = new ServiceAllocator(this.store, prefix, opts.serviceClusterIpRange, opts.serviceNodePortRange);
@@ -165,6 +169,8 @@ export class ApiServer {
     try {
       const url = new URL(req.url ?? '/', 'http://apiserver');
       path = url.pathname;
+      const target = parseResourcePath(req.method ?? 'GET', path, url.searchParams);
+      this.metrics.track(req, res, target, path, url.searchParams.has('dryRun'));
       const served = await handleNonResource(
         {
           serverAddress: (r) => r.headers.host ?? `${this.opts.bindAddress}:${this.port}`,
@@ -178,7 +184,6 @@ export class ApiServer {
         url.searchParams,
       );
       if (served) return;
-      const target = parseResourcePath(req.method ?? 'GET', path, url.searchParams);
       if (target === undefined) throw pathNotFound();
       await routeResource(this.ctx, target, url.searchParams, req, res);
     } catch (error) {
@@ -194,20 +199,16 @@ export class ApiServer {
     }
   }
 
-  /** A few gauges, kube's names where kube has one. */
-  private metricsText(): string {
-    const lines = [
-      '# HELP apiserver_registered_watchers Number of currently registered watchers (served from the watch cache).',
-      '# TYPE apiserver_registered_watchers gauge',
-      `apiserver_registered_watchers ${this.cache.watcherCount}`,
-      '# HELP ketch_apiserver_store_watches Watches this apiserver has open on the store.',
-      '# TYPE ketch_apiserver_store_watches gauge',
-      `ketch_apiserver_store_watches ${this.store.openWatches()}`,
-      '# HELP ketch_apiserver_watch_cache_revision Revision the watch cache is complete up to.',
-      '# TYPE ketch_apiserver_watch_cache_revision gauge',
-      `ketch_apiserver_watch_cache_revision ${this.cache.revision}`,
-    ];
-    return `${lines.join('\n')}\n`;
+  /** kube's request and storage metrics, and a few gauges of the watch cache. */
+  private metricsText(): Promise<string> {
+    return renderMetrics(this.metrics.registry);
+  }
+
+  private registerCacheGauges(): void {
+    const r = this.metrics.registry;
+    readGauge(r, { name: 'apiserver_registered_watchers', help: 'Number of currently registered watchers (served from the watch cache).' }, () => this.cache.watcherCount);
+    readGauge(r, { name: 'ketch_apiserver_store_watches', help: 'Watches this apiserver has open on the store.' }, () => this.store.openWatches());
+    readGauge(r, { name: 'ketch_apiserver_watch_cache_revision', help: 'Revision the watch cache is complete up to.' }, () => this.cache.revision);
   }
 
   async stop(): Promise<void> {

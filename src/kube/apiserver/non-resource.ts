@@ -1,6 +1,7 @@
 // The endpoints that are not resources: discovery (/api, /apis, group and group-version
 // documents), /version, the health checks (/healthz, /livez, /readyz) and OpenAPI.
 
+import { PROMETHEUS_CONTENT_TYPE } from '../../util/prometheus.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { apiGroup, apiGroupList, apiResourceList, apiVersions } from '../machinery/discovery.js';
@@ -21,7 +22,7 @@ export interface NonResourceDeps {
   readonly readyChecks: readonly HealthCheck[];
   readonly liveChecks: readonly HealthCheck[];
   /** Prometheus text for /metrics. */
-  readonly metrics: () => string;
+  readonly metrics: () => Promise<string>;
 }
 
 export function versionInfo(): Record<string, string> {
@@ -50,8 +51,8 @@ export async function handleNonResource(deps: NonResourceDeps, req: IncomingMess
   }
   if (path === '/metrics') {
     if (!read) return methodNotAllowed(res);
-    const text = deps.metrics();
-    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+    const text = await deps.metrics();
+    res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     res.end(method === 'HEAD' ? undefined : text);
     return true;
   }

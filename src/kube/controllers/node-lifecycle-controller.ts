@@ -122,6 +122,7 @@ export class NodeLifecycleController {
       if (conditions === undefined) continue;
       try {
         await this.ctx.client.patch(PODS, pod.metadata.namespace, pod.metadata.name ?? '', 'merge', { status: { conditions } }, { subresource: 'status' });
+        this.ctx.recorder.event(pod, 'Warning', 'NodeNotReady', 'Node is not ready');
       } catch (err) {
         if (err instanceof NotLeaderError) throw err;
         this.log?.debug({ pod: pod.metadata.name, err: describeError(err) }, 'could not mark pod not ready');

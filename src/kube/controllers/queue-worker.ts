@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { describeError, isConflict } from '../client/api-error.js';
 import type { WorkQueue } from '../informer/work-queue.js';
+import { workQueueMetrics } from '../informer/work-queue-metrics.js';
 import { NotLeaderError } from '../leader-election/leader-elector.js';
 
 export interface SyncResult {
@@ -19,6 +20,8 @@ export async function runWorkers(
   signal: AbortSignal,
   log?: Logger,
 ): Promise<void> {
+  const metrics = workQueueMetrics(name);
+  if (metrics !== undefined) queue.instrument(metrics);
   const onAbort = (): void => queue.shutDown();
   signal.addEventListener('abort', onAbort, { once: true });
   if (signal.aborted) queue.shutDown();

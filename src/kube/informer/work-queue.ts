@@ -6,6 +6,7 @@
 
 import type { Clock } from '../client/clock.js';
 import type { RateLimiter } from './rate-limiter.js';
+import type { QueueMetrics } from './work-queue-metrics.js';
 
 export class WorkQueue<K> {
   private readonly queue: K[] = [];
@@ -16,6 +17,10 @@ export class WorkQueue<K> {
   private readonly waiting = new Map<K, number>();
   private readonly getters: ((item: K | undefined) => void)[] = [];
   private readonly stop = new AbortController();
+  private metrics: QueueMetrics | undefined;
+  /** With metrics only: when each queued item was added, and each item in process was taken. */
+  private readonly addedAtMs = new Map<K, number>();
+  private readonly takenAtMs = new Map<K, number>();
 
   constructor(
     private readonly clock: Clock,
@@ -26,6 +31,17 @@ export class WorkQueue<K> {
     return this.stop.signal.aborted;
   }
 
+  /** Items held back by addAfter/addRateLimited until their time. */
+  waitingLen(): number {
+    return this.waiting.size;
+  }
+
+  /** Reports to `metrics` from now on (client-go's named queues). */
+  instrument(metrics: QueueMetrics): void {
+    this.metrics = metrics;
+    metrics.attach({ depth: () => this.queue.length, processingSinceMs: () => this.takenAtMs.values(), nowMs: () => this.clock.nowMs() });
+  }
+
   /** Queued items (not counting those in process or waiting). */
   len(): number {
     return this.queue.length;
@@ -33,16 +49,26 @@ export class WorkQueue<K> {
 
   add(item: K): void {
     if (this.shuttingDown || this.dirty.has(item)) return;
+    this.metrics?.added();
     this.dirty.add(item);
     if (this.processing.has(item)) return;
     const getter = this.getters.shift();
     if (getter !== undefined) {
       this.dirty.delete(item);
-      this.processing.add(item);
+      this.take(item, this.clock.nowMs());
       getter(item);
       return;
     }
+    if (this.metrics !== undefined) this.addedAtMs.set(item, this.clock.nowMs());
     this.queue.push(item);
+  }
+
+  private take(item: K, addedAtMs: number): void {
+    this.processing.add(item);
+    if (this.metrics === undefined) return;
+    const now = this.clock.nowMs();
+    this.metrics.queued((now - addedAtMs) / 1000);
+    this.takenAtMs.set(item, now);
   }
 
   /** The next item, or undefined once shut down. The caller must call done(item) afterwards. */
@@ -50,7 +76,9 @@ export class WorkQueue<K> {
     if (this.queue.length > 0) {
       const item = this.queue.shift() as K;
       this.dirty.delete(item);
-      this.processing.add(item);
+      const addedAt = this.addedAtMs.get(item);
+      this.addedAtMs.delete(item);
+      this.take(item, addedAt ?? this.clock.nowMs());
       return Promise.resolve(item);
     }
     if (this.shuttingDown) return Promise.resolve(undefined);
@@ -59,6 +87,11 @@ export class WorkQueue<K> {
 
   done(item: K): void {
     this.processing.delete(item);
+    const taken = this.takenAtMs.get(item);
+    if (taken !== undefined) {
+      this.takenAtMs.delete(item);
+      this.metrics?.worked((this.clock.nowMs() - taken) / 1000);
+    }
     if (this.dirty.has(item)) {
       this.dirty.delete(item);
       this.add(item);
@@ -84,6 +117,7 @@ export class WorkQueue<K> {
 
   /** Re-queue after the rate limiter's delay for this item (a failure). */
   addRateLimited(item: K): void {
+    this.metrics?.retried();
     this.addAfter(item, this.rateLimiter.when(item));
   }
 

@@ -30,7 +30,8 @@ export class NodeAgent {
   private node: Node | undefined;
   private lease: Lease | undefined;
   private lastReportMs = Number.NEGATIVE_INFINITY;
-  readonly stats = { leaseRenewals: 0, leaseFailures: 0, statusReports: 0 };
+  /** lastRenewWallMs: wall-clock time of the last successful Lease renewal (0: none yet). */
+  readonly stats = { leaseRenewals: 0, leaseFailures: 0, statusReports: 0, lastRenewWallMs: 0 };
   private readonly log: Logger | undefined;
 
   constructor(
@@ -125,6 +126,7 @@ export class NodeAgent {
       try {
         await this.renewLease();
         this.stats.leaseRenewals++;
+        this.stats.lastRenewWallMs = this.clock.wallTime().getTime();
         wait = this.opts.renewIntervalMs;
       } catch (err) {
         this.stats.leaseFailures++;

@@ -112,6 +112,13 @@ export class PodRunner {
     await Promise.all([...this.nodes.values()].map((n) => n.recorder.flush()));
   }
 
+  /** How many of a node's pods are in each runtime stage (metrics). */
+  podStages(nodeName: string): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const p of this.nodes.get(nodeName)?.pods.values() ?? []) out.set(p.stage, (out.get(p.stage) ?? 0) + 1);
+    return out;
+  }
+
   /** Pods on each node that the runtime holds (for tests and logs). */
   runningPods(nodeName: string): number {
     return [...(this.nodes.get(nodeName)?.pods.values() ?? [])].filter((p) => p.stage === 'running').length;

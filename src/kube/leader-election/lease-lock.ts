@@ -40,6 +40,11 @@ export class LeaseLock implements ResourceLock {
     readonly identity: string,
   ) {}
 
+  /** The Lease as last read or written (the object LeaderElection events are about). */
+  get current(): Lease | undefined {
+    return this.lease;
+  }
+
   describe(): string {
     return `${this.namespace}/${this.name}`;
   }

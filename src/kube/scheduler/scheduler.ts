@@ -9,6 +9,7 @@ import { describeError, isConflict, isNotFound } from '../client/api-error.js';
 import { formatTime, type Clock } from '../client/clock.js';
 import type { Binding, Node, Pod } from '../client/core-types.js';
 import { EventRecorder } from '../client/event-recorder.js';
+import type { AttemptResult, SchedulerMetrics } from './scheduler-metrics.js';
 import type { KubeClient } from '../client/kube-client.js';
 import { NODES, PODS } from '../client/resource-ref.js';
 import { Informer, objectKey } from '../informer/informer.js';
@@ -36,6 +37,8 @@ export interface SchedulerOptions {
   random?: () => number;
   /** Bindings in flight at once. */
   bindConcurrency?: number;
+  /** The process's scheduler metrics (they outlive this term's scheduler). */
+  metrics?: SchedulerMetrics;
 }
 
 export interface SchedulerStats {
@@ -95,6 +98,7 @@ export class Scheduler {
     const informers = [this.pods.run(signal), this.nodes.run(signal)];
     const onAbort = (): void => this.queue.shutDown();
     signal.addEventListener('abort', onAbort, { once: true });
+    this.opts.metrics?.attach({ active: () => this.queue.len(), backoff: () => this.queue.waitingLen(), unschedulable: () => this.unschedulable.size });
     try {
       if (!(await this.pods.waitForSync(signal)) || !(await this.nodes.waitForSync(signal))) return;
       this.log?.info({ nodes: this.nodes.size, pods: this.pods.size }, 'scheduler caches synced');
@@ -103,16 +107,19 @@ export class Scheduler {
         await this.bindSlot();
         const key = await this.queue.get();
         if (key === undefined || signal.aborted) break;
+        const startMs = this.opts.clock.nowMs();
         try {
-          this.scheduleKey(key);
+          this.scheduleKey(key, startMs);
         } catch (err) {
           this.log?.error({ err, pod: key }, 'scheduling failed');
+          this.recordAttempt('error', startMs);
           this.queue.addRateLimited(key);
         } finally {
           this.queue.done(key);
         }
       }
     } finally {
+      this.opts.metrics?.attach(undefined);
       signal.removeEventListener('abort', onAbort);
       this.queue.shutDown();
       await Promise.all(informers);
@@ -146,7 +153,11 @@ export class Scheduler {
     this.unschedulable.clear();
   }
 
-  private scheduleKey(key: string): void {
+  private recordAttempt(result: AttemptResult, startMs: number): void {
+    this.opts.metrics?.attempt(result, this.schedulerName, (this.opts.clock.nowMs() - startMs) / 1000);
+  }
+
+  private scheduleKey(key: string, startMs: number): void {
     const pod = this.pods.getByKey(key);
     if (pod === undefined || !this.needsScheduling(pod) || this.cache.isAssumed(key)) {
       this.queue.forget(key);
@@ -156,6 +167,7 @@ export class Scheduler {
     const result = scheduleOne(pod, this.cache.nodeInfos(), this.random);
     if (!result.ok) {
       this.stats.failedAttempts++;
+      this.recordAttempt('unschedulable', startMs);
       this.unschedulable.add(key);
       this.queue.addRateLimited(key);
       this.log?.debug({ pod: key, why: result.message }, 'unable to schedule pod');
@@ -166,13 +178,13 @@ export class Scheduler {
     this.unschedulable.delete(key);
     this.cache.assume(key, pod, result.nodeName, this.opts.clock.nowMs());
     this.bindsInFlight++;
-    void this.bind(key, pod, result.nodeName).finally(() => {
+    void this.bind(key, pod, result.nodeName, startMs).finally(() => {
       this.bindsInFlight--;
       this.bindSlotWaiters.shift()?.();
     });
   }
 
-  private async bind(key: string, pod: Pod, nodeName: string): Promise<void> {
+  private async bind(key: string, pod: Pod, nodeName: string, startMs: number): Promise<void> {
     const ns = pod.metadata.namespace ?? 'default';
     const name = pod.metadata.name ?? '';
     const binding: Binding = {
@@ -193,12 +205,14 @@ export class Scheduler {
         return;
       }
       this.stats.bindErrors++;
+      this.recordAttempt('error', startMs);
       this.log?.warn({ pod: key, node: nodeName, err: describeError(err) }, 'binding failed');
       this.recorder.event(pod, 'Warning', 'FailedScheduling', `Binding rejected: ${describeError(err)}`, 'Binding');
       this.queue.addRateLimited(key);
       return;
     }
     this.stats.scheduled++;
+    this.recordAttempt('scheduled', startMs);
     this.queue.forget(key);
     this.log?.debug({ pod: key, node: nodeName }, 'bound');
     this.recorder.event(pod, 'Normal', 'Scheduled', `Successfully assigned ${ns}/${name} to ${nodeName}`, 'Binding');
