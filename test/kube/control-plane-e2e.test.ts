@@ -8,28 +8,7 @@ import { KubeClient } from '../../src/kube/client/kube-client.js';
 import type { KubeEvent, Pod } from '../../src/kube/client/core-types.js';
 import type { Lease } from '../../src/kube/client/coordination-types.js';
 import { EVENTS, LEASES, PODS, REPLICASETS } from '../../src/kube/client/resource-ref.js';
-import { useControlPlane, waitFor, type ComponentProcess, type ControlPlane } from './control-plane-harness.js';
-
-function deploymentYaml(name: string, image: string, replicas: number): string {
-  return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ${name}
-spec:
-  replicas: ${replicas}
-  selector:
-    matchLabels: {app: ${name}}
-  template:
-    metadata:
-      labels: {app: ${name}}
-    spec:
-      containers:
-      - name: c
-        image: ${image}
-        resources:
-          requests: {cpu: 100m, memory: 64Mi}
-`;
-}
+import { deploymentYaml, useControlPlane, waitFor, type ComponentProcess, type ControlPlane } from './control-plane-harness.js';
 
 async function withClient<T>(cp: ControlPlane, fn: (c: KubeClient) => Promise<T>): Promise<T> {
   const client = new KubeClient({ masters: cp.masters.split(',') });

@@ -230,3 +230,25 @@ export async function waitFor<T>(what: string, timeoutMs: number, attempt: () =>
     await sleep(intervalMs);
   }
 }
+
+/** A Deployment of one container with small requests, for kubectl apply -f -. */
+export function deploymentYaml(name: string, image: string, replicas: number): string {
+  return `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${name}
+spec:
+  replicas: ${replicas}
+  selector:
+    matchLabels: {app: ${name}}
+  template:
+    metadata:
+      labels: {app: ${name}}
+    spec:
+      containers:
+      - name: c
+        image: ${image}
+        resources:
+          requests: {cpu: 100m, memory: 64Mi}
+`;
+}

@@ -11,26 +11,7 @@ import { EventRecorder } from '../../src/kube/client/event-recorder.js';
 import { KubeClient } from '../../src/kube/client/kube-client.js';
 import { EVENTS } from '../../src/kube/client/resource-ref.js';
 import { has, scrape, sumOf, type ParsedMetrics } from '../prometheus-text.js';
-import { useControlPlane, waitFor, type ComponentProcess, type ControlPlane } from './control-plane-harness.js';
-
-function deploymentYaml(name: string, replicas: number): string {
-  return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ${name}
-spec:
-  replicas: ${replicas}
-  selector:
-    matchLabels: {app: ${name}}
-  template:
-    metadata:
-      labels: {app: ${name}}
-    spec:
-      containers:
-      - name: c
-        image: nginx:1.20
-`;
-}
+import { deploymentYaml, useControlPlane, waitFor, type ComponentProcess, type ControlPlane } from './control-plane-harness.js';
 
 const metricsOf = (p: ComponentProcess): Promise<ParsedMetrics> => scrape(`${p.metricsUrl ?? ''}/metrics`);
 
@@ -48,7 +29,7 @@ async function leadingScheduler(cp: ControlPlane, among = cp.schedulers): Promis
 }
 
 async function rollout(cp: ControlPlane, name: string, replicas: number): Promise<void> {
-  await cp.api.kubectlOk(['apply', '-f', '-'], { input: deploymentYaml(name, replicas) });
+  await cp.api.kubectlOk(['apply', '-f', '-'], { input: deploymentYaml(name, 'nginx:1.20', replicas) });
   const status = await cp.api.kubectl(['rollout', 'status', `deployment/${name}`, '--timeout=120s'], { timeoutMs: 130_000 });
   if (status.code !== 0) throw new Error(`rollout status ${name}: ${status.stdout}\n${status.stderr}`);
 }
