@@ -7,6 +7,7 @@ import { clusterService } from './cluster-service.js';
 import { etcdServiceDefinitions } from './etcd-proto.js';
 import { GrpcServerMetrics } from './grpc-metrics.js';
 import { KetchGrpcServer } from './grpc-h2/grpc-server.js';
+import { authService } from './auth-service.js';
 import { AuthorityFixingStream, firstRequestNeedsAuthorityFix } from './h2-authority-fix.js';
 import { kvService } from './kv-service.js';
 import { leaseService } from './lease-service.js';
@@ -67,6 +68,8 @@ export class ClientListener {
       watchProgressNotifyIntervalMs?: number;
       /** --experimental-grpc-server. */
       grpcServer?: GrpcServerKind;
+      /** --bcrypt-cost: the work factor of password hashes (src/server/auth/password.ts). */
+      bcryptCost?: number;
     },
   ) {
     const maxReceiveMessageBytes = limits.maxRequestBytes + GRPC_OVERHEAD_BYTES;
@@ -94,6 +97,7 @@ export class ClientListener {
     this.addService(defs.Cluster, clusterService(server, log));
     this.addService(defs.Maintenance, maintenanceService(server, log));
     this.addService(defs.Lease, leaseService(server, log));
+    this.addService(defs.Auth, authService(server, log, { bcryptCost: limits.bcryptCost }));
     this.watch = watchService(server, log, {
       maxRequestBytes: limits.maxRequestBytes,
       electionTimeoutMs: limits.electionTimeoutMs ?? 1000,

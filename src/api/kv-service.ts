@@ -5,6 +5,8 @@ import { fromTxnResponse, num, toRangeRequest, toTxnRequest, txnHasWrites } from
 import type { RequestOp, TxnRequest } from '../mvcc/types.js';
 import { checkTxnDuplicateKeys } from '../mvcc/txn-check.js';
 import { EtcdErrors } from '../util/etcd-errors.js';
+import { checkTxn as checkTxnPermission } from '../server/auth/request-permissions.js';
+import { requestAuth } from './auth-context.js';
 import { type Msg, unary } from './grpc-handler.js';
 import { etcdServiceDefinitions } from './etcd-proto.js';
 import { DecodedRangeRequest, installRangeCodec, RangeReply } from './range-codec.js';
@@ -19,46 +21,54 @@ export function kvService(server: KetchServer, log: Logger, limits: { maxTxnOps:
     // The request comes from decodeRangeRequest (src/api/range-codec.ts) when the definition has the
     // Range codec installed, else as protobufjs decoded it; the reply is written from the store's
     // own revisions by the definition's serializer.
-    Range: unary(log, 'Range', async (req) => {
+    Range: unary(log, 'Range', async (req, call) => {
       const decoded = req instanceof DecodedRangeRequest ? req : undefined;
       if (decoded?.invalid !== undefined) throw new RangeError(decoded.invalid);
       const range = decoded?.request ?? toRangeRequest(req);
       if (range.key.length === 0) throw EtcdErrors.emptyKey;
+      const info = await requestAuth(server, call);
       const serializable = decoded !== undefined ? decoded.serializable : req.serializable === true;
       if (!serializable) await server.linearizableBarrier();
+      server.auth.checkRange(info, range.key, range.rangeEnd);
       const res = server.mvcc.rangeRevisions(range);
       return new RangeReply(server.header(), res) as unknown as Msg;
     }),
 
-    Put: unary(log, 'Put', async (req) => {
+    Put: unary(log, 'Put', async (req, call) => {
       checkKey(req);
+      const info = await requestAuth(server, call);
       await server.checkQuota();
-      const out = await server.propose({ request: 'put', put: req });
+      const out = await server.propose({ request: 'put', put: req }, info);
       return { header: server.header(out.revision), ...out.response };
     }),
 
-    DeleteRange: unary(log, 'DeleteRange', async (req) => {
+    DeleteRange: unary(log, 'DeleteRange', async (req, call) => {
       checkKey(req);
-      const out = await server.propose({ request: 'delete_range', delete_range: req });
+      const info = await requestAuth(server, call);
+      const out = await server.propose({ request: 'delete_range', delete_range: req }, info);
       return { header: server.header(out.revision), ...out.response };
     }),
 
-    Txn: unary(log, 'Txn', async (req) => {
+    Txn: unary(log, 'Txn', async (req, call) => {
       const txn = toTxnRequest(req);
       checkTxn(txn, limits.maxTxnOps);
+      const info = await requestAuth(server, call);
       if (!txnHasWrites(txn)) {
         // Read-only: a linearizable read, no log entry (as etcd serves it).
         await server.linearizableBarrier();
+        if (server.auth.enabled) checkTxnPermission(server.auth, info, txn, server.mvcc);
         const r = server.mvcc.txn(txn);
         return { header: server.header(), ...fromTxnResponse(r.response) };
       }
       await server.checkQuota();
-      const out = await server.propose({ request: 'txn', txn: req });
+      const out = await server.propose({ request: 'txn', txn: req }, info);
       return { header: server.header(out.revision), ...out.response };
     }),
 
-    Compact: unary(log, 'Compact', async (req) => {
-      const out = await server.propose({ request: 'compaction', compaction: { revision: String(num(req.revision)), physical: req.physical === true } });
+    // etcd 3.4 checks no right for compaction, only that a token given is valid.
+    Compact: unary(log, 'Compact', async (req, call) => {
+      const info = await requestAuth(server, call);
+      const out = await server.propose({ request: 'compaction', compaction: { revision: String(num(req.revision)), physical: req.physical === true } }, info);
       return { header: server.header(out.revision) };
     }),
   };

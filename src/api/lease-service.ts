@@ -2,6 +2,8 @@ import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { KetchServer } from '../server/ketch-server.js';
 import { EtcdErrors } from '../util/etcd-errors.js';
+import { checkLeaseKeys } from '../server/auth/request-permissions.js';
+import { requestAuth } from './auth-context.js';
 import { type Msg, grpcError, unary } from './grpc-handler.js';
 
 /** Renewals a keepalive stream may have queued before it stops reading (gRPC flow control does the rest). */
@@ -18,13 +20,17 @@ const MAX_NO_LEADER_COUNT = 3;
 export function leaseService(server: KetchServer, log: Logger) {
   const leases = server.leases;
   return {
-    LeaseGrant: unary(log, 'LeaseGrant', async (req) => {
+    LeaseGrant: unary(log, 'LeaseGrant', async (req, call) => {
+      await requestAuth(server, call);
       await server.checkQuota();
       const out = await leases.grant(String(req.TTL), String(req.ID));
       return { header: server.header(), ...out.response };
     }),
 
-    LeaseRevoke: unary(log, 'LeaseRevoke', async (req) => {
+    // etcd: only a user who may write every key of the lease may revoke it.
+    LeaseRevoke: unary(log, 'LeaseRevoke', async (req, call) => {
+      const info = await requestAuth(server, call);
+      if (server.auth.enabled) checkLeaseKeys(server.auth, info, String(req.ID), server.mvcc);
       await leases.revoke(String(req.ID));
       return { header: server.header() };
     }),

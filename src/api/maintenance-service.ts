@@ -5,6 +5,7 @@ import { type KetchServer, SERVER_VERSION } from '../server/ketch-server.js';
 import { num } from '../server/etcd-convert.js';
 import { idFromDecimal, idToDecimal } from '../server/member-id.js';
 import { EtcdErrors } from '../util/etcd-errors.js';
+import { requestAuth } from './auth-context.js';
 import { grpcError, type Msg, unary } from './grpc-handler.js';
 
 /** Bytes per Snapshot stream message (etcd sends 32 KiB chunks). */
@@ -49,51 +50,57 @@ export function maintenanceService(server: KetchServer, log: Logger) {
       };
     }),
 
-    Defragment: unary(log, 'Defragment', async () => {
+    // Defragment, Hash, HashKV, MoveLeader and Snapshot are root only (etcd's authMaintenanceServer).
+    Defragment: unary(log, 'Defragment', async (_req, call) => {
+      server.auth.checkAdmin(await requestAuth(server, call));
       await server.defragment();
       return { header: server.header() };
     }),
 
-    Hash: unary(log, 'Hash', async () => {
+    Hash: unary(log, 'Hash', async (_req, call) => {
+      server.auth.checkAdmin(await requestAuth(server, call));
       const h = server.mvcc.hashKV(0);
       return { header: server.header(), hash: h.hash >>> 0 };
     }),
 
-    HashKV: unary(log, 'HashKV', async (req) => {
+    HashKV: unary(log, 'HashKV', async (req, call) => {
+      server.auth.checkAdmin(await requestAuth(server, call));
       const h = server.mvcc.hashKV(num(req.revision));
       return { header: server.header(), hash: h.hash >>> 0, compact_revision: String(h.compactRevision) };
     }),
 
-    MoveLeader: unary(log, 'MoveLeader', async (req) => {
+    MoveLeader: unary(log, 'MoveLeader', async (req, call) => {
+      server.auth.checkAdmin(await requestAuth(server, call));
       const target = idFromDecimal(String(req.targetID ?? '0'));
       await server.moveLeader(target);
       return { header: server.header() };
     }),
 
-    /**
-     * Streams the whole state. As etcd does, the body is padded to a multiple of 512 bytes and
-     * followed by its SHA-256, which etcdctl's snapshot save checks for.
-     */
     Snapshot: (call: ServerWritableStream<Msg, Msg>) => {
-      try {
-        if (server.leaderId() === '') throw EtcdErrors.noLeader;
-        const body = server.snapshotState();
-        const padded = Buffer.alloc(Math.ceil((body.length + 8) / 512) * 512);
-        // The first 8 bytes hold the body length so a reader can strip the padding.
-        padded.writeBigUInt64BE(BigInt(body.length), 0);
-        body.copy(padded, 8);
-        const sum = createHash('sha256').update(padded).digest();
-        const header = server.header();
-        for (let off = 0; off < padded.length; off += SNAPSHOT_CHUNK_BYTES) {
-          const blob = padded.subarray(off, Math.min(off + SNAPSHOT_CHUNK_BYTES, padded.length));
-          const remaining = padded.length - off - blob.length + sum.length;
-          call.write({ header, remaining_bytes: String(remaining), blob });
-        }
-        call.write({ header, remaining_bytes: '0', blob: sum });
-        call.end();
-      } catch (err) {
-        call.destroy(Object.assign(new Error(), grpcError(log, 'Snapshot', err)));
-      }
+      void streamSnapshot(call).catch((err: unknown) => call.destroy(Object.assign(new Error(), grpcError(log, 'Snapshot', err))));
     },
   };
+
+  /**
+   * Streams the whole state. As etcd does, the body is padded to a multiple of 512 bytes and
+   * followed by its SHA-256, which etcdctl's snapshot save checks for.
+   */
+  async function streamSnapshot(call: ServerWritableStream<Msg, Msg>): Promise<void> {
+    server.auth.checkAdmin(await requestAuth(server, call));
+    if (server.leaderId() === '') throw EtcdErrors.noLeader;
+    const body = server.snapshotState();
+    const padded = Buffer.alloc(Math.ceil((body.length + 8) / 512) * 512);
+    // The first 8 bytes hold the body length so a reader can strip the padding.
+    padded.writeBigUInt64BE(BigInt(body.length), 0);
+    body.copy(padded, 8);
+    const sum = createHash('sha256').update(padded).digest();
+    const header = server.header();
+    for (let off = 0; off < padded.length; off += SNAPSHOT_CHUNK_BYTES) {
+      const blob = padded.subarray(off, Math.min(off + SNAPSHOT_CHUNK_BYTES, padded.length));
+      const remaining = padded.length - off - blob.length + sum.length;
+      call.write({ header, remaining_bytes: String(remaining), blob });
+    }
+    call.write({ header, remaining_bytes: '0', blob: sum });
+    call.end();
+  }
 }

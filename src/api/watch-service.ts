@@ -5,6 +5,7 @@ import { fromKeyValue, num } from '../server/etcd-convert.js';
 import type { Event } from '../mvcc/types.js';
 import type { Watcher, WatchFilter, WatchTarget } from '../server/watch-hub.js';
 import { EtcdErrors } from '../util/etcd-errors.js';
+import { requestToken } from './auth-context.js';
 import type { Msg } from './grpc-handler.js';
 
 /** etcd's default --experimental-watch-progress-notify-interval. */
@@ -19,6 +20,8 @@ const RESPONSE_OVERHEAD_BYTES = 64;
 
 const ERR_EMPTY_RANGE = 'mvcc: watcher range is empty';
 const ERR_DUPLICATE_ID = 'mvcc: duplicate watch ID provided on the WatchStream';
+/** etcd puts the gRPC error's full text in cancel_reason. */
+const PERMISSION_DENIED_REASON = 'rpc error: code = PermissionDenied desc = etcdserver: permission denied';
 
 export interface WatchServiceOptions {
   maxRequestBytes: number;
@@ -152,6 +155,11 @@ class WatchStream implements WatchTarget {
       this.refuse(ERR_EMPTY_RANGE);
       return;
     }
+    if (!this.isWatchPermitted(key, rangeEnd)) {
+      // As etcd: answered with the requested ID, created and canceled at once.
+      this.controlResponse({ header: this.header(), watch_id: String(num(c.watch_id)), created: true, canceled: true, cancel_reason: PERMISSION_DENIED_REASON });
+      return;
+    }
     let id = num(c.watch_id);
     if (id === 0) {
       while (this.watches.has(this.nextId)) this.nextId++;
@@ -187,6 +195,19 @@ class WatchStream implements WatchTarget {
       progressDue: true,
       compacted: false,
     });
+  }
+
+  /** Read access to the watched range for the stream's token (etcd's isWatchPermitted). */
+  private isWatchPermitted(key: Buffer, rangeEnd: Buffer): boolean {
+    const auth = this.server.auth;
+    const token = requestToken(this.call);
+    if (!auth.enabled && token === undefined) return true;
+    try {
+      auth.checkRange(this.server.authInfoNow(token), key, rangeEnd);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private refuse(reason: string): void {

@@ -32,6 +32,10 @@ export interface KetchFlags {
   watchProgressNotifyIntervalMs: number;
   /** Which gRPC server serves the client port (A/B runs); undefined: the listener's default. */
   grpcServer?: 'grpc-js' | 'ketch';
+  /** --auth-token-ttl: seconds a simple token lives without use. */
+  authTokenTtlSeconds: number;
+  /** --bcrypt-cost: work factor of password hashes (scrypt here; src/server/auth/password.ts). */
+  bcryptCost: number;
 }
 
 interface FlagSpec {
@@ -62,6 +66,9 @@ const SPECS: Record<string, FlagSpec> = {
   'log-level': { kind: 'string', def: 'info', help: 'Log level: debug, info, warn, error, fatal.' },
   'config-file': { kind: 'string', def: '', help: 'Path to the server configuration file (YAML, etcd keys).' },
   'experimental-watch-progress-notify-interval': { kind: 'string', def: '10m', help: 'Duration of periodical watch progress notification.' },
+  'auth-token': { kind: 'string', def: 'simple', help: "Specify auth token type and its options ('simple'; 'jwt' is not supported)." },
+  'auth-token-ttl': { kind: 'int', def: '300', help: 'The lifetime in seconds of the auth token.' },
+  'bcrypt-cost': { kind: 'int', def: '10', help: 'Specify the cost / strength of the password hashing algorithm (4..31).' },
   'experimental-grpc-server': { kind: 'string', def: '', help: "Ketch only: the client port's gRPC server, 'ketch' (its own HTTP/2, the default) or 'grpc-js'." },
 };
 
@@ -203,6 +210,12 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Ket
   if (grpcServer !== '' && grpcServer !== 'grpc-js' && grpcServer !== 'ketch') {
     throw new FlagError(`--experimental-grpc-server must be 'ketch' or 'grpc-js', got ${JSON.stringify(grpcServer)}`);
   }
+  const authToken = get('auth-token').split(',')[0];
+  if (authToken !== 'simple') {
+    throw new FlagError(`--auth-token ${JSON.stringify(get('auth-token'))} is not supported: ketch implements simple tokens only ('simple')`);
+  }
+  const bcryptCost = int('bcrypt-cost', get('bcrypt-cost'), 4);
+  if (bcryptCost > 31) throw new FlagError(`--bcrypt-cost must be between 4 and 31, got ${bcryptCost}`);
   const heartbeatIntervalMs = int('heartbeat-interval', get('heartbeat-interval'), 1);
   const electionTimeoutMs = int('election-timeout', get('election-timeout'), 1);
   if (electionTimeoutMs < 5 * heartbeatIntervalMs) {
@@ -232,5 +245,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Ket
     logLevel: get('log-level'),
     watchProgressNotifyIntervalMs: duration('experimental-watch-progress-notify-interval', get('experimental-watch-progress-notify-interval')),
     ...(grpcServer === '' ? {} : { grpcServer }),
+    authTokenTtlSeconds: int('auth-token-ttl', get('auth-token-ttl'), 1),
+    bcryptCost,
   };
 }

@@ -24,6 +24,8 @@ import { PeerTransport } from '../transport/peer-transport.js';
 import { dialUrl } from '../transport/peer-url.js';
 import { SeededRandom } from '../util/prng.js';
 import { type ApplyOutcome, applyRequest } from './apply.js';
+import { AUTH_RECORD_PREFIX, type AuthInfo, AuthStore } from './auth/auth-store.js';
+import { DEFAULT_AUTH_TOKEN_TTL_SECONDS, SimpleTokens } from './auth/simple-tokens.js';
 import { AutoCompactor } from './auto-compactor.js';
 import { LeaseCoordinator, type LeaseHost } from './lease-coordinator.js';
 import { LEASE_RECORD_PREFIX, Lessor } from './lessor.js';
@@ -65,6 +67,8 @@ export interface ServerConfig {
   readonly discoverExisting?: (peerUrls: string[]) => Promise<{ clusterId: string; members: Member[] }>;
   /** Peer URL → URL to dial instead (a test proxy per link, from KETCH_PEER_DIAL_OVERRIDES). */
   readonly peerDialOverrides?: ReadonlyMap<string, string>;
+  /** --auth-token-ttl: seconds a simple token lives without use (etcd: 300). */
+  readonly authTokenTtlSeconds?: number;
 }
 
 /** etcd's default backend quota when --quota-backend-bytes is 0. */
@@ -119,6 +123,10 @@ export class KetchServer {
   readonly watchHub: WatchHub;
   /** Leases: the replicated table and, on the leader, their clocks. */
   readonly leases: LeaseCoordinator;
+  /** Users, roles, permissions and the auth switch (replicated). */
+  auth: AuthStore;
+  /** This member's simple tokens (minted on apply, never persisted). */
+  readonly tokens: SimpleTokens;
 
   private readonly cfg: ServerConfig;
   private readonly log: Logger;
@@ -160,6 +168,7 @@ export class KetchServer {
       mvcc: MvccStore;
       membership: Membership;
       lessor: Lessor;
+      auth: AuthStore;
       applied: number;
       snapshotIndex: number;
     },
@@ -172,6 +181,8 @@ export class KetchServer {
     this.node = parts.node;
     this.mvcc = parts.mvcc;
     this.membership = parts.membership;
+    this.auth = parts.auth;
+    this.tokens = new SimpleTokens((cfg.authTokenTtlSeconds ?? DEFAULT_AUTH_TOKEN_TTL_SECONDS) * 1000);
     this.applied = parts.applied;
     this.snapshotIndex = parts.snapshotIndex;
     this.watchHub = new WatchHub({ history: () => this.mvcc });
@@ -336,6 +347,7 @@ export class KetchServer {
       mvcc: new MvccStore({ leaseExists: lessor.exists }),
       membership: new Membership(),
       lessor,
+      auth: new AuthStore(),
       applied: 0,
       snapshotIndex: 0,
     });
@@ -356,6 +368,9 @@ export class KetchServer {
     const leaseRecords: Array<[Buffer, Buffer]> = [];
     for await (const r of store.appRecords(LEASE_RECORD_PREFIX)) leaseRecords.push(r);
     lessor.restore(Lessor.decodeRecords(leaseRecords));
+    const authRecords: Array<[Buffer, Buffer]> = [];
+    for await (const r of store.appRecords(AUTH_RECORD_PREFIX)) authRecords.push(r);
+    const auth = AuthStore.fromRecords(authRecords);
     const mvcc = mvccLoader.finish();
     const membership = Membership.load(clusterRecords);
     const snapshot: Snapshot | undefined =
@@ -381,6 +396,7 @@ export class KetchServer {
       mvcc,
       membership,
       lessor,
+      auth,
       applied: rec.applied,
       snapshotIndex: rec.snapshot?.index ?? 0,
     });
@@ -559,7 +575,15 @@ export class KetchServer {
         if (waiter !== undefined) done.push(() => waiter.resolve({ revision: this.mvcc.currentRevision }));
       } else if (e.data.length > 0) {
         const req = decodeInternalRequest(e.data);
-        const outcome = applyRequest(req, { mvcc: this.mvcc, membership: this.membership, maxTxnOps: this.cfg.maxTxnOps, lessor: this.leases.lessor });
+        const outcome = applyRequest(req, {
+          mvcc: this.mvcc,
+          membership: this.membership,
+          maxTxnOps: this.cfg.maxTxnOps,
+          lessor: this.leases.lessor,
+          auth: this.auth,
+          tokens: this.tokens,
+          index: e.index,
+        });
         if (outcome.ops !== undefined) for (const op of outcome.ops) ops.push(op);
         if (outcome.events !== undefined) for (const ev of outcome.events) watchEvents.push(ev); // watch hub
         if (req.request === 'member_update') this.syncPeers();
@@ -585,14 +609,17 @@ export class KetchServer {
     const imported = MvccStore.importSnapshot(state.mvcc, { leaseExists: this.leases.lessor.exists });
     const membership = Membership.fromJSON(state.membership);
     const leases = state.leases ?? [];
+    const auth = AuthStore.fromJSON(state.auth);
     await this.store.installSnapshot(
       { ...raft, snapshot: snap.metadata },
       {
-        prefixes: [Buffer.from('m'), Buffer.from('c'), LEASE_RECORD_PREFIX],
-        ops: [...imported.ops, ...membership.allOps(), ...Lessor.opsFor(leases)],
+        prefixes: [Buffer.from('m'), Buffer.from('c'), LEASE_RECORD_PREFIX, AUTH_RECORD_PREFIX],
+        ops: [...imported.ops, ...membership.allOps(), ...Lessor.opsFor(leases), ...AuthStore.opsFor(state.auth)],
         applied: state.applied,
       },
     );
+    this.auth = auth;
+    if (!auth.enabled) this.tokens.clear();
     this.leases.lessor.restore(leases);
     this.mvcc = imported.store;
     this.watchHub.restore(); // watch hub: synced watchers catch up from the new store
@@ -609,6 +636,7 @@ export class KetchServer {
       applied: this.applied,
       membership: this.membership.toJSON(),
       leases: this.leases.lessor.records(),
+      auth: this.auth.toJSON(),
       mvcc: this.mvcc.exportSnapshot(),
     });
   }
@@ -650,11 +678,15 @@ export class KetchServer {
     if (this.stopped || this.fatalError !== undefined) throw EtcdErrors.stopped;
   }
 
-  /** Proposes a request and resolves with its outcome once this member has applied it. */
-  async propose(body: Omit<InternalRequest, 'id'>): Promise<ApplyOutcome> {
+  /**
+   * Proposes a request and resolves with its outcome once this member has applied it. `auth` names
+   * the requester; its rights are checked when the entry is applied.
+   */
+  async propose(body: Omit<InternalRequest, 'id'>, auth?: AuthInfo): Promise<ApplyOutcome> {
     this.checkUsable();
     const id = `${this.memberId}:${++this.proposalSeq}`;
-    const data = encodeInternalRequest({ ...body, id } as InternalRequest);
+    const header = auth === undefined ? {} : { auth: { username: auth.username, auth_revision: String(auth.revision) } };
+    const data = encodeInternalRequest({ ...body, ...header, id } as InternalRequest);
     if (data.length > this.cfg.maxRequestBytes) throw EtcdErrors.requestTooLarge;
     const deadline = Date.now() + this.requestTimeoutMs();
     const outcome = new Promise<ApplyOutcome>((resolve, reject) => {
@@ -793,6 +825,38 @@ export class KetchServer {
         w.d.resolve();
       }
     }
+  }
+
+  // ---- Auth ------------------------------------------------------------------------------------
+
+  /**
+   * Who a request's token names (etcd's AuthInfoFromCtx): undefined without a token; a token minted
+   * at a raft index this member has not applied yet waits for it (etcd's isValidSimpleToken).
+   */
+  async authInfo(token: string | undefined): Promise<AuthInfo | undefined> {
+    const index = token === undefined ? undefined : SimpleTokens.indexOf(token);
+    if (index !== undefined && index > this.applied) {
+      let timer: NodeJS.Timeout | undefined;
+      const waited = await Promise.race([
+        this.waitApplied(index).then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), this.requestTimeoutMs());
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!waited) throw EtcdErrors.invalidAuthToken;
+    }
+    return this.authInfoNow(token);
+  }
+
+  /** As authInfo, without waiting: a token from an entry not applied here yet is invalid. */
+  authInfoNow(token: string | undefined): AuthInfo | undefined {
+    if (token === undefined) return undefined;
+    const index = SimpleTokens.indexOf(token);
+    if (index === undefined || index > this.applied) throw EtcdErrors.invalidAuthToken;
+    const username = this.tokens.use(token);
+    if (username === undefined) throw EtcdErrors.invalidAuthToken;
+    return { username, revision: this.auth.revision };
   }
 
   // ---- What the API layer reads ----------------------------------------------------------------
@@ -1026,6 +1090,7 @@ export class KetchServer {
     this.compactor?.stop();
     this.watchHub.close(); // watch hub: stop its sync timers
     this.leases.stop();
+    this.tokens.stop();
     clearTimeout(this.readRetry);
     if (this.readRound !== undefined) clearTimeout(this.readRound.timer);
     for (const w of this.waiters.values()) {

@@ -57,7 +57,7 @@ async function loadEtcd(file: SnapshotFile): Promise<LoadedSnapshot> {
     const warnings: string[] = [];
     if (backend.authEnabled()) {
       warnings.push(
-        'auth was enabled in the etcd cluster; ketch does not implement auth, so users, roles and permissions were not imported',
+        "auth was enabled in the etcd cluster; its users, roles and permissions were not imported (ketch does not read etcd's auth buckets); add them again with 'user add' and 'role add'",
       );
     }
     return { file, mvcc, leases: backend.leases(), warnings };

@@ -20,6 +20,7 @@ import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 import { NONE } from '../raft/types.js';
+import { AUTH_RECORD_PREFIX, AuthStore } from '../server/auth/auth-store.js';
 import { LEASE_RECORD_PREFIX, Lessor } from '../server/lessor.js';
 import { clusterId as computeClusterId, memberId as computeMemberId } from '../server/member-id.js';
 import { Membership } from '../server/membership.js';
@@ -215,8 +216,9 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
           snapshot: { index, term: RESTORE_TERM, confState: { voters: ids, learners: [] } },
         },
         {
-          prefixes: [Buffer.from('m'), Buffer.from('c'), LEASE_RECORD_PREFIX],
-          ops: [...loaded.mvcc.ops, ...membership.allOps(), ...Lessor.opsFor(loaded.leases)],
+          prefixes: [Buffer.from('m'), Buffer.from('c'), LEASE_RECORD_PREFIX, AUTH_RECORD_PREFIX],
+          // Users and roles come along (ketch snapshots); tokens are per member and do not.
+          ops: [...loaded.mvcc.ops, ...membership.allOps(), ...Lessor.opsFor(loaded.leases), ...AuthStore.opsFor(loaded.ketchState?.auth)],
           applied: index,
         },
       );
