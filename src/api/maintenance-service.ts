@@ -5,7 +5,7 @@ import { type KetchServer, SERVER_VERSION } from '../server/ketch-server.js';
 import { num } from '../server/etcd-convert.js';
 import { idFromDecimal, idToDecimal } from '../server/member-id.js';
 import { EtcdErrors } from '../util/etcd-errors.js';
-import { requestAuth } from './auth-context.js';
+import { requireRootForMaintenance } from './auth-context.js';
 import { grpcError, type Msg, unary } from './grpc-handler.js';
 
 /** Bytes per Snapshot stream message (etcd sends 32 KiB chunks). */
@@ -52,25 +52,25 @@ export function maintenanceService(server: KetchServer, log: Logger) {
 
     // Defragment, Hash, HashKV, MoveLeader and Snapshot are root only (etcd's authMaintenanceServer).
     Defragment: unary(log, 'Defragment', async (_req, call) => {
-      server.auth.checkAdmin(await requestAuth(server, call));
+      await requireRootForMaintenance(server, call);
       await server.defragment();
       return { header: server.header() };
     }),
 
     Hash: unary(log, 'Hash', async (_req, call) => {
-      server.auth.checkAdmin(await requestAuth(server, call));
+      await requireRootForMaintenance(server, call);
       const h = server.mvcc.hashKV(0);
       return { header: server.header(), hash: h.hash >>> 0 };
     }),
 
     HashKV: unary(log, 'HashKV', async (req, call) => {
-      server.auth.checkAdmin(await requestAuth(server, call));
+      await requireRootForMaintenance(server, call);
       const h = server.mvcc.hashKV(num(req.revision));
       return { header: server.header(), hash: h.hash >>> 0, compact_revision: String(h.compactRevision) };
     }),
 
     MoveLeader: unary(log, 'MoveLeader', async (req, call) => {
-      server.auth.checkAdmin(await requestAuth(server, call));
+      await requireRootForMaintenance(server, call);
       const target = idFromDecimal(String(req.targetID ?? '0'));
       await server.moveLeader(target);
       return { header: server.header() };
@@ -86,7 +86,7 @@ export function maintenanceService(server: KetchServer, log: Logger) {
    * followed by its SHA-256, which etcdctl's snapshot save checks for.
    */
   async function streamSnapshot(call: ServerWritableStream<Msg, Msg>): Promise<void> {
-    server.auth.checkAdmin(await requestAuth(server, call));
+    await requireRootForMaintenance(server, call);
     if (server.leaderId() === '') throw EtcdErrors.noLeader;
     const body = server.snapshotState();
     const padded = Buffer.alloc(Math.ceil((body.length + 8) / 512) * 512);

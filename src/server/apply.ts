@@ -143,7 +143,8 @@ function applyAuthRequest(req: InternalRequest, ctx: ApplyContext): ApplyOutcome
   if (auth === undefined) return { revision, error: EtcdErrors.notCapable };
   const body = req[req.request] as ProtoObject;
   const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-  const bytes = (v: unknown): Buffer => (Buffer.isBuffer(v) ? v : Buffer.alloc(0));
+  // Entries that came through the peer transport decode bytes fields as plain Uint8Arrays.
+  const bytes = (v: unknown): Buffer => (v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : Buffer.alloc(0));
   if (req.request === 'authenticate') {
     if (!auth.enabled) throw EtcdErrors.authNotEnabled;
     const name = str(body.name);

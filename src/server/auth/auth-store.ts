@@ -215,7 +215,7 @@ export class AuthStore {
   /** Root-only operations (user and role management, snapshot, defragment, hash, move-leader). */
   checkAdmin(info: AuthInfo | undefined): void {
     if (!this.enabledFlag) return;
-    if (info === undefined) throw EtcdErrors.userEmpty;
+    if (info === undefined || info.username === '') throw EtcdErrors.userEmpty;
     const user = this.users.get(info.username);
     if (user === undefined) throw EtcdErrors.userNotFound;
     if (!user.roles.includes(ROOT_ROLE)) throw EtcdErrors.permissionDenied;
