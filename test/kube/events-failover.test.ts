@@ -117,6 +117,17 @@ describe('control plane metrics and events (2 schedulers, 1 controller manager, 
     });
     expect(describePod).toMatch(/Scheduled\s+.*default-scheduler\s+Successfully assigned default\/story-[a-z0-9-]+ to node-[12]/);
     expect(describePod).toMatch(/Started\s+.*kubelet\s+Started container c/);
+    let last = '';
+    const describeNode = await waitFor('node events in describe', 20_000, async () => {
+      const out = await cp().api.kubectlOk(['describe', 'node', 'node-1']);
+      last = out;
+      return ['Starting', 'RegisteredNode'].every((r) => out.includes(r)) ? out : undefined;
+    }).catch(async (err: unknown) => {
+      const about = (await events(cp())).filter((e) => e.involvedObject.name === 'node-1').map((e) => ({ ns: e.metadata.namespace, reason: e.reason, io: e.involvedObject }));
+      throw new Error(`${String(err)}\nevents about node-1: ${JSON.stringify(about)}\ndescribe ends: ${last.slice(-600)}`);
+    });
+    expect(describeNode).toMatch(/Starting\s+.*kubelet\s+Starting kubelet\./);
+    expect(describeNode).toMatch(/RegisteredNode\s+.*node-controller\s+Node node-1 event: Registered Node node-1 in Controller/);
     const s = await metricsOf(leader);
     expect(sumOf(s, 'scheduler_schedule_attempts_total', { result: 'scheduled' }) - attemptsBefore).toBeGreaterThanOrEqual(2);
     expect(sumOf(s, 'scheduler_scheduling_attempt_duration_seconds_count', { result: 'scheduled' })).toBeGreaterThanOrEqual(2);

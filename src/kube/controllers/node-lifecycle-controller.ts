@@ -80,6 +80,8 @@ export class NodeLifecycleController {
       if (h === undefined) {
         h = { probeMs: nowMs, leaseRenewTime: renew, heartbeat };
         this.health.set(name, h);
+        // As kube's node controller: each term's controller announces the nodes it now watches.
+        this.ctx.recorder.event(node, 'Normal', 'RegisteredNode', `Node ${name} event: Registered Node ${name} in Controller`);
       }
       if (renew !== h.leaseRenewTime) {
         h.leaseRenewTime = renew;

@@ -25,8 +25,8 @@ export class Kubelet {
     if (opts.nodes.length === 0) throw new Error('kubelet: no nodes to run');
     const names = new Set(opts.nodes.map((n) => n.name));
     if (names.size !== opts.nodes.length) throw new Error('kubelet: node names must be unique');
-    this.agents = opts.nodes.map((spec) => new NodeAgent(opts.client, opts.clock, spec, opts.agent ?? DEFAULT_NODE_AGENT, opts.logger));
     this.runner = new PodRunner(opts.client, opts.clock, opts.nodes, opts.runtime ?? DEFAULT_POD_RUNNER, opts.logger);
+    this.agents = opts.nodes.map((spec) => new NodeAgent(opts.client, opts.clock, spec, opts.agent ?? DEFAULT_NODE_AGENT, opts.logger, this.runner.recorderFor(spec.name)));
   }
 
   /** Runs every node and the runtime until `signal` aborts. */

@@ -9,6 +9,7 @@ import { describeError, isAlreadyExists, isNotFound } from '../client/api-error.
 import { formatMicroTime, type Clock } from '../client/clock.js';
 import type { Lease } from '../client/coordination-types.js';
 import type { Node } from '../client/core-types.js';
+import type { EventRecorder } from '../client/event-recorder.js';
 import type { KubeClient } from '../client/kube-client.js';
 import { LEASES, NODES } from '../client/resource-ref.js';
 import { nodeObject, nodeStatus, type SimNodeSpec } from './node-object.js';
@@ -40,6 +41,8 @@ export class NodeAgent {
     readonly spec: SimNodeSpec,
     private readonly opts: NodeAgentOptions = DEFAULT_NODE_AGENT,
     logger?: Logger,
+    /** Records the node's own events (Starting, NodeReady), as the kubelet does. */
+    private readonly recorder?: EventRecorder,
   ) {
     this.log = logger?.child({ node: spec.name });
   }
@@ -81,6 +84,7 @@ export class NodeAgent {
       this.node = await this.client.get<Node>(NODES, undefined, this.spec.name);
       this.log?.info('node already registered, updating it');
     }
+    if (this.node !== undefined) this.recorder?.event(this.node, 'Normal', 'Starting', 'Starting kubelet.');
     await this.reportStatus();
   }
 
@@ -88,7 +92,9 @@ export class NodeAgent {
     const now = this.clock.wallTime();
     const current = this.node ?? (await this.client.get<Node>(NODES, undefined, this.spec.name));
     const status = nodeStatus(this.spec, now, current.status?.conditions ?? []);
+    const wasReady = isReady(current);
     this.node = await this.client.patch<Node>(NODES, undefined, this.spec.name, 'merge', { status }, { subresource: 'status' });
+    if (!wasReady && isReady(this.node)) this.recorder?.event(this.node, 'Normal', 'NodeReady', `Node ${this.spec.name} status is now: NodeReady`);
     this.stats.statusReports++;
     this.lastReportMs = this.clock.nowMs();
   }
@@ -168,4 +174,8 @@ export class NodeAgent {
     lease.spec = { ...(lease.spec ?? {}), holderIdentity: this.spec.name, leaseDurationSeconds: this.opts.leaseDurationSeconds, renewTime: now };
     this.lease = await this.client.update<Lease>(LEASES, lease);
   }
+}
+
+function isReady(node: Node): boolean {
+  return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }

@@ -112,6 +112,11 @@ export class PodRunner {
     await Promise.all([...this.nodes.values()].map((n) => n.recorder.flush()));
   }
 
+  /** The event recorder of one of this process's nodes. */
+  recorderFor(nodeName: string): EventRecorder | undefined {
+    return this.nodes.get(nodeName)?.recorder;
+  }
+
   /** How many of a node's pods are in each runtime stage (metrics). */
   podStages(nodeName: string): Map<string, number> {
     const out = new Map<string, number>();
