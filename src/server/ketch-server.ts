@@ -156,6 +156,7 @@ export class KetchServer {
   private dbSizeBytes = 0;
   private dbSizeCheckedAt = 0;
   private applyingSnapshot = false;
+  private dbSizeReading: Promise<number> | undefined;
   onFatal: (err: Error) => void = () => {};
 
   private constructor(
@@ -197,7 +198,8 @@ export class KetchServer {
       committedIndex: () => this.node.basicStatus().commit,
       appliedIndex: () => this.applied,
       pendingProposals: () => this.waiters.size,
-      dbSizeBytesFresh: () => this.dbSize(),
+      // Three gauges read the size in one scrape: one directory listing serves them all.
+      dbSizeBytesFresh: () => (this.dbSizeReading ??= this.dbSize().finally(() => (this.dbSizeReading = undefined))),
       quotaBytes: () => this.quotaBytes(),
       keysTotal: () => this.mvcc.indexedKeys,
       currentRevision: () => this.mvcc.currentRevision,
