@@ -5,10 +5,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { Logger } from 'pino';
 
+import type { JsonObject } from '../machinery/json.js';
 import type { ResourceInfo } from '../machinery/resources.js';
 import type { ObjectStore } from './object-store.js';
 import type { RequestVerb, ResourceRequest } from './request-info.js';
 import type { ResourceStrategy } from './resource-strategy.js';
+import type { UserInfo } from './user-info.js';
 import type { WatchCache } from './watch-cache.js';
 
 export interface ApiContext {
@@ -25,6 +27,8 @@ export interface ApiContext {
   namespaceState(name: string): 'active' | 'terminating' | undefined;
   /** Lease for new Event objects (events expire on their own, as kube's --event-ttl). */
   eventLease(): Promise<string>;
+  /** Admission on a create body (NodeRestriction); throws a Status to refuse. */
+  admitCreate?: (req: ApiRequest, obj: JsonObject) => void;
 }
 
 export interface ApiRequest {
@@ -34,6 +38,8 @@ export interface ApiRequest {
   readonly query: URLSearchParams;
   readonly http: IncomingMessage;
   readonly res: ServerResponse;
+  /** Who asks (undefined for internal calls). */
+  readonly user?: UserInfo;
 }
 
 /** The namespace a request addresses ('' for cluster-scoped kinds). */

@@ -3,19 +3,41 @@
 // any number of replicas can serve one cluster.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 import type { Logger } from 'pino';
 
 import { findResource } from '../machinery/resources.js';
 import { toStatus } from '../machinery/status.js';
+import { answerAccessReview } from './access-review.js';
 import type { ApiContext } from './api-context.js';
-import { bootstrap } from './bootstrap.js';
+import { Authenticator, insecureUser } from './authentication.js';
+import {
+  AlwaysAllow,
+  AlwaysDeny,
+  forbiddenStatus,
+  nonResourceAttributes,
+  PrivilegedGroups,
+  resourceAttributes,
+  UnionAuthorizer,
+  type AuthorizationMode,
+  type Authorizer,
+  type RequestAttributes,
+} from './authorization.js';
+import { bootstrap, ensureRbacPolicy } from './bootstrap.js';
+import type { ResourceTransformer } from './encryption-config.js';
+import { EncryptingStore, transformersByPrefix } from './encrypting-store.js';
+import { impersonate } from './impersonation.js';
+import { admitNodeCreate, enforceNodeRestriction, NodeAuthorizer, type PodLookup } from './node-authorizer.js';
+import { RbacAuthorizer } from './rbac-authorizer.js';
+import { RbacPolicyCache } from './rbac-policy-cache.js';
+import type { UserInfo } from './user-info.js';
 import { Compactor } from './compactor.js';
 import { ApiServerMetrics } from './apiserver-metrics.js';
 import { EtcdRegistryStore } from './etcd-registry-store.js';
 import { EventLeases } from './event-leases.js';
-import { writeError } from './http-io.js';
+import { parseObjectBody, readBody, writeError } from './http-io.js';
 import { NamespaceCache } from './namespace-cache.js';
 import { NamespaceCleaner } from './namespace-cleaner.js';
 import { handleNonResource, type HealthCheck } from './non-resource.js';
@@ -47,6 +69,19 @@ export interface ApiServerOptions {
   readonly log: Logger;
   /** A store other than the etcd client (tests); the server closes it on stop. */
   readonly store?: RegistryStore;
+  /** HTTPS (on securePort) instead of plain HTTP; clientCa enables client-certificate authentication. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly clientCa?: Buffer };
+  readonly securePort?: number;
+  /** --token-auth-file's tokens. */
+  readonly tokens?: ReadonlyMap<string, UserInfo>;
+  /** --anonymous-auth (default true): anonymous requests reach the public-info paths. */
+  readonly anonymousAuth?: boolean;
+  /** --authorization-mode; default AlwaysAllow. */
+  readonly authorizationModes?: readonly AuthorizationMode[];
+  /** --encryption-provider-config, parsed. */
+  readonly encryption?: readonly ResourceTransformer[];
+  /** Client TLS towards the store (--etcd-cafile/--etcd-certfile/--etcd-keyfile), PEM contents. */
+  readonly etcdTls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
 }
 
 export class ApiServer {
@@ -59,14 +94,19 @@ export class ApiServer {
   private readonly ctx: ApiContext;
   private readonly allocator: ServiceAllocator;
   private readonly namespaces: NamespaceCache;
+  private readonly authenticator: Authenticator | undefined;
+  private readonly authorizer: Authorizer;
+  private readonly rbac: RbacPolicyCache | undefined;
+  private readonly lookupPod: PodLookup;
   private bootstrapped = false;
   private stopping = false;
   private bootstrapTimer: NodeJS.Timeout | undefined;
 
   private constructor(private readonly opts: ApiServerOptions) {
     const log = opts.log;
-    this.store = this.metrics.timedStore(opts.store ?? new EtcdRegistryStore({ endpoints: opts.etcdServers }), opts.etcdPrefix);
     const prefix = opts.etcdPrefix.replace(/\/+$/, '');
+    const rawStore = this.metrics.timedStore(opts.store ?? new EtcdRegistryStore({ endpoints: opts.etcdServers, ...(opts.etcdTls === undefined ? {} : { tls: opts.etcdTls }) }), opts.etcdPrefix);
+    this.store = opts.encryption === undefined ? rawStore : new EncryptingStore(rawStore, transformersByPrefix(opts.encryption, prefix));
     const objects = new ObjectStore(this.store, prefix);
     this.cache = new WatchCache(this.store, `${prefix}/`, log, opts.watchCacheSize === undefined ? {} : { capacity: opts.watchCacheSize });
     this.registerCacheGauges();
@@ -91,7 +131,33 @@ export class ApiServer {
       eventLease: () => eventLeases.lease(),
       namespaceState: (name) => namespaces.lookup(name),
     };
-    this.http = createServer((req, res) => void this.handle(req, res));
+    const podsInfo = findResource('', 'v1', 'pods');
+    if (podsInfo === undefined) throw new Error('pods missing from the resource catalogue');
+    this.lookupPod = (namespace, name) => objects.getMaybe(podsInfo, namespace, name);
+    // Without TLS or tokens nobody can be told apart: everyone is an admin, as on kube's old insecure port.
+    this.authenticator =
+      opts.tls === undefined && opts.tokens === undefined
+        ? undefined
+        : new Authenticator({ clientCertificates: opts.tls?.clientCa !== undefined, anonymous: opts.anonymousAuth ?? true, ...(opts.tokens === undefined ? {} : { tokens: opts.tokens }) });
+    const modes = opts.authorizationModes ?? ['AlwaysAllow'];
+    this.rbac = modes.includes('RBAC') ? new RbacPolicyCache(objects, this.cache, log) : undefined;
+    this.authorizer = this.buildAuthorizer(modes);
+    this.ctx.admitCreate = (req, obj) => {
+      if (req.user !== undefined) admitNodeCreate(resourceAttributes(req.user, req.target, req.query, ''), obj);
+    };
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    this.http =
+      opts.tls === undefined
+        ? createServer(handler)
+        : createHttpsServer(
+            {
+              cert: opts.tls.cert,
+              key: opts.tls.key,
+              // Ask for a client certificate without requiring one: tokens and anonymous requests stay possible.
+              ...(opts.tls.clientCa === undefined ? {} : { ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: false }),
+            },
+            handler,
+          );
     this.http.keepAliveTimeout = 65_000;
     // Watches are long-lived; node's default 5 min request timeout would cut them.
     this.http.requestTimeout = 0;
@@ -102,7 +168,7 @@ export class ApiServer {
     const server = new ApiServer(opts);
     await new Promise<void>((resolve, reject) => {
       server.http.once('error', reject);
-      server.http.listen(opts.port, opts.bindAddress, () => {
+      server.http.listen(opts.tls === undefined ? opts.port : (opts.securePort ?? 6443), opts.bindAddress, () => {
         server.http.off('error', reject);
         resolve();
       });
@@ -116,7 +182,7 @@ export class ApiServer {
   }
 
   get url(): string {
-    return `http://${this.opts.bindAddress}:${this.port}`;
+    return `${this.opts.tls === undefined ? 'http' : 'https'}://${this.opts.bindAddress}:${this.port}`;
   }
 
   /** Resolves once the watch cache runs and the system objects exist. */
@@ -135,12 +201,17 @@ export class ApiServer {
         await this.cache.start();
         await this.namespaces.start();
         await bootstrap(this.ctx, this.allocator.kubernetesServiceIp, this.port);
+        if (this.rbac !== undefined) {
+          await ensureRbacPolicy(this.ctx);
+          await this.rbac.start();
+        }
         this.bootstrapped = true;
         this.compactor.start();
         this.cleaner.start(this.ctx);
         this.opts.log.info({ url: this.url }, 'apiserver ready');
       } catch (error) {
         this.opts.log.warn({ err: error }, 'apiserver start-up step failed; retrying');
+        this.rbac?.stop();
         this.namespaces.stop();
         await this.cache.stop();
         this.bootstrapTimer = setTimeout(() => void attempt(), 1000);
@@ -163,6 +234,32 @@ export class ApiServer {
     },
   };
 
+  private buildAuthorizer(modes: readonly AuthorizationMode[]): Authorizer {
+    if (modes.length === 1 && modes[0] === 'AlwaysAllow') return new AlwaysAllow();
+    const chain: Authorizer[] = [new PrivilegedGroups()];
+    for (const mode of modes) {
+      if (mode === 'AlwaysAllow') chain.push(new AlwaysAllow());
+      else if (mode === 'AlwaysDeny') chain.push(new AlwaysDeny());
+      else if (mode === 'Node') chain.push(new NodeAuthorizer(this.lookupPod));
+      else chain.push(new RbacAuthorizer(this.rbac as RbacPolicyCache));
+    }
+    return new UnionAuthorizer(chain);
+  }
+
+  /** The user a request acts as: authenticated (401 otherwise), then impersonated if it asks to be. */
+  private async identify(req: IncomingMessage, path: string): Promise<UserInfo> {
+    if (this.authenticator === undefined) return insecureUser;
+    const caller = this.authenticator.authenticate(req, path);
+    return impersonate(req, caller, this.authorizer);
+  }
+
+  private async authorize(attrs: RequestAttributes): Promise<void> {
+    const decision = await this.authorizer.authorize(attrs);
+    if (decision.allowed) return;
+    this.opts.log.debug({ user: attrs.user.name, verb: attrs.verb, resource: attrs.resource, path: attrs.path, reason: decision.reason }, 'forbidden');
+    throw forbiddenStatus(attrs, decision.reason);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
     let path = '/';
@@ -171,21 +268,36 @@ export class ApiServer {
       path = url.pathname;
       const target = parseResourcePath(req.method ?? 'GET', path, url.searchParams);
       this.metrics.track(req, res, target, path, url.searchParams.has('dryRun'));
-      const served = await handleNonResource(
-        {
-          serverAddress: (r) => r.headers.host ?? `${this.opts.bindAddress}:${this.port}`,
-          readyChecks: [this.storeCheck, this.bootstrapCheck],
-          liveChecks: [this.storeCheck],
-          metrics: () => this.metricsText(),
-        },
-        req,
-        res,
-        path,
-        url.searchParams,
-      );
-      if (served) return;
-      if (target === undefined) throw pathNotFound();
-      await routeResource(this.ctx, target, url.searchParams, req, res);
+      const user = await this.identify(req, path);
+      if (target === undefined) {
+        await this.authorize(nonResourceAttributes(user, req.method ?? 'GET', path));
+        const served = await handleNonResource(
+          {
+            serverAddress: (r) => r.headers.host ?? `${this.opts.bindAddress}:${this.port}`,
+            readyChecks: [this.storeCheck, this.bootstrapCheck],
+            liveChecks: [this.storeCheck],
+            metrics: () => this.metricsText(),
+          },
+          req,
+          res,
+          path,
+          url.searchParams,
+        );
+        if (served) return;
+        throw pathNotFound();
+      }
+      const attrs = resourceAttributes(user, target, url.searchParams, path);
+      await this.authorize(attrs);
+      await enforceNodeRestriction(attrs, this.lookupPod);
+      if (target.group === 'authorization.k8s.io' && target.verb === 'create' && target.name === '') {
+        const info = findResource(target.group, target.version, target.resource);
+        if (info?.kind === 'SelfSubjectAccessReview' || info?.kind === 'SubjectAccessReview') {
+          const body = parseObjectBody(await readBody(req), req.headers['content-type'], info.kind);
+          await answerAccessReview(info.kind, body, user, this.authorizer, res);
+          return;
+        }
+      }
+      await routeResource(this.ctx, target, url.searchParams, req, res, user);
     } catch (error) {
       const status = toStatus(error);
       if (status.code >= 500) this.opts.log.error({ err: error, method: req.method, path }, 'request failed');
@@ -216,6 +328,7 @@ export class ApiServer {
     clearTimeout(this.bootstrapTimer);
     this.compactor.stop();
     this.cleaner.stop();
+    this.rbac?.stop();
     this.namespaces.stop();
     await this.cache.stop();
     this.http.closeIdleConnections();

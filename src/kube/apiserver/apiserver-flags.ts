@@ -1,5 +1,6 @@
 // ketch-apiserver's command line: kube-apiserver's flag names where one exists (DESIGN.md §1).
 
+import { authorizationModes, type AuthorizationMode } from './authorization.js';
 import { parseIpv4Cidr, parsePortRange } from './service-allocator.js';
 
 export interface ApiServerFlags {
@@ -14,6 +15,18 @@ export interface ApiServerFlags {
   bookmarkIntervalMs: number;
   watchCacheSize: number;
   logLevel: string;
+  /** HTTPS instead of plain HTTP when both are given (on securePort). */
+  tlsCertFile: string;
+  tlsPrivateKeyFile: string;
+  securePort: number;
+  clientCaFile: string;
+  tokenAuthFile: string;
+  anonymousAuth: boolean;
+  authorizationModes: AuthorizationMode[];
+  encryptionProviderConfig: string;
+  etcdCaFile: string;
+  etcdCertFile: string;
+  etcdKeyFile: string;
 }
 
 export class FlagError extends Error {}
@@ -35,10 +48,21 @@ const SPECS: Record<string, FlagSpec> = {
   'watch-bookmark-interval': { def: '1m', help: 'How often watches that allow bookmarks receive one (Go duration).' },
   'default-watch-cache-size': { def: '50000', help: 'Events the watch cache keeps for watches that resume from a resourceVersion; older ones are served by a store watch of their own.' },
   'log-level': { def: 'info', help: 'Log level: trace, debug, info, warn, error, fatal.' },
+  'tls-cert-file': { def: '', help: 'File containing the x509 certificate for HTTPS (CA cert, if any, concatenated after the server cert). With --tls-private-key-file, the server serves HTTPS on --secure-port and no plain HTTP.' },
+  'tls-private-key-file': { def: '', help: 'File containing the x509 private key matching --tls-cert-file.' },
+  'secure-port': { def: '6443', help: 'The port on which to serve HTTPS with authentication and authorization (0 picks a free port).' },
+  'client-ca-file': { def: '', help: 'Any request presenting a client certificate signed by one of the authorities in this file is authenticated with the identity in the certificate (CommonName = user, Organization = groups).' },
+  'token-auth-file': { def: '', help: 'A CSV file of static bearer tokens: token,user,uid,"group1,group2".' },
+  'anonymous-auth': { def: 'true', help: 'Requests without credentials to the public-info paths (/healthz, /livez, /readyz, /version) are served as system:anonymous; elsewhere they get 401.' },
+  'authorization-mode': { def: 'AlwaysAllow', help: `Ordered list of authorization plugins, comma separated: ${authorizationModes.join(', ')}.` },
+  'encryption-provider-config': { def: '', help: 'An EncryptionConfiguration file: which resources are encrypted at rest, with which providers (aescbc, aesgcm, identity).' },
+  'etcd-cafile': { def: '', help: 'SSL Certificate Authority file used to secure etcd communication.' },
+  'etcd-certfile': { def: '', help: 'SSL certification file used to secure etcd communication.' },
+  'etcd-keyfile': { def: '', help: 'SSL key file used to secure etcd communication.' },
 };
 
 export function usage(): string {
-  const lines = ['usage: ketch-apiserver --etcd-servers URL[,URL...] [flags]', '', 'A Kubernetes API server (plain HTTP) over an etcd v3 store (ketch or etcd).', ''];
+  const lines = ['usage: ketch-apiserver --etcd-servers URL[,URL...] [flags]', '', 'A Kubernetes API server (plain HTTP, or HTTPS with authentication and authorization) over an etcd v3 store (ketch or etcd).', ''];
   for (const [name, spec] of Object.entries(SPECS)) {
     lines.push(`  --${name}${spec.def !== '' ? ` (default ${JSON.stringify(spec.def)})` : ''}`, `      ${spec.help}`);
   }
@@ -101,6 +125,18 @@ export function parseFlags(argv: readonly string[]): ApiServerFlags | 'help' {
   }
   const watchCacheSize = Number(get('default-watch-cache-size'));
   if (!Number.isInteger(watchCacheSize) || watchCacheSize < 1) throw new FlagError('--default-watch-cache-size must be a positive integer');
+  const securePort = Number(get('secure-port'));
+  if (!Number.isInteger(securePort) || securePort < 0 || securePort > 65535) throw new FlagError(`invalid --secure-port ${JSON.stringify(get('secure-port'))}`);
+  if ((get('tls-cert-file') === '') !== (get('tls-private-key-file') === '')) throw new FlagError('--tls-cert-file and --tls-private-key-file must be given together');
+  if (get('client-ca-file') !== '' && get('tls-cert-file') === '') throw new FlagError('--client-ca-file needs HTTPS: give --tls-cert-file and --tls-private-key-file too');
+  if ((get('etcd-certfile') === '') !== (get('etcd-keyfile') === '')) throw new FlagError('--etcd-certfile and --etcd-keyfile must be given together');
+  const anonymousAuth = get('anonymous-auth');
+  if (anonymousAuth !== 'true' && anonymousAuth !== 'false') throw new FlagError(`invalid --anonymous-auth ${JSON.stringify(anonymousAuth)}: expected true or false`);
+  const modes = get('authorization-mode').split(',').map((m) => m.trim()).filter((m) => m !== '');
+  if (modes.length === 0) throw new FlagError('--authorization-mode must name at least one mode');
+  for (const mode of modes) {
+    if (!(authorizationModes as readonly string[]).includes(mode)) throw new FlagError(`--authorization-mode: unknown authorization mode ${JSON.stringify(mode)} (one of ${authorizationModes.join(', ')})`);
+  }
   const prefix = get('etcd-prefix');
   if (!prefix.startsWith('/')) throw new FlagError('--etcd-prefix must start with "/"');
   return {
@@ -115,5 +151,16 @@ export function parseFlags(argv: readonly string[]): ApiServerFlags | 'help' {
     bookmarkIntervalMs,
     watchCacheSize,
     logLevel: get('log-level'),
+    tlsCertFile: get('tls-cert-file'),
+    tlsPrivateKeyFile: get('tls-private-key-file'),
+    securePort,
+    clientCaFile: get('client-ca-file'),
+    tokenAuthFile: get('token-auth-file'),
+    anonymousAuth: anonymousAuth === 'true',
+    authorizationModes: modes as AuthorizationMode[],
+    encryptionProviderConfig: get('encryption-provider-config'),
+    etcdCaFile: get('etcd-cafile'),
+    etcdCertFile: get('etcd-certfile'),
+    etcdKeyFile: get('etcd-keyfile'),
   };
 }

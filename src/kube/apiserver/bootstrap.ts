@@ -2,9 +2,10 @@
 // Txn(MOD == 0), so concurrent replicas cannot create twice): the system namespaces, and the
 // `kubernetes` Service on the first address of the service range, as kube-apiserver does.
 
-import type { JsonObject } from '../machinery/json.js';
+import { cloneJson, type JsonObject } from '../machinery/json.js';
 import { findResource, type ResourceInfo } from '../machinery/resources.js';
 import type { ApiContext } from './api-context.js';
+import { bootstrapClusterRoleBindings, bootstrapClusterRoles } from './rbac-bootstrap-policy.js';
 import { createObject } from './rest-write.js';
 
 export const systemNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
@@ -15,7 +16,7 @@ function info(group: string, resource: string): ResourceInfo {
   return found;
 }
 
-async function ensure(ctx: ApiContext, resource: ResourceInfo, obj: JsonObject): Promise<void> {
+export async function ensure(ctx: ApiContext, resource: ResourceInfo, obj: JsonObject): Promise<void> {
   try {
     await createObject(ctx, resource, obj, false);
   } catch (error) {
@@ -46,4 +47,13 @@ export async function bootstrap(ctx: ApiContext, kubernetesServiceIp: string, ap
       sessionAffinity: 'None',
     },
   });
+}
+
+/** kube's RBAC bootstrap policy: the default ClusterRoles and ClusterRoleBindings, created when missing. */
+export async function ensureRbacPolicy(ctx: ApiContext): Promise<void> {
+  const roles = findResource('rbac.authorization.k8s.io', 'v1', 'clusterroles');
+  const bindings = findResource('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings');
+  if (roles === undefined || bindings === undefined) throw new Error('RBAC kinds missing from the catalogue');
+  for (const role of bootstrapClusterRoles) await ensure(ctx, roles, cloneJson(role) as JsonObject);
+  for (const binding of bootstrapClusterRoleBindings) await ensure(ctx, bindings, cloneJson(binding) as JsonObject);
 }

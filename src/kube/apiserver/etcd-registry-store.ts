@@ -25,6 +25,8 @@ export interface EtcdRegistryStoreOptions {
   readonly endpoints: readonly string[];
   /** Deadline of each store request (kube-apiserver waits about as long before answering 504). */
   readonly requestTimeoutMs?: number;
+  /** Client TLS towards the store (PEM contents of --etcd-cafile, --etcd-certfile, --etcd-keyfile). */
+  readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
 }
 
 export class EtcdRegistryStore implements RegistryStore {
@@ -33,6 +35,7 @@ export class EtcdRegistryStore implements RegistryStore {
   private readonly watchers = new Set<KeyWatcher>();
 
   constructor(opts: EtcdRegistryStoreOptions) {
+    if (opts.tls !== undefined) throw new Error('TLS towards the store is not supported by this build (--etcd-cafile/--etcd-certfile/--etcd-keyfile)');
     this.client = new EtcdClient({ endpoints: opts.endpoints, requestTimeoutMs: opts.requestTimeoutMs ?? 10_000 });
   }
 

@@ -7,6 +7,7 @@ import { findResource, type ResourceInfo } from '../machinery/resources.js';
 import { KubeStatusError, methodNotAllowed } from '../machinery/status.js';
 import type { ApiContext, ApiRequest } from './api-context.js';
 import type { ResourceRequest } from './request-info.js';
+import type { UserInfo } from './user-info.js';
 import { handleGet, handleList } from './rest-read.js';
 import { handleDelete, handleDeleteCollection } from './rest-delete.js';
 import { handleBinding, handleNamespaceFinalize, handleScale } from './rest-subresources.js';
@@ -27,7 +28,7 @@ export function pathNotFound(): KubeStatusError {
   });
 }
 
-export async function routeResource(ctx: ApiContext, target: ResourceRequest, query: URLSearchParams, http: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function routeResource(ctx: ApiContext, target: ResourceRequest, query: URLSearchParams, http: IncomingMessage, res: ServerResponse, user?: UserInfo): Promise<void> {
   const info = findResource(target.group, target.version, target.resource);
   if (info === undefined) throw pathNotFound();
   if (!info.namespaced && target.namespace !== '' && info.kind !== 'Namespace') throw pathNotFound();
@@ -44,7 +45,7 @@ export async function routeResource(ctx: ApiContext, target: ResourceRequest, qu
     effectiveQuery.set('fieldSelector', existing === '' ? `metadata.name=${target.name}` : `${existing},metadata.name=${target.name}`);
   }
   if (sub === '' && !info.verbs.includes(verb)) throw methodNotAllowed(info, verb);
-  const req: ApiRequest = { info, target: { ...target, name: verb === 'watch' ? '' : target.name }, verb, query: effectiveQuery, http, res };
+  const req: ApiRequest = { info, target: { ...target, name: verb === 'watch' ? '' : target.name }, verb, query: effectiveQuery, http, res, ...(user === undefined ? {} : { user }) };
   switch (verb) {
     case 'get':
       if (sub === 'scale') return handleScale(ctx, req);

@@ -73,6 +73,7 @@ export async function handleCreate(ctx: ApiContext, req: ApiRequest): Promise<vo
   checkTypeMeta(req.info, body);
   const namespace = requestNamespace(req) ?? '';
   checkNamespace(req.info, body, namespace);
+  ctx.admitCreate?.(req, body);
   await admitNamespace(ctx, req.info, namespace, metaString(body, 'name') ?? '');
   const created = await createObject(ctx, req.info, body, dryRun);
   writeJson(req.res, 201, renderObject(req.info, created, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);

@@ -59,6 +59,13 @@ export const resourceCatalogue: readonly ResourceInfo[] = Object.freeze([
   res({ group: 'apps', version: 'v1', resource: 'deployments', kind: 'Deployment', namespaced: true, shortNames: ['deploy'], categories: ['all'], subresources: ['status', 'scale'], etcdPrefix: 'deployments' }),
   res({ group: 'apps', version: 'v1', resource: 'replicasets', kind: 'ReplicaSet', namespaced: true, shortNames: ['rs'], categories: ['all'], subresources: ['status', 'scale'], etcdPrefix: 'replicasets' }),
   res({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true, etcdPrefix: 'leases' }),
+  res({ group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterrolebindings', kind: 'ClusterRoleBinding', namespaced: false, etcdPrefix: 'clusterrolebindings' }),
+  res({ group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', kind: 'ClusterRole', namespaced: false, etcdPrefix: 'clusterroles' }),
+  res({ group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'rolebindings', kind: 'RoleBinding', namespaced: true, etcdPrefix: 'rolebindings' }),
+  res({ group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'roles', kind: 'Role', namespaced: true, etcdPrefix: 'roles' }),
+  // Reviews are answered, never stored (etcdPrefix unused).
+  res({ group: 'authorization.k8s.io', version: 'v1', resource: 'selfsubjectaccessreviews', kind: 'SelfSubjectAccessReview', namespaced: false, verbs: ['create'], etcdPrefix: '' }),
+  res({ group: 'authorization.k8s.io', version: 'v1', resource: 'subjectaccessreviews', kind: 'SubjectAccessReview', namespaced: false, verbs: ['create'], etcdPrefix: '' }),
 ]);
 
 /** "v1" for core, "apps/v1" otherwise: the apiVersion field of objects of this resource. */

@@ -5,6 +5,7 @@
 // practice (names, required fields, enums, ports, selectors, immutable fields), not every rule.
 import { getPath, isJsonObject, jsonEqual, type JsonObject, type JsonValue } from './json.js';
 import { labelSelectorErrors, labelSelectorFromObject } from './label-selector.js';
+import { isPathSegmentName, rbacKinds, validateRbac } from './rbac-validation.js';
 import {
   isConfigMapKey,
   isDns1035Label,
@@ -46,7 +47,7 @@ const NAME_CHECKS: Readonly<Record<string, NameCheck>> = {
   Service: isDns1035Label,
 };
 
-const CLUSTER_SCOPED = new Set(['Namespace', 'Node']);
+const CLUSTER_SCOPED = new Set(['Namespace', 'Node', 'ClusterRole', 'ClusterRoleBinding']);
 
 /**
  * Validate an object of `kind` (create when `oldObj` is absent, update otherwise). The object is
@@ -97,6 +98,7 @@ export function validate(kind: string, obj: JsonObject, oldObj?: JsonObject, opt
       errs.push(...validateNode(obj));
       break;
     default:
+      errs.push(...validateRbac(kind, obj, oldObj));
       break;
   }
   return errs;
@@ -111,7 +113,7 @@ const STANDARD_FINALIZERS = new Set(['kubernetes', 'orphan', 'foregroundDeletion
 export function validateObjectMeta(kind: string, obj: JsonObject): FieldError[] {
   const errs: FieldError[] = [];
   const meta = isJsonObject(obj.metadata) ? obj.metadata : {};
-  const check = NAME_CHECKS[kind] ?? isDns1123Subdomain;
+  const check = NAME_CHECKS[kind] ?? (rbacKinds.has(kind) ? isPathSegmentName : isDns1123Subdomain);
   const name = typeof meta.name === 'string' ? meta.name : '';
   const generateName = typeof meta.generateName === 'string' ? meta.generateName : '';
   if (generateName !== '') {
