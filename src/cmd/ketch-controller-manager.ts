@@ -6,7 +6,8 @@
  */
 import type { Logger } from 'pino';
 import { realClock } from '../kube/client/clock.js';
-import { COMMON_FLAGS, FlagError, flagBool, flagDurationMs, flagInt, flagString, parseArgs, resolveMasters, usageText, type FlagSpecs, type ParsedFlags } from '../kube/client/component-flags.js';
+import { COMMON_FLAGS, FlagError, flagBool, flagDurationMs, flagInt, flagString, parseArgs, resolveConnection, usageText, type FlagSpecs, type ParsedFlags } from '../kube/client/component-flags.js';
+import type { ApiCredentials } from '../kube/client/kubeconfig.js';
 import { EventRecorder } from '../kube/client/event-recorder.js';
 import { KubeClient } from '../kube/client/kube-client.js';
 import { DeploymentController } from '../kube/controllers/deployment-controller.js';
@@ -111,6 +112,7 @@ async function runControllers(f: ParsedFlags, enabled: Set<ControllerName>, clie
 async function main(): Promise<number> {
   let parsed;
   let masters: string[];
+  let credentials: ApiCredentials;
   let settings;
   let enabled: Set<ControllerName>;
   let metricsAt;
@@ -120,7 +122,7 @@ async function main(): Promise<number> {
       process.stdout.write(usageText('ketch-controller-manager', 'Runs the control loops that make declared state real (leader-elected).', SPECS));
       return 0;
     }
-    masters = resolveMasters(parsed);
+    ({ masters, credentials } = resolveConnection(parsed));
     settings = leaderElectionSettings(parsed);
     enabled = enabledControllers(flagString(parsed, 'controllers'));
     metricsAt = metricsBindAddress(parsed);
@@ -149,6 +151,7 @@ async function main(): Promise<number> {
   await runElectedComponent({
     name: 'ketch-controller-manager',
     masters,
+    credentials,
     settings,
     logLevel: flagString(flags, 'log-level'),
     registry,

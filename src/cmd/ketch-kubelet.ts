@@ -7,7 +7,8 @@ import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { realClock } from '../kube/client/clock.js';
-import { COMMON_FLAGS, FlagError, flagDurationMs, flagInt, flagString, parseArgs, resolveMasters, usageText, type FlagSpecs } from '../kube/client/component-flags.js';
+import { COMMON_FLAGS, FlagError, flagDurationMs, flagInt, flagString, parseArgs, resolveConnection, usageText, type FlagSpecs } from '../kube/client/component-flags.js';
+import type { ApiCredentials } from '../kube/client/kubeconfig.js';
 import { KubeClient } from '../kube/client/kube-client.js';
 import { parseCidr } from '../kube/controllers/node-ipam.js';
 import { Kubelet } from '../kube/kubelet/kubelet.js';
@@ -78,6 +79,7 @@ function nodeSpecs(parsed: Exclude<ReturnType<typeof parseArgs>, 'help'>): SimNo
 async function main(): Promise<number> {
   let parsed;
   let masters: string[];
+  let credentials: ApiCredentials;
   let nodes: SimNodeSpec[];
   let metricsAt;
   try {
@@ -86,7 +88,7 @@ async function main(): Promise<number> {
       process.stdout.write(usageText('ketch-kubelet', 'Simulated Kubernetes nodes: registration, Lease heartbeats, and a simulated container runtime.', SPECS));
       return 0;
     }
-    masters = resolveMasters(parsed);
+    ({ masters, credentials } = resolveConnection(parsed));
     nodes = nodeSpecs(parsed);
     metricsAt = metricsBindAddress(parsed);
   } catch (err) {
@@ -97,7 +99,7 @@ async function main(): Promise<number> {
     throw err;
   }
   const log = pino({ level: flagString(parsed, 'log-level'), base: { name: 'ketch-kubelet' } });
-  const client = new KubeClient({ masters, userAgent: 'ketch-kubelet', logger: log });
+  const client = new KubeClient({ masters, credentials, userAgent: 'ketch-kubelet', logger: log });
   const leaseSeconds = flagInt(parsed, 'node-lease-duration-seconds');
   const kubelet = new Kubelet({
     client,

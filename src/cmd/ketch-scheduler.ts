@@ -4,7 +4,8 @@
  * apiserver access). Several replicas may run; one leads (Lease kube-system/kube-scheduler).
  */
 import { realClock } from '../kube/client/clock.js';
-import { COMMON_FLAGS, FlagError, flagString, parseArgs, resolveMasters, usageText, type FlagSpecs } from '../kube/client/component-flags.js';
+import { COMMON_FLAGS, FlagError, flagString, parseArgs, resolveConnection, usageText, type FlagSpecs } from '../kube/client/component-flags.js';
+import type { ApiCredentials } from '../kube/client/kubeconfig.js';
 import { leaderElectionFlags, leaderElectionSettings } from '../kube/leader-election/leader-election-flags.js';
 import { runElectedComponent } from '../kube/leader-election/run-elected.js';
 import { DEFAULT_SCHEDULER_NAME, Scheduler } from '../kube/scheduler/scheduler.js';
@@ -23,6 +24,7 @@ const SPECS: FlagSpecs = {
 async function main(): Promise<number> {
   let parsed;
   let masters: string[];
+  let credentials: ApiCredentials;
   let settings;
   let metricsAt;
   try {
@@ -31,7 +33,7 @@ async function main(): Promise<number> {
       process.stdout.write(usageText('ketch-scheduler', 'Assigns pods to nodes through the Kubernetes API (leader-elected).', SPECS));
       return 0;
     }
-    masters = resolveMasters(parsed);
+    ({ masters, credentials } = resolveConnection(parsed));
     settings = leaderElectionSettings(parsed);
     metricsAt = metricsBindAddress(parsed);
   } catch (err) {
@@ -54,6 +56,7 @@ async function main(): Promise<number> {
   await runElectedComponent({
     name: 'ketch-scheduler',
     masters,
+    credentials,
     settings,
     logLevel: flagString(parsed, 'log-level'),
     registry,

@@ -3,7 +3,7 @@
 // --flag=false), Go durations ("15s", "1m30s"), and where the apiservers are (--master
 // URL[,URL...] or --kubeconfig FILE).
 
-import { loadKubeconfig } from './kubeconfig.js';
+import { loadKubeconfig, type ApiCredentials } from './kubeconfig.js';
 
 export class FlagError extends Error {}
 
@@ -18,7 +18,7 @@ export type FlagSpecs = Record<string, FlagSpec>;
 /** Flags every component takes. */
 export const COMMON_FLAGS: FlagSpecs = {
   master: { kind: 'string', def: '', help: 'Apiserver URL(s), comma separated; requests fail over between them (overrides the kubeconfig server).' },
-  kubeconfig: { kind: 'string', def: '', help: 'Path to a kubeconfig file naming the apiserver.' },
+  kubeconfig: { kind: 'string', def: '', help: 'Path to a kubeconfig file naming the apiserver and the credentials (client certificate or token, CA).' },
   'log-level': { kind: 'string', def: 'info', help: 'Log level: trace, debug, info, warn, error, fatal.' },
 };
 
@@ -114,6 +114,15 @@ export function flagDurationMs(f: ParsedFlags, name: string): number {
 
 /** The apiserver URLs from --master (preferred) or --kubeconfig; one is required. */
 export function resolveMasters(f: ParsedFlags): string[] {
+  return resolveConnection(f).masters;
+}
+
+/**
+ * Where the apiservers are and how to authenticate: --master URLs override the kubeconfig's
+ * server (so several apiservers can be named), while the kubeconfig, when given, still supplies
+ * the CA and the client certificate or token.
+ */
+export function resolveConnection(f: ParsedFlags): { masters: string[]; credentials: ApiCredentials } {
   const master = flagString(f, 'master')
     .split(',')
     .map((s) => s.trim())
@@ -125,13 +134,16 @@ export function resolveMasters(f: ParsedFlags): string[] {
     } catch {
       throw new FlagError(`--master: "${m}" is not a URL (e.g. http://127.0.0.1:8080)`);
     }
-    if (url.protocol !== 'http:') throw new FlagError(`--master: ${m}: only http:// apiservers are supported`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new FlagError(`--master: ${m}: expected an http:// or https:// URL`);
   }
-  if (master.length > 0) return master;
   const kubeconfig = flagString(f, 'kubeconfig');
-  if (kubeconfig === '') throw new FlagError('no apiserver: give --master URL[,URL...] or --kubeconfig FILE');
+  if (kubeconfig === '') {
+    if (master.length === 0) throw new FlagError('no apiserver: give --master URL[,URL...] or --kubeconfig FILE');
+    return { masters: master, credentials: {} };
+  }
   try {
-    return [loadKubeconfig(kubeconfig).server];
+    const target = loadKubeconfig(kubeconfig);
+    return { masters: master.length > 0 ? master : [target.server], credentials: target.credentials };
   } catch (err) {
     throw new FlagError((err as Error).message);
   }

@@ -1,4 +1,5 @@
-// A small Kubernetes REST client (JSON over plain HTTP/1.1) for the control-plane loops. It knows
+// A small Kubernetes REST client (JSON over HTTP/1.1, plain or TLS with a client certificate or a
+// bearer token) for the control-plane loops. It knows
 // several apiserver URLs and fails over between them: a request that cannot reach one apiserver
 // (refused, reset, timed out, or 503 while it starts) is sent to the next, and the one that
 // answers becomes the preferred one. Non-2xx answers become KubeApiError with the Status body.
@@ -7,10 +8,12 @@
 // to the socket (and again before each failover attempt), so a process whose leadership lapsed
 // (e.g. it was paused past its lease) refuses to write instead of acting as a second leader.
 
-import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Logger } from 'pino';
 import { ConnectionError, errorFromResponse, KubeApiError } from './api-error.js';
 import { JsonStreamSplitter } from './json-stream.js';
+import type { ApiCredentials } from './kubeconfig.js';
 import type { DeleteOptions, KubeList, Status, WatchEvent } from './meta-types.js';
 import { resourcePath, type ResourceRef } from './resource-ref.js';
 
@@ -31,6 +34,8 @@ export interface KubeClientOptions {
   logger?: Logger;
   /** Throws to refuse a mutating request (leader election fencing); called right before sending. */
   fence?: () => void;
+  /** CA, client certificate and key, or bearer token for https:// apiservers (from a kubeconfig). */
+  credentials?: ApiCredentials;
 }
 
 export interface ListOptions {
@@ -95,9 +100,11 @@ function buildQuery(params: Record<string, string | number | boolean | undefined
 export class KubeClient {
   readonly masters: readonly string[];
   private preferred = 0;
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  private readonly agent: Agent;
   // Watches hold their socket for minutes: keep them off the pool that serves short requests.
-  private readonly watchAgent = new Agent({ keepAlive: false });
+  private readonly watchAgent: Agent;
+  private readonly tls: boolean;
+  private readonly authorization: string | undefined;
   private readonly requestTimeoutMs: number;
   private readonly userAgent: string;
   private readonly log: Logger | undefined;
@@ -112,9 +119,26 @@ export class KubeClient {
       } catch {
         throw new Error(`apiserver URL "${m}" is not a URL`);
       }
-      if (url.protocol !== 'http:') throw new Error(`apiserver URL "${m}": only http:// is supported`);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`apiserver URL "${m}": expected http:// or https://`);
       return m.replace(/\/+$/, '');
     });
+    const schemes = new Set(this.masters.map((m) => new URL(m).protocol));
+    if (schemes.size > 1) throw new Error('KubeClient: the apiserver URLs mix http:// and https://');
+    this.tls = schemes.has('https:');
+    const creds = opts.credentials ?? {};
+    if (this.tls) {
+      const tlsOptions = {
+        ...(creds.ca === undefined ? {} : { ca: creds.ca }),
+        ...(creds.cert === undefined || creds.key === undefined ? {} : { cert: creds.cert, key: creds.key }),
+        rejectUnauthorized: creds.insecureSkipTlsVerify !== true,
+      };
+      this.agent = new HttpsAgent({ keepAlive: true, maxSockets: 64, ...tlsOptions });
+      this.watchAgent = new HttpsAgent({ keepAlive: false, ...tlsOptions });
+    } else {
+      this.agent = new Agent({ keepAlive: true, maxSockets: 64 });
+      this.watchAgent = new Agent({ keepAlive: false });
+    }
+    this.authorization = creds.token === undefined ? undefined : `Bearer ${creds.token}`;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.userAgent = opts.userAgent ?? 'ketch';
     this.log = opts.logger;
@@ -302,11 +326,12 @@ export class KubeClient {
     return new Promise<RawResponse>((resolve, reject) => {
       const url = new URL(master + path);
       const headers: Record<string, string | number> = { Accept: 'application/json', 'User-Agent': this.userAgent };
+      if (this.authorization !== undefined) headers.Authorization = this.authorization;
       if (body !== undefined) {
         headers['Content-Type'] = contentType ?? 'application/json';
         headers['Content-Length'] = Buffer.byteLength(body);
       }
-      const req = httpRequest(url, { method, headers, agent: this.agent, signal }, (res) => {
+      const req = this.send(url, { method, headers, agent: this.agent, signal }, (res) => {
         readBody(res).then(
           (text) => {
             clearTimeout(timer);
@@ -330,7 +355,9 @@ export class KubeClient {
   private openStream(path: string, signal?: AbortSignal): Promise<{ res: IncomingMessage; master: string }> {
     const tryOne = (master: string): Promise<{ res: IncomingMessage; master: string }> =>
       new Promise((resolve, reject) => {
-        const req = httpRequest(new URL(master + path), { method: 'GET', headers: { Accept: 'application/json', 'User-Agent': this.userAgent }, agent: this.watchAgent, signal }, (res) => {
+        const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': this.userAgent };
+        if (this.authorization !== undefined) headers.Authorization = this.authorization;
+        const req = this.send(new URL(master + path), { method: 'GET', headers, agent: this.watchAgent, signal }, (res) => {
           clearTimeout(timer);
           resolve({ res, master });
         });
@@ -366,6 +393,10 @@ export class KubeClient {
       }
       throw new ConnectionError(`watch ${path}: no apiserver reachable (${errors.map((e) => e.message).join('; ')})`, errors);
     })();
+  }
+
+  private send(url: URL, options: RequestOptions, onResponse: (res: IncomingMessage) => void): ClientRequest {
+    return this.tls ? httpsRequest(url, options, onResponse) : httpRequest(url, options, onResponse);
   }
 
   /** After a broken stream, prefer the next apiserver (the broken one may be gone). */

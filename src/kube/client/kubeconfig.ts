@@ -1,14 +1,29 @@
-// Reads the apiserver URL from a kubeconfig file (clusters / contexts / current-context), the way
-// kubectl resolves it. Only plain-HTTP servers without credentials are supported for now.
+// Reads the apiserver URL and the credentials from a kubeconfig file (clusters / contexts / users /
+// current-context), the way kubectl resolves them: the cluster's CA (certificate-authority[-data])
+// or insecure-skip-tls-verify, and the user's client certificate and key
+// (client-certificate[-data], client-key[-data]) or bearer token (token, tokenFile). File paths
+// are relative to the kubeconfig's own directory.
 
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+
 import { parse as parseYaml } from 'yaml';
+
+/** What a client needs to reach and authenticate to an https:// apiserver (PEM contents). */
+export interface ApiCredentials {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  token?: string;
+  insecureSkipTlsVerify?: boolean;
+}
 
 export interface KubeconfigTarget {
   server: string;
   context: string;
   cluster: string;
   namespace?: string;
+  credentials: ApiCredentials;
 }
 
 export class KubeconfigError extends Error {}
@@ -52,8 +67,46 @@ export function parseKubeconfig(text: string, file = 'kubeconfig', context?: str
   } catch {
     throw new KubeconfigError(`${file}: cluster "${clusterName}" server "${server}" is not a URL`);
   }
-  if (url.protocol !== 'http:') throw new KubeconfigError(`${file}: server ${server}: only plain http:// apiservers are supported`);
-  const target: KubeconfigTarget = { server: server.replace(/\/+$/, ''), context: contextName, cluster: clusterName };
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new KubeconfigError(`${file}: server ${server}: expected an http:// or https:// URL`);
+  const credentials: ApiCredentials = {};
+  const base = dirname(file);
+  const pem = (section: Record<string, unknown>, fileField: string, dataField: string, what: string): Buffer | undefined => {
+    const data = section[dataField];
+    if (typeof data === 'string' && data !== '') return Buffer.from(data, 'base64');
+    const path = section[fileField];
+    if (typeof path !== 'string' || path === '') return undefined;
+    const full = isAbsolute(path) ? path : join(base, path);
+    try {
+      return readFileSync(full);
+    } catch (err) {
+      throw new KubeconfigError(`${file}: cannot read the ${what} ${full}: ${(err as Error).message}`);
+    }
+  };
+  const ca = pem(cluster, 'certificate-authority', 'certificate-authority-data', 'certificate authority');
+  if (ca !== undefined) credentials.ca = ca;
+  if (cluster['insecure-skip-tls-verify'] === true) credentials.insecureSkipTlsVerify = true;
+  const userName = ctx.user;
+  if (typeof userName === 'string' && userName !== '') {
+    const user = findNamed(root.users, userName, 'user', file);
+    const cert = pem(user, 'client-certificate', 'client-certificate-data', 'client certificate');
+    const key = pem(user, 'client-key', 'client-key-data', 'client key');
+    if ((cert === undefined) !== (key === undefined)) throw new KubeconfigError(`${file}: user "${userName}" needs both a client certificate and a client key`);
+    if (cert !== undefined && key !== undefined) {
+      credentials.cert = cert;
+      credentials.key = key;
+    }
+    let token = typeof user.token === 'string' && user.token !== '' ? user.token : undefined;
+    if (token === undefined && typeof user.tokenFile === 'string' && user.tokenFile !== '') {
+      const full = isAbsolute(user.tokenFile) ? user.tokenFile : join(base, user.tokenFile);
+      try {
+        token = readFileSync(full, 'utf8').trim();
+      } catch (err) {
+        throw new KubeconfigError(`${file}: cannot read the token file ${full}: ${(err as Error).message}`);
+      }
+    }
+    if (token !== undefined) credentials.token = token;
+  }
+  const target: KubeconfigTarget = { server: server.replace(/\/+$/, ''), context: contextName, cluster: clusterName, credentials };
   if (typeof ctx.namespace === 'string' && ctx.namespace !== '') target.namespace = ctx.namespace;
   return target;
 }

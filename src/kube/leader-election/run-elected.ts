@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { realClock, type Clock } from '../client/clock.js';
 import { EventRecorder } from '../client/event-recorder.js';
+import type { ApiCredentials } from '../client/kubeconfig.js';
 import { KubeClient } from '../client/kube-client.js';
 import { LeaderElector } from './leader-elector.js';
 import type { LeaderElectionSettings } from './leader-election-flags.js';
@@ -97,6 +98,8 @@ export interface ElectedComponentOptions {
   /** Program name: the logger's name and the clients' user agent, e.g. "ketch-scheduler". */
   name: string;
   masters: readonly string[];
+  /** How to authenticate to https:// apiservers (from --kubeconfig). */
+  credentials?: ApiCredentials;
   settings: LeaderElectionSettings;
   logLevel: string;
   /** The process's metrics (leader election's are added to it). */
@@ -113,8 +116,9 @@ export interface ElectedComponentOptions {
 export async function runElectedComponent(opts: ElectedComponentOptions): Promise<void> {
   const identity = `${hostname()}_${randomUUID()}`;
   const log = pino({ level: opts.logLevel, base: { name: opts.name, identity } });
-  const lockClient = new KubeClient({ masters: opts.masters, userAgent: `${opts.name}/leader-election`, logger: log });
-  const workClient = new KubeClient({ masters: opts.masters, userAgent: opts.name, logger: log });
+  const credentials = opts.credentials ?? {};
+  const lockClient = new KubeClient({ masters: opts.masters, credentials, userAgent: `${opts.name}/leader-election`, logger: log });
+  const workClient = new KubeClient({ masters: opts.masters, credentials, userAgent: opts.name, logger: log });
   const stop = new AbortController();
   // Every loop of the process listens on this signal.
   setMaxListeners(0, stop.signal);

@@ -234,7 +234,8 @@ function resourcePath(gvPath: string, r: ResourceInfo): string {
 
 /** kube's definition name of a served kind, e.g. io.k8s.api.apps.v1.Deployment. */
 export function definitionName(r: Pick<ResourceInfo, 'group' | 'version' | 'kind'>): string {
-  const pkg = r.group === '' ? 'core' : r.group.replace(/\.k8s\.io$/, '');
+  // kube's Go package names: core, apps, coordination, rbac (rbac.authorization.k8s.io), authorization.
+  const pkg = r.group === '' ? 'core' : r.group === 'rbac.authorization.k8s.io' ? 'rbac' : r.group.replace(/\.k8s\.io$/, '');
   return `io.k8s.api.${pkg}.${r.version}.${r.kind}`;
 }
 

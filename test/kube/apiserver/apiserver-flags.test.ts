@@ -24,7 +24,29 @@ describe("ketch-apiserver flags", () => {
       bookmarkIntervalMs: 60_000,
       watchCacheSize: 50_000,
       logLevel: "info",
+      tlsCertFile: "",
+      tlsPrivateKeyFile: "",
+      securePort: 6443,
+      clientCaFile: "",
+      tokenAuthFile: "",
+      anonymousAuth: true,
+      authorizationModes: ["AlwaysAllow"],
+      encryptionProviderConfig: "",
+      etcdCaFile: "",
+      etcdCertFile: "",
+      etcdKeyFile: "",
     });
+  });
+
+  it("reads the security flags and refuses half-given pairs and unknown modes", () => {
+    const base = ["--etcd-servers", "http://127.0.0.1:2379"];
+    const f = parseFlags([...base, "--tls-cert-file", "s.crt", "--tls-private-key-file", "s.key", "--client-ca-file", "ca.crt", "--authorization-mode=Node,RBAC", "--anonymous-auth=false", "--secure-port", "0"]);
+    if (f === "help") throw new Error("unexpected help");
+    expect([f.tlsCertFile, f.tlsPrivateKeyFile, f.clientCaFile, f.authorizationModes, f.anonymousAuth, f.securePort]).toEqual(["s.crt", "s.key", "ca.crt", ["Node", "RBAC"], false, 0]);
+    expect(() => parseFlags([...base, "--tls-cert-file", "s.crt"])).toThrow(/must be given together/);
+    expect(() => parseFlags([...base, "--client-ca-file", "ca.crt"])).toThrow(/needs HTTPS/);
+    expect(() => parseFlags([...base, "--authorization-mode", "ABAC"])).toThrow(/unknown authorization mode "ABAC"/);
+    expect(() => parseFlags([...base, "--etcd-certfile", "c.crt"])).toThrow(/must be given together/);
   });
 
   it("reads --flag value and --flag=value, lists of servers, Go durations", () => {

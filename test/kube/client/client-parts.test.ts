@@ -100,12 +100,12 @@ contexts:
 current-context: ketch
 `;
   it('resolves the current context, or a named one', () => {
-    expect(parseKubeconfig(text)).toEqual({ server: 'http://127.0.0.1:6443', context: 'ketch', cluster: 'ketch', namespace: 'team-a' });
+    expect(parseKubeconfig(text)).toEqual({ server: 'http://127.0.0.1:6443', context: 'ketch', cluster: 'ketch', namespace: 'team-a', credentials: {} });
     expect(parseKubeconfig(text, 'f', 'other').server).toBe('http://10.0.0.1:8080');
   });
   it('explains what is wrong', () => {
     expect(() => parseKubeconfig(text, 'f', 'missing')).toThrow(/context "missing" not found/);
-    expect(() => parseKubeconfig(text.replace('http://127.0.0.1:6443/', 'https://x:6443'), 'f')).toThrow(/only plain http/);
+    expect(() => parseKubeconfig(text.replace('http://127.0.0.1:6443/', 'ftp://x:6443'), 'f')).toThrow(/expected an http:\/\/ or https:\/\/ URL/);
     expect(() => parseKubeconfig('current-context: x\n', 'f')).toThrow(/no contexts list/);
     expect(() => parseKubeconfig(': : :', 'f')).toThrow(/f:/);
   });

@@ -44,7 +44,7 @@ describe('component flags', () => {
 
   it('finds the apiserver in --master or a kubeconfig, and says so when neither is given', () => {
     expect(() => resolveMasters(parse([]))).toThrow(/give --master/);
-    expect(() => resolveMasters(parse(['--master', 'https://x:6443']))).toThrow(/only http/);
+    expect(() => resolveMasters(parse(['--master', 'ftp://x:6443']))).toThrow(/expected an http:\/\/ or https:\/\/ URL/);
     const dir = mkdtempSync(join(tmpdir(), 'ketch-kubeconfig-'));
     const file = join(dir, 'config');
     writeFileSync(file, 'clusters: [{name: c, cluster: {server: "http://127.0.0.1:9999"}}]\ncontexts: [{name: x, context: {cluster: c}}]\ncurrent-context: x\n');

@@ -136,7 +136,14 @@ describe('OpenAPI v3', () => {
   it('discovery lists every group version with a hashed URL; documents hold paths with GVKs', () => {
     const disc = openapiV3Discovery();
     const paths = disc.paths as JsonObject;
-    expect(Object.keys(paths).sort()).toEqual(['api/v1', 'apis/apps/v1', 'apis/autoscaling/v1', 'apis/coordination.k8s.io/v1']);
+    expect(Object.keys(paths).sort()).toEqual([
+      'api/v1',
+      'apis/apps/v1',
+      'apis/authorization.k8s.io/v1',
+      'apis/autoscaling/v1',
+      'apis/coordination.k8s.io/v1',
+      'apis/rbac.authorization.k8s.io/v1',
+    ]);
     const apps = paths['apis/apps/v1'] as JsonObject;
     expect(apps.serverRelativeURL).toMatch(/^\/openapi\/v3\/apis\/apps\/v1\?hash=[0-9A-F]{128}$/);
     const doc = JSON.parse(openapiV3Document('apis/apps/v1')?.json ?? '{}') as JsonObject;

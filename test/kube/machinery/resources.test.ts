@@ -83,6 +83,8 @@ describe('resource catalogue', () => {
       { group: '', version: 'v1' },
       { group: 'apps', version: 'v1' },
       { group: 'coordination.k8s.io', version: 'v1' },
+      { group: 'rbac.authorization.k8s.io', version: 'v1' },
+      { group: 'authorization.k8s.io', version: 'v1' },
     ]);
     expect(Object.isFrozen(resourceCatalogue[0])).toBe(true);
   });

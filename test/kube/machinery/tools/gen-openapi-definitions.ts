@@ -23,6 +23,8 @@ const MODULES: Record<string, string> = {
   'apps/v1': 'io.k8s.api.apps.v1',
   'coordination/v1': 'io.k8s.api.coordination.v1',
   'autoscaling/v1': 'io.k8s.api.autoscaling.v1',
+  'rbac/v1': 'io.k8s.api.rbac.v1',
+  'authorization/v1': 'io.k8s.api.authorization.v1',
   'meta/v1': 'io.k8s.apimachinery.pkg.apis.meta.v1',
   'api/resource': 'io.k8s.apimachinery.pkg.api.resource',
   runtime: 'io.k8s.apimachinery.pkg.runtime',
@@ -37,7 +39,9 @@ const ROOTS = [
   'core/v1:SecretList', 'core/v1:Event', 'core/v1:EventList', 'core/v1:ServiceAccount', 'core/v1:ServiceAccountList',
   'core/v1:Namespace', 'core/v1:NamespaceList', 'core/v1:Binding', 'apps/v1:Deployment', 'apps/v1:DeploymentList',
   'apps/v1:ReplicaSet', 'apps/v1:ReplicaSetList', 'coordination/v1:Lease', 'coordination/v1:LeaseList',
-  'autoscaling/v1:Scale', 'meta/v1:Status', 'meta/v1:APIResourceList', 'meta/v1:APIGroupList', 'meta/v1:APIVersions',
+  'autoscaling/v1:Scale', 'rbac/v1:Role', 'rbac/v1:RoleList', 'rbac/v1:ClusterRole', 'rbac/v1:ClusterRoleList',
+  'rbac/v1:RoleBinding', 'rbac/v1:RoleBindingList', 'rbac/v1:ClusterRoleBinding', 'rbac/v1:ClusterRoleBindingList',
+  'authorization/v1:SelfSubjectAccessReview', 'authorization/v1:SubjectAccessReview', 'meta/v1:Status', 'meta/v1:APIResourceList', 'meta/v1:APIGroupList', 'meta/v1:APIVersions',
 ];
 
 interface Decl {
