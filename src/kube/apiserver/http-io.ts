@@ -7,6 +7,8 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 
 import { isJsonObject, type JsonObject, type JsonValue } from '../machinery/json.js';
 import { badRequest, requestEntityTooLarge, toStatus, unsupportedMediaType, type Status } from '../machinery/status.js';
+import { decodeRbacProtobuf, protobufContentType } from '../machinery/rbac-protobuf.js';
+import { rbacKinds } from '../machinery/rbac-validation.js';
 import { parseMediaRanges } from './negotiation.js';
 
 /** kube-apiserver's limit for a request body (3 MiB, DefaultMaxRequestSizeBytes). */
@@ -47,6 +49,13 @@ export function parseBodyValue(body: Buffer, contentType: string | undefined, wh
 /** A create/update body: must be a JSON object, in JSON or YAML. */
 export function parseObjectBody(body: Buffer, contentType: string | undefined, expectedKind: string): JsonObject {
   const type = parseMediaRanges(contentType ?? 'application/json')[0]?.type ?? 'application/json';
+  if (type === protobufContentType && rbacKinds.has(expectedKind)) {
+    try {
+      return decodeRbacProtobuf(body);
+    } catch (error) {
+      throw badRequest(`the protobuf body is not a valid ${expectedKind}: ${(error as Error).message}`);
+    }
+  }
   if (!['application/json', 'application/yaml', 'text/yaml', 'application/x-yaml', '*/*'].includes(type)) {
     throw unsupportedMediaType(['application/json', 'application/yaml']);
   }
