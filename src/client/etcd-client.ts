@@ -69,6 +69,8 @@ export interface EtcdClientOptions {
   keepaliveTimeoutMs?: number;
   /** Largest response accepted (default 2 GiB - 1, as clientv3). */
   maxReceiveBytes?: number;
+  /** Authenticate as this user (etcd's Auth); the token then goes with every call. */
+  user?: { name: string; password: string };
 }
 
 export interface CallOptions {
@@ -94,7 +96,21 @@ interface Shared {
   pool: EndpointPool;
   dialTimeoutMs: number;
   requestTimeoutMs: number;
+  auth?: TokenState;
 }
+
+/** clientv3's token credential: fetched by Authenticate, sent as metadata "token". */
+interface TokenState {
+  readonly name: string;
+  readonly password: string;
+  token?: string;
+  /** The server said auth is not enabled: calls go without a token, as clientv3's do. */
+  notEnabled?: boolean;
+  fetching?: Promise<void>;
+}
+
+const invalidAuthTokenMessage = "etcdserver: invalid auth token";
+const authNotEnabledMessage = "etcdserver: authentication is not enabled";
 
 export class EtcdClient {
   readonly endpoints: readonly string[];
@@ -118,6 +134,7 @@ export class EtcdClient {
       }),
       dialTimeoutMs: options.dialTimeoutMs ?? defaults.dialTimeoutMs,
       requestTimeoutMs: options.requestTimeoutMs ?? defaults.requestTimeoutMs,
+      ...(options.user === undefined ? {} : { auth: { name: options.user.name, password: options.user.password } }),
     };
   }
 
@@ -190,13 +207,14 @@ export class EtcdClient {
    * when etcd answers TTL <= 0, as clientv3's KeepAliveOnce does.
    */
   async leaseKeepAliveOnce(id: Int64In, options?: CallOptions): Promise<LeaseKeepAliveResponse> {
+    await this.authenticate();
     const deadlineMs = Date.now() + (options?.timeoutMs ?? this.shared.requestTimeoutMs);
     const response = await this.withRetries("repeatable", deadlineMs, options?.signal, async (endpoint) => {
       const call = this.client(endpoint).makeBidiStreamRequest(
         keepAliveMethod().path,
         keepAliveMethod().serialize,
         keepAliveMethod().deserialize,
-        new grpc.Metadata(),
+        this.callMetadata(),
         { deadline: deadlineMs },
       ) as KeepAliveCall;
       return await new Promise<LeaseKeepAliveResponse>((resolve, reject) => {
@@ -273,6 +291,7 @@ export class EtcdClient {
    * the others. No deadline unless options.timeoutMs is given (a large database takes a while).
    */
   async *snapshot(options?: CallOptions): AsyncGenerator<SnapshotResponse> {
+    await this.authenticate();
     const endpoint = await this.readyEndpoint(Date.now() + (options?.timeoutMs ?? this.shared.requestTimeoutMs));
     const method = etcdMethod<Record<string, never>, SnapshotResponse>("Maintenance", "Snapshot");
     const callOptions: grpc.CallOptions = options?.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
@@ -281,7 +300,7 @@ export class EtcdClient {
       method.serialize,
       method.deserialize,
       {},
-      new grpc.Metadata(),
+      this.callMetadata(),
       callOptions,
     );
     const abort = (): void => call.cancel();
@@ -339,7 +358,67 @@ export class EtcdClient {
     return this.shared.pool.client(endpoint);
   }
 
-  private unary<Req, Res>(
+  private async unary<Req, Res>(
+    service: EtcdServiceName,
+    name: string,
+    request: Req,
+    policy: RetryPolicy,
+    options?: CallOptions,
+  ): Promise<Res> {
+    const auth = this.shared.auth;
+    if (auth === undefined || name === "Authenticate") return this.unaryOnce(service, name, request, policy, options);
+    await this.authenticate();
+    try {
+      return await this.unaryOnce(service, name, request, policy, options);
+    } catch (error) {
+      // The member forgot the token (restart, expiry, snapshot): authenticate again, once (clientv3's retryAuth).
+      if (!(error instanceof EtcdError) || error.message !== invalidAuthTokenMessage) throw error;
+      auth.token = undefined;
+      await this.authenticate();
+      return this.unaryOnce(service, name, request, policy, options);
+    }
+  }
+
+  /** The call's metadata: the auth token when there is one. */
+  private callMetadata(): grpc.Metadata {
+    const metadata = new grpc.Metadata();
+    const token = this.shared.auth?.token;
+    if (token !== undefined) metadata.set("token", token);
+    return metadata;
+  }
+
+  /**
+   * Fetches a token for the configured user unless one is held (etcd's Authenticate). A server
+   * without auth enabled answers "authentication is not enabled"; calls then go without a token.
+   */
+  async authenticate(): Promise<void> {
+    const auth = this.shared.auth;
+    if (auth === undefined || auth.token !== undefined || auth.notEnabled === true) return;
+    auth.fetching ??= (async () => {
+      try {
+        const r = await this.unaryOnce<{ name: string; password: string }, { token: string }>(
+          "Auth",
+          "Authenticate",
+          { name: auth.name, password: auth.password },
+          "repeatable",
+        );
+        auth.token = r.token;
+      } catch (error) {
+        if (error instanceof EtcdError && error.message === authNotEnabledMessage) auth.notEnabled = true;
+        else throw error;
+      } finally {
+        auth.fetching = undefined;
+      }
+    })();
+    await auth.fetching;
+  }
+
+  /** An Auth service call (user, role and auth commands). */
+  authCall<Res>(name: string, request: object, options?: CallOptions): Promise<Res> {
+    return this.unary("Auth", name, request, "nonRepeatable", options);
+  }
+
+  private unaryOnce<Req, Res>(
     service: EtcdServiceName,
     name: string,
     request: Req,
@@ -355,7 +434,7 @@ export class EtcdClient {
           method.serialize,
           method.deserialize,
           request,
-          new grpc.Metadata(),
+          this.callMetadata(),
           { deadline: deadlineMs },
           (error, response) => {
             options?.signal?.removeEventListener("abort", abort);
@@ -412,9 +491,10 @@ export class EtcdClient {
   }
 
   private async openWatch(requireLeader: boolean): Promise<OpenedWatchCall> {
+    await this.authenticate();
     const endpoint = await this.readyEndpoint(Date.now() + this.shared.dialTimeoutMs * this.endpoints.length);
     const method = etcdMethod<WatchRequest, WatchResponse>("Watch", "Watch");
-    const metadata = new grpc.Metadata();
+    const metadata = this.callMetadata();
     // clientv3.WithRequireLeader: the server cancels the stream when it has no leader.
     if (requireLeader) metadata.set("hasleader", "true");
     const call = this.client(endpoint).makeBidiStreamRequest(method.path, method.serialize, method.deserialize, metadata, {});
@@ -422,9 +502,10 @@ export class EtcdClient {
   }
 
   private async openKeepAlive(): Promise<{ call: KeepAliveCall; endpoint: string }> {
+    await this.authenticate();
     const endpoint = await this.readyEndpoint(Date.now() + this.shared.dialTimeoutMs * this.endpoints.length);
     const method = keepAliveMethod();
-    const call = this.client(endpoint).makeBidiStreamRequest(method.path, method.serialize, method.deserialize, new grpc.Metadata(), {});
+    const call = this.client(endpoint).makeBidiStreamRequest(method.path, method.serialize, method.deserialize, this.callMetadata(), {});
     return { call: call as KeepAliveCall, endpoint };
   }
 }

@@ -16,6 +16,8 @@ export interface GlobalOptions {
   writeOut: string;
   /** Whether --command-timeout was given (snapshot save has no deadline otherwise). */
   commandTimeoutSet: boolean;
+  /** --user / --password; without a password etcdctl asks for one. */
+  user?: { name: string; password?: string };
 }
 
 export interface CommandContext {

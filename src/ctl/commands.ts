@@ -1,6 +1,7 @@
-// The ketchctl command tree (etcdctl 3.4's commands that a v3 store without auth supports).
+// The ketchctl command tree (etcdctl 3.4's commands).
 
 import type { CommandSpec } from "./command.js";
+import { authCommand, roleCommand, userCommand } from "./auth-commands.js";
 import { electCommand, lockCommand } from "./concurrency-commands.js";
 import { alarmCommand, defragCommand, endpointCommand, moveLeaderCommand } from "./endpoint-commands.js";
 import { apiVersion, programName } from "./help.js";
@@ -36,6 +37,7 @@ export function rootCommand(): CommandSpec {
     short: "A simple command line client for etcd3 (Ketch's etcdctl).",
     subcommands: [
       alarmCommand,
+      authCommand,
       compactionCommand,
       defragCommand,
       delCommand,
@@ -48,8 +50,10 @@ export function rootCommand(): CommandSpec {
       memberCommand,
       moveLeaderCommand,
       putCommand,
+      roleCommand,
       snapshotCommand,
       txnCommand,
+      userCommand,
       versionCommand,
       watchCommand,
     ],

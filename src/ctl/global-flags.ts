@@ -99,7 +99,7 @@ export function applyEnvironment(parsed: ParsedFlags, env: NodeJS.ProcessEnv): s
 /** Options the commands use; flags ketchctl cannot honour (TLS, auth, DNS discovery) are refused. */
 export function globalOptions(parsed: ParsedFlags): GlobalOptions {
   const get = (name: string): FlagValue => parsed.values.get(name) ?? defaultOf(globalFlags.find((spec) => spec.name === name) as FlagSpec);
-  for (const name of ["cacert", "cert", "key", "user", "password", "discovery-srv", "discovery-srv-name"]) {
+  for (const name of ["cacert", "cert", "key", "discovery-srv", "discovery-srv-name"]) {
     if (get(name) !== "") throw new CtlError(ExitCode.badFeature, `--${name} is not supported by ketchctl (no TLS, auth or DNS discovery yet)`);
   }
   if (get("insecure-transport") === false) {
@@ -115,5 +115,14 @@ export function globalOptions(parsed: ParsedFlags): GlobalOptions {
     hex: get("hex") as boolean,
     writeOut: get("write-out") as string,
     commandTimeoutSet: parsed.changed.has("command-timeout"),
+    ...userOption(get("user") as string, get("password") as string),
   };
+}
+
+/** etcdctl's --user name[:password] and --password (which makes --user the whole name). */
+function userOption(user: string, password: string): { user?: { name: string; password?: string } } {
+  if (user === "") return {};
+  if (password !== "") return { user: { name: user, password } };
+  const colon = user.indexOf(":");
+  return colon < 0 ? { user: { name: user } } : { user: { name: user.slice(0, colon), password: user.slice(colon + 1) } };
 }

@@ -109,8 +109,17 @@ async function runCommand(argv: readonly string[], io: CtlIo, clients: EtcdClien
         // etcd refuses pings more often than every 5 s (its keepalive enforcement policy).
         keepaliveTimeMs: Math.max(5000, global.keepaliveTimeMs),
         keepaliveTimeoutMs: global.keepaliveTimeoutMs,
+        ...(global.user === undefined ? {} : { user: { name: global.user.name, password: global.user.password ?? (await askPassword(stdin)) } }),
       });
       clients.push(client);
+      // As clientv3.New: a user's token is fetched when the client is made, and a refusal ends the command.
+      if (global.user !== undefined) {
+        try {
+          await client.authenticate();
+        } catch (error) {
+          throw new CtlError(ExitCode.badConnection, (error as Error).message);
+        }
+      }
       return client;
     },
     async printer(): Promise<Printer> {
@@ -129,4 +138,12 @@ async function runCommand(argv: readonly string[], io: CtlIo, clients: EtcdClien
   };
   await command.run(context);
   return ExitCode.success;
+}
+
+/** --user without a password: etcdctl prompts "Password: "; read it as one line of standard input. */
+async function askPassword(stdin: StdinReader): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write("Password: ");
+  const line = await stdin.readLine();
+  if (line === null) throw new CtlError(ExitCode.badArgs, "password not given: use --user name:password or --password");
+  return line;
 }

@@ -2,49 +2,19 @@
 // against ketch, outputs compared after masking what legitimately differs (IDs, revisions, timings).
 import { afterAll, describe, expect, it } from "vitest";
 
-import { comparable, maskJson, maskSimple, type RunResult } from "../ctl/ctl-harness.js";
+import type { RunResult } from "../ctl/ctl-harness.js";
+import { alice, normalized, root, type Step } from "./auth-harness.js";
 import { useCluster } from "../integration/cluster-fixture.js";
-import { type Cluster, destroyAllClusters, eventually, parseJsonExact, runEtcdctl } from "../integration/cluster.js";
+import { type Cluster, destroyAllClusters, eventually, runEtcdctl } from "../integration/cluster.js";
 
 afterAll(async () => {
   await destroyAllClusters();
 }, 60_000);
 
-interface Step {
-  args: string[];
-  input?: string;
-  /** Long-running commands (watch) are stopped after this long; both sides alike. */
-  timeoutMs?: number;
-}
-
-const root = ["--user", "root:rootpw"];
-const alice = ["--user", "alice:alicepw"];
-
 /** Runs etcdctl against one endpoint; the result in a form two implementations can share. */
 async function etcdctl(cluster: Cluster, step: Step): Promise<RunResult> {
   const r = await runEtcdctl([cluster.endpoints[0] as string], step.args, { input: step.input, timeoutMs: step.timeoutMs });
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** JSON lines (-w json) with their volatile fields masked; other lines as maskSimple leaves them. */
-function maskLines(text: string): string {
-  return text
-    .replace(/http:\/\/127\.0\.0\.1:\d+/g, "<endpoint>")
-    .split("\n")
-    .map((line) => {
-      if (!line.startsWith("{")) return maskSimple(line);
-      try {
-        return JSON.stringify(maskJson(parseJsonExact(line)));
-      } catch {
-        return maskSimple(line);
-      }
-    })
-    .join("\n");
-}
-
-function normalized(r: RunResult): { code: number; stdout: string; stderr: string } {
-  const c = comparable(r);
-  return { code: c.code, stdout: maskLines(c.stdout), stderr: maskLines(c.stderr) };
 }
 
 async function serving(cluster: Cluster): Promise<void> {
@@ -209,3 +179,4 @@ describe("ketch: auth state reaches a member that catches up by snapshot", () =>
     expect(deniedAgain.stderr).toContain("Error: etcdserver: permission denied");
   }, 150_000);
 });
+
