@@ -70,6 +70,9 @@ export class ClientListener {
       grpcServer?: GrpcServerKind;
       /** --bcrypt-cost: the work factor of password hashes (src/server/auth/password.ts). */
       bcryptCost?: number;
+      /** --experimental-max-watches-per-stream / --experimental-max-leases (abuse limits). */
+      maxWatchesPerStream?: number;
+      maxLeases?: number;
     },
   ) {
     const maxReceiveMessageBytes = limits.maxRequestBytes + GRPC_OVERHEAD_BYTES;
@@ -96,10 +99,11 @@ export class ClientListener {
     this.addService(defs.KV, kvService(server, log, limits));
     this.addService(defs.Cluster, clusterService(server, log));
     this.addService(defs.Maintenance, maintenanceService(server, log));
-    this.addService(defs.Lease, leaseService(server, log));
+    this.addService(defs.Lease, leaseService(server, log, { maxLeases: limits.maxLeases }));
     this.addService(defs.Auth, authService(server, log, { bcryptCost: limits.bcryptCost }));
     this.watch = watchService(server, log, {
       maxRequestBytes: limits.maxRequestBytes,
+      maxWatchesPerStream: limits.maxWatchesPerStream,
       electionTimeoutMs: limits.electionTimeoutMs ?? 1000,
       progressNotifyIntervalMs: limits.watchProgressNotifyIntervalMs,
     });

@@ -1,10 +1,17 @@
-import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { type ServerDuplexStream, status as GrpcStatus } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { KetchServer } from '../server/ketch-server.js';
-import { EtcdErrors } from '../util/etcd-errors.js';
+import { EtcdError, EtcdErrors } from '../util/etcd-errors.js';
 import { checkLeaseKeys } from '../server/auth/request-permissions.js';
 import { requestAuth } from './auth-context.js';
 import { type Msg, grpcError, unary } from './grpc-handler.js';
+
+/** Leases a cluster may hold (etcd has no limit; each costs memory on every member and a timer on the leader). */
+export const DEFAULT_MAX_LEASES = 1_000_000;
+
+function tooManyLeases(max: number): EtcdError {
+  return new EtcdError(GrpcStatus.RESOURCE_EXHAUSTED, `etcdserver: too many leases (at most ${max}); revoke some or raise --experimental-max-leases`);
+}
 
 /** Renewals a keepalive stream may have queued before it stops reading (gRPC flow control does the rest). */
 const KEEPALIVE_QUEUE_MAX = 64;
@@ -17,12 +24,14 @@ const MAX_NO_LEADER_COUNT = 3;
  * not the leader); a lease that does not exist gets TTL 0 on keepalive and TTL -1 on TimeToLive,
  * not an error.
  */
-export function leaseService(server: KetchServer, log: Logger) {
+export function leaseService(server: KetchServer, log: Logger, opts: { maxLeases?: number } = {}) {
   const leases = server.leases;
+  const maxLeases = opts.maxLeases ?? DEFAULT_MAX_LEASES;
   return {
     LeaseGrant: unary(log, 'LeaseGrant', async (req, call) => {
       await requestAuth(server, call);
       await server.checkQuota();
+      if (leases.lessor.size >= maxLeases) throw tooManyLeases(maxLeases);
       const out = await leases.grant(String(req.TTL), String(req.ID));
       return { header: server.header(), ...out.response };
     }),

@@ -10,6 +10,8 @@ import type { Msg } from './grpc-handler.js';
 
 /** etcd's default --experimental-watch-progress-notify-interval. */
 export const DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS = 10 * 60 * 1000;
+/** Watches one stream may hold by default (the kube-apiserver needs about one per resource kind). */
+export const DEFAULT_MAX_WATCHES_PER_STREAM = 10_000;
 /** Election timeouts without a leader before streams that require one are cut (etcd: maxNoLeaderCnt). */
 const MAX_NO_LEADER_COUNT = 3;
 /** grpc's framing on top of the request limit, as etcd adds it to the fragment size. */
@@ -25,6 +27,8 @@ const PERMISSION_DENIED_REASON = 'rpc error: code = PermissionDenied desc = etcd
 
 export interface WatchServiceOptions {
   maxRequestBytes: number;
+  /** Watches one stream may hold (etcd has no limit); more are canceled at creation. */
+  maxWatchesPerStream?: number;
   electionTimeoutMs: number;
   /** Periodic progress notifications for watches created with progress_notify (etcd: 10 min). */
   progressNotifyIntervalMs?: number;
@@ -90,6 +94,7 @@ class WatchStream implements WatchTarget {
   private progressRequested = false;
   private readonly ticker: NodeJS.Timeout | undefined;
   private readonly maxResponses: number;
+  private readonly maxWatches: number;
   private readonly maxBytes: number;
   private readonly fragmentBytes: number;
   onClose: () => void = () => {};
@@ -101,6 +106,7 @@ class WatchStream implements WatchTarget {
     opts: WatchServiceOptions,
   ) {
     this.maxResponses = opts.streamBufferResponsesMax ?? 1024;
+    this.maxWatches = opts.maxWatchesPerStream ?? DEFAULT_MAX_WATCHES_PER_STREAM;
     this.maxBytes = opts.streamBufferBytesMax ?? 16 * 1024 * 1024;
     this.fragmentBytes = opts.maxRequestBytes + GRPC_OVERHEAD_BYTES;
     const interval = opts.progressNotifyIntervalMs ?? DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS;
@@ -153,6 +159,10 @@ class WatchStream implements WatchTarget {
     const fromKey = rangeEnd.length === 1 && rangeEnd[0] === 0;
     if (rangeEnd.length > 0 && !fromKey && Buffer.compare(key, rangeEnd) >= 0) {
       this.refuse(ERR_EMPTY_RANGE);
+      return;
+    }
+    if (this.watches.size >= this.maxWatches) {
+      this.refuse(`etcdserver: too many watches on one stream (at most ${this.maxWatches}); open another stream`);
       return;
     }
     if (!this.isWatchPermitted(key, rangeEnd)) {

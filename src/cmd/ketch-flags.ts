@@ -36,6 +36,10 @@ export interface KetchFlags {
   authTokenTtlSeconds: number;
   /** --bcrypt-cost: work factor of password hashes (scrypt here; src/server/auth/password.ts). */
   bcryptCost: number;
+  /** Ketch only: watches one Watch stream may hold (etcd has no limit). */
+  maxWatchesPerStream: number;
+  /** Ketch only: leases the cluster may hold (etcd has no limit). */
+  maxLeases: number;
 }
 
 interface FlagSpec {
@@ -69,6 +73,8 @@ const SPECS: Record<string, FlagSpec> = {
   'auth-token': { kind: 'string', def: 'simple', help: "Specify auth token type and its options ('simple'; 'jwt' is not supported)." },
   'auth-token-ttl': { kind: 'int', def: '300', help: 'The lifetime in seconds of the auth token.' },
   'bcrypt-cost': { kind: 'int', def: '10', help: 'Specify the cost / strength of the password hashing algorithm (4..31).' },
+  'experimental-max-watches-per-stream': { kind: 'int', def: '10000', help: 'Ketch only: the most watches one Watch stream may hold; more are canceled at creation.' },
+  'experimental-max-leases': { kind: 'int', def: '1000000', help: 'Ketch only: the most leases the cluster may hold; LeaseGrant beyond it is refused.' },
   'experimental-grpc-server': { kind: 'string', def: '', help: "Ketch only: the client port's gRPC server, 'ketch' (its own HTTP/2, the default) or 'grpc-js'." },
 };
 
@@ -246,6 +252,8 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Ket
     watchProgressNotifyIntervalMs: duration('experimental-watch-progress-notify-interval', get('experimental-watch-progress-notify-interval')),
     ...(grpcServer === '' ? {} : { grpcServer }),
     authTokenTtlSeconds: int('auth-token-ttl', get('auth-token-ttl'), 1),
+    maxWatchesPerStream: int('experimental-max-watches-per-stream', get('experimental-max-watches-per-stream'), 1),
+    maxLeases: int('experimental-max-leases', get('experimental-max-leases'), 1),
     bcryptCost,
   };
 }
