@@ -3,10 +3,11 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { CLUSTER_VERSION, type KetchServer, SERVER_VERSION } from '../server/ketch-server.js';
+import { createTlsListener, type ServerTls, verifiesClients } from '../tls/tls-listener.js';
 import { clusterService } from './cluster-service.js';
 import { etcdServiceDefinitions } from './etcd-proto.js';
 import { GrpcServerMetrics } from './grpc-metrics.js';
-import { KetchGrpcServer } from './grpc-h2/grpc-server.js';
+import { KetchGrpcServer, type PlainHttpResponse } from './grpc-h2/grpc-server.js';
 import { authService } from './auth-service.js';
 import { AuthorityFixingStream, firstRequestNeedsAuthorityFix } from './h2-authority-fix.js';
 import { kvService } from './kv-service.js';
@@ -55,6 +56,7 @@ export class ClientListener {
   private grpcBytesRead = 0;
   private grpcBytesWritten = 0;
   private readonly grpcSockets = new Set<Socket>();
+  private readonly tls: ServerTls | undefined;
 
   constructor(
     private readonly server: KetchServer,
@@ -73,11 +75,14 @@ export class ClientListener {
       /** --experimental-max-watches-per-stream / --experimental-max-leases (abuse limits). */
       maxWatchesPerStream?: number;
       maxLeases?: number;
+      /** Needed by https:// URLs; ignored (with a warning) by http:// ones, as etcd does. */
+      tls?: ServerTls;
     },
   ) {
+    this.tls = limits.tls;
     const maxReceiveMessageBytes = limits.maxRequestBytes + GRPC_OVERHEAD_BYTES;
     if (grpcServerKind(limits.grpcServer) === 'ketch') {
-      this.ketchGrpc = new KetchGrpcServer(log, { maxReceiveMessageBytes });
+      this.ketchGrpc = new KetchGrpcServer(log, { maxReceiveMessageBytes, plainHttp: (method, path) => this.httpResponse(method, path) });
     } else {
       this.grpcServer = new grpc.Server({
         'grpc.max_receive_message_length': maxReceiveMessageBytes,
@@ -119,9 +124,16 @@ export class ClientListener {
 
   async listen(url: string): Promise<void> {
     const u = new URL(url);
-    if (u.protocol !== 'http:') throw new Error(`${url}: only http:// client URLs are supported so far`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`${url}: client URLs are http:// or https://`);
+    const secure = u.protocol === 'https:';
+    if (secure && this.tls === undefined) {
+      throw new Error(`${url}: an https:// client URL needs --cert-file and --key-file (or --auto-tls)`);
+    }
+    if (!secure && this.tls !== undefined) {
+      this.log.warn({ url }, 'the scheme of this client URL is http while key and cert files are given; it serves plain HTTP');
+    }
     const host = u.hostname.replace(/^\[|\]$/g, '');
-    const net = createNetServer((socket) => this.accept(socket));
+    const net = secure ? this.tlsServer(this.tls as ServerTls) : createNetServer((socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       net.once('error', (err: NodeJS.ErrnoException) =>
         reject(new Error(`cannot listen for clients on ${url}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)),
@@ -129,7 +141,22 @@ export class ClientListener {
       net.listen(Number(u.port), host, () => resolve());
     });
     this.netServers.push(net);
-    this.log.info({ url }, 'serving client requests (gRPC and HTTP)');
+    this.log.info({ url, ...(secure ? { clientCertAuth: verifiesClients(this.tls as ServerTls) } : {}) }, 'serving client requests (gRPC and HTTP)');
+  }
+
+  /**
+   * TLS in front of the same sniffing accept(): ALPN offers h2 (gRPC, and HTTP/2 GETs) and
+   * http/1.1, and what a connection speaks is still told by its first bytes. A client without a
+   * certificate from the trusted CA is dropped before any request is read, as etcd refuses it.
+   */
+  private tlsServer(tls: ServerTls): NetServer {
+    return createTlsListener(tls, {
+      // grpc-js serves no plain HTTP over HTTP/2: with it, a client offering both (curl, browsers)
+      // is given http/1.1 (the server's order wins); gRPC clients offer only h2.
+      alpn: this.ketchGrpc !== undefined ? ['h2', 'http/1.1'] : ['http/1.1', 'h2'],
+      onSecureConnection: (socket) => this.accept(socket),
+      onRefused: (remote, reason) => this.log.warn({ remote, reason }, 'rejected client connection'),
+    });
   }
 
   private accept(socket: Socket): void {
@@ -185,36 +212,37 @@ export class ClientListener {
   }
 
   private async serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
-    if ((path === '/health' || path === '/version') && req.method !== 'GET') {
-      // As etcd's handlers answer.
-      res.writeHead(405, { Allow: 'GET', 'Content-Type': 'text/plain; charset=utf-8' });
-      res.end('Method Not Allowed\n');
-      return;
-    }
+    let out: PlainHttpResponse;
     try {
-      if (path === '/health') {
-        const ok = await this.checkHealth();
-        if (ok) this.server.metrics.healthSuccesses++;
-        else this.server.metrics.healthFailures++;
-        res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ health: String(ok) }));
-      } else if (path === '/version') {
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }));
-      } else if (path === '/metrics') {
-        const text = await renderMetrics(this.server.metrics.registry);
-        res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE });
-        res.end(text);
-      } else {
-        res.writeHead(404, { 'Content-Type': 'text/plain' });
-        res.end('404 page not found\n');
-      }
+      out = await this.httpResponse(req.method ?? 'GET', req.url ?? '/');
     } catch (err) {
-      this.log.warn({ err, path }, 'http request failed');
-      if (!res.headersSent) res.writeHead(500);
-      res.end();
+      this.log.warn({ err, path: req.url }, 'http request failed');
+      out = { status: 500, headers: {}, body: '' };
     }
+    res.writeHead(out.status, out.headers);
+    res.end(out.body);
+  }
+
+  /** The HTTP endpoints (/health, /version, /metrics) as etcd answers them, for HTTP/1.1 and HTTP/2. */
+  private async httpResponse(method: string, url: string): Promise<PlainHttpResponse> {
+    const path = url.split('?')[0];
+    if ((path === '/health' || path === '/version') && method !== 'GET') {
+      // As etcd's handlers answer.
+      return { status: 405, headers: { allow: 'GET', 'content-type': 'text/plain; charset=utf-8' }, body: 'Method Not Allowed\n' };
+    }
+    if (path === '/health') {
+      const ok = await this.checkHealth();
+      if (ok) this.server.metrics.healthSuccesses++;
+      else this.server.metrics.healthFailures++;
+      return { status: ok ? 200 : 503, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ health: String(ok) }) };
+    }
+    if (path === '/version') {
+      return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }) };
+    }
+    if (path === '/metrics') {
+      return { status: 200, headers: { 'content-type': PROMETHEUS_CONTENT_TYPE }, body: await renderMetrics(this.server.metrics.registry) };
+    }
+    return { status: 404, headers: { 'content-type': 'text/plain' }, body: '404 page not found\n' };
   }
 
   private countGrpcBytes(socket: Socket): void {
@@ -252,3 +280,4 @@ export class ClientListener {
     this.grpcServer?.forceShutdown();
   }
 }
+

@@ -40,6 +40,20 @@ export interface KetchFlags {
   maxWatchesPerStream: number;
   /** Ketch only: leases the cluster may hold (etcd has no limit). */
   maxLeases: number;
+  /** --cert-file, --key-file, --client-cert-auth, --trusted-ca-file, --auto-tls. */
+  clientTls: TlsFlags;
+  /** The same for peers: --peer-cert-file, --peer-key-file, ... */
+  peerTls: TlsFlags;
+}
+
+/** One side's TLS flags, as etcd's TLSInfo; empty strings when not given. */
+export interface TlsFlags {
+  certFile: string;
+  keyFile: string;
+  trustedCaFile: string;
+  clientCertAuth: boolean;
+  /** Self-signed certificates made at start (clients then need --insecure-skip-tls-verify). */
+  autoTls: boolean;
 }
 
 interface FlagSpec {
@@ -75,6 +89,16 @@ const SPECS: Record<string, FlagSpec> = {
   'bcrypt-cost': { kind: 'int', def: '10', help: 'Specify the cost / strength of the password hashing algorithm (4..31).' },
   'experimental-max-watches-per-stream': { kind: 'int', def: '10000', help: 'Ketch only: the most watches one Watch stream may hold; more are canceled at creation.' },
   'experimental-max-leases': { kind: 'int', def: '1000000', help: 'Ketch only: the most leases the cluster may hold; LeaseGrant beyond it is refused.' },
+  'cert-file': { kind: 'string', def: '', help: 'Path to the client server TLS cert file.' },
+  'key-file': { kind: 'string', def: '', help: 'Path to the client server TLS key file.' },
+  'client-cert-auth': { kind: 'bool', def: 'false', help: 'Enable client cert authentication.' },
+  'trusted-ca-file': { kind: 'string', def: '', help: 'Path to the client server TLS trusted CA cert file.' },
+  'auto-tls': { kind: 'bool', def: 'false', help: 'Client TLS using generated certificates.' },
+  'peer-cert-file': { kind: 'string', def: '', help: 'Path to the peer server TLS cert file.' },
+  'peer-key-file': { kind: 'string', def: '', help: 'Path to the peer server TLS key file.' },
+  'peer-client-cert-auth': { kind: 'bool', def: 'false', help: 'Enable peer client cert authentication.' },
+  'peer-trusted-ca-file': { kind: 'string', def: '', help: 'Path to the peer server TLS trusted CA file.' },
+  'peer-auto-tls': { kind: 'bool', def: 'false', help: 'Peer TLS using generated certificates.' },
   'experimental-grpc-server': { kind: 'string', def: '', help: "Ketch only: the client port's gRPC server, 'ketch' (its own HTTP/2, the default) or 'grpc-js'." },
 };
 
@@ -140,6 +164,14 @@ function fromConfigFile(path: string): Map<string, string> {
   for (const [name, spec] of Object.entries(SPECS)) out.set(name, spec.def);
   for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
     if (IGNORED.has(key) || value === null) continue;
+    if ((key === 'client-transport-security' || key === 'peer-transport-security') && typeof value === 'object') {
+      // etcd's config file nests the TLS settings: client-transport-security: { cert-file: ... }.
+      const prefix = key === 'peer-transport-security' ? 'peer-' : '';
+      for (const [inner, v] of Object.entries(value as Record<string, unknown>)) {
+        if (SPECS[prefix + inner] !== undefined && v !== null) out.set(prefix + inner, String(v));
+      }
+      continue;
+    }
     if (SPECS[key] === undefined) continue; // etcd config files carry many keys Ketch has no use for
     out.set(key, Array.isArray(value) ? value.join(',') : String(value));
   }
@@ -162,6 +194,36 @@ function urls(flag: string, value: string): string[] {
     if (parsed.port === '') throw new FlagError(`--${flag}: ${url} needs a port`);
     return url.replace(/\/$/, '');
   });
+}
+
+/** A Go boolean flag value. */
+function bool(flag: string, value: string): boolean {
+  if (['true', 't', 'TRUE', 'True', '1'].includes(value)) return true;
+  if (['false', 'f', 'FALSE', 'False', '0'].includes(value)) return false;
+  throw new FlagError(`--${flag} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function tlsFlags(raw: (k: string) => string, prefix: '' | 'peer-'): TlsFlags {
+  const certFile = raw(`${prefix}cert-file`);
+  const keyFile = raw(`${prefix}key-file`);
+  if ((certFile === '') !== (keyFile === '')) {
+    throw new FlagError(`--${prefix}cert-file and --${prefix}key-file go together: give both or neither`);
+  }
+  return {
+    certFile,
+    keyFile,
+    trustedCaFile: raw(`${prefix}trusted-ca-file`),
+    clientCertAuth: bool(`${prefix}client-cert-auth`, raw(`${prefix}client-cert-auth`)),
+    autoTls: bool(`${prefix}auto-tls`, raw(`${prefix}auto-tls`)),
+  };
+}
+
+/** As etcd: an https:// URL needs a certificate, given or generated. */
+function checkHttpsUrls(what: 'client' | 'peer', urlsGiven: readonly string[], tls: TlsFlags): void {
+  const flags = what === 'client' ? '--cert-file, --key-file' : '--peer-cert-file, --peer-key-file';
+  if (tls.certFile !== '' || tls.autoTls) return;
+  const https = urlsGiven.find((u) => u.startsWith('https://'));
+  if (https !== undefined) throw new FlagError(`TLS key/cert (${flags}) must be provided for ${what} url ${https} with HTTPS scheme`);
 }
 
 function int(flag: string, value: string, min: number): number {
@@ -229,12 +291,18 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Ket
       `--election-timeout[${electionTimeoutMs}ms] should be at least as 5 times as --heartbeat-interval[${heartbeatIntervalMs}ms]`,
     );
   }
+  const clientTls = tlsFlags(get, '');
+  const peerTls = tlsFlags(get, 'peer-');
+  const listenClientUrls = urls('listen-client-urls', get('listen-client-urls'));
+  const listenPeerUrls = urls('listen-peer-urls', get('listen-peer-urls'));
+  checkHttpsUrls('client', listenClientUrls, clientTls);
+  checkHttpsUrls('peer', listenPeerUrls, peerTls);
   return {
     name,
     dataDir,
-    listenClientUrls: urls('listen-client-urls', get('listen-client-urls')),
+    listenClientUrls,
     advertiseClientUrls: urls('advertise-client-urls', get('advertise-client-urls')),
-    listenPeerUrls: urls('listen-peer-urls', get('listen-peer-urls')),
+    listenPeerUrls,
     initialAdvertisePeerUrls: advertisePeer,
     initialCluster,
     initialClusterState: state,
@@ -255,5 +323,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Ket
     maxWatchesPerStream: int('experimental-max-watches-per-stream', get('experimental-max-watches-per-stream'), 1),
     maxLeases: int('experimental-max-leases', get('experimental-max-leases'), 1),
     bcryptCost,
+    clientTls,
+    peerTls,
   };
 }

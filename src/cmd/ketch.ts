@@ -5,9 +5,11 @@
 import { pino } from 'pino';
 import { ClientListener } from '../api/client-listener.js';
 import { KetchServer } from '../server/ketch-server.js';
+import { PeerCredentials } from '../transport/peer-credentials.js';
 import { discoverCluster } from '../transport/peer-discovery.js';
 import { dialUrl, parseDialOverrides } from '../transport/peer-url.js';
 import { FlagError, parseFlags, usage } from './ketch-flags.js';
+import { clientTls, peerTls } from './ketch-tls.js';
 
 async function main(): Promise<number> {
   let flags;
@@ -37,16 +39,27 @@ async function main(): Promise<number> {
     }
     log.warn({ overrides: Object.fromEntries(peerDialOverrides) }, 'dialling peers through KETCH_PEER_DIAL_OVERRIDES');
   }
+  let tls;
+  try {
+    const hosts = [...new Set(flags.listenClientUrls.map((url) => new URL(url).hostname.replace(/^\[|\]$/g, '')))];
+    tls = { client: await clientTls(flags.clientTls, { dataDir: flags.dataDir, hosts, log }), peer: peerTls(flags.peerTls) };
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err;
+    process.stderr.write(`ketch: ${err.message}\n`);
+    return 2;
+  }
+  const peerCredentials = new PeerCredentials(tls.peer);
   let server: KetchServer;
   try {
     server = await KetchServer.open({
       ...flags,
       logger: log,
       peerDialOverrides,
+      peerTls: tls.peer,
       discoverExisting: (peerUrls) =>
         discoverCluster(
           peerUrls.map((url) => dialUrl(url, peerDialOverrides)),
-          { timeoutMs: 5000 },
+          { timeoutMs: 5000, credentials: peerCredentials },
         ),
     });
   } catch (err) {
@@ -54,7 +67,7 @@ async function main(): Promise<number> {
     process.stderr.write(`ketch: ${(err as Error).message}\n`);
     return 1;
   }
-  const clients = new ClientListener(server, log, flags);
+  const clients = new ClientListener(server, log, { ...flags, tls: tls.client });
   let stopping: Promise<void> | undefined;
   const stop = (code: number): Promise<void> => {
     stopping ??= (async () => {

@@ -20,6 +20,8 @@ import {
   StateRole,
 } from '../raft/types.js';
 import { MemberStore, type RaftWrite } from '../storage/member-store.js';
+import type { ServerTls } from '../tls/tls-listener.js';
+import { PeerCredentials } from '../transport/peer-credentials.js';
 import { PeerTransport } from '../transport/peer-transport.js';
 import { dialUrl } from '../transport/peer-url.js';
 import { SeededRandom } from '../util/prng.js';
@@ -69,6 +71,8 @@ export interface ServerConfig {
   readonly peerDialOverrides?: ReadonlyMap<string, string>;
   /** --auth-token-ttl: seconds a simple token lives without use (etcd: 300). */
   readonly authTokenTtlSeconds?: number;
+  /** Peer TLS (--peer-cert-file, ...): served on https:// peer URLs and used to dial https:// peers. */
+  readonly peerTls?: ServerTls;
 }
 
 /** etcd's default backend quota when --quota-backend-bytes is 0. */
@@ -133,6 +137,7 @@ export class KetchServer {
   private readonly store: MemberStore;
   private readonly node: RaftNode;
   private readonly transport: PeerTransport;
+  private readonly peerCredentials: PeerCredentials;
   /** The state machine's applied index (persisted with it). */
   private applied: number;
   private snapshotIndex: number;
@@ -211,6 +216,7 @@ export class KetchServer {
         return { sent: st.peerBytesSent, received: st.peerBytesReceived };
       },
     });
+    this.peerCredentials = new PeerCredentials(cfg.peerTls);
     this.leases = new LeaseCoordinator(this.leaseHost(), parts.lessor);
     this.transport = new PeerTransport({
       selfId: this.memberId,
@@ -221,6 +227,7 @@ export class KetchServer {
       // Followers forward lease renewals and TTL reads to the leader here (etcd's leasehttp).
       services: [this.leases.peerService()],
       dialOverrides: cfg.peerDialOverrides,
+      ...(cfg.peerTls !== undefined ? { tls: cfg.peerTls } : {}),
       handler: {
         onMessage: (m) => this.onPeerMessage(m),
         onUnreachable: (id) => {
@@ -1119,6 +1126,7 @@ export class KetchServer {
       log: this.log,
       isLeader: () => this.role === StateRole.Leader && !this.stopped,
       hasLeader: () => this.leader !== NONE,
+      peerCredentials: this.peerCredentials,
       leaderPeerUrls: () =>
         this.leader === NONE || this.leader === this.memberId
           ? undefined

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type * as grpc from '@grpc/grpc-js';
 import { canonicalLease } from '../mvcc/record-codec.js';
+import type { PeerCredentials } from '../transport/peer-credentials.js';
 import { EtcdErrors } from '../util/etcd-errors.js';
 import type { ApplyOutcome } from './apply.js';
 import { LeaseIdGenerator } from './lease-id.js';
@@ -29,6 +30,8 @@ export interface LeaseHost {
   isLeader(): boolean;
   /** The current leader's peer URLs; undefined while there is no leader (or it is this member). */
   leaderPeerUrls(): readonly string[] | undefined;
+  /** How to dial those URLs (TLS for https://); default: no peer TLS. */
+  readonly peerCredentials?: PeerCredentials;
   hasLeader(): boolean;
   propose(body: Omit<InternalRequest, 'id'>): Promise<ApplyOutcome>;
   /** Resolves once this member has applied all it knows to be committed (etcd's ApplyWait). */
@@ -68,7 +71,7 @@ export class LeaseCoordinator {
     this.host = host;
     this.lessor = lessor;
     this.ids = new LeaseIdGenerator(host.memberId, nowMs());
-    this.peer = new PeerLeaseClient(host.clusterId);
+    this.peer = new PeerLeaseClient(host.clusterId, host.peerCredentials);
   }
 
   /** The PeerLease service to serve on the peer URLs. */

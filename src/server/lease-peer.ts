@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { peerChannelOptions } from '../transport/grpc-options.js';
+import { NO_PEER_TLS, type PeerCredentials } from '../transport/peer-credentials.js';
 import { peerUrlToTarget } from '../transport/peer-url.js';
 import { protoRootDir } from '../util/proto-dir.js';
 
@@ -100,7 +101,10 @@ export class PeerLeaseClient {
   private readonly clients = new Map<string, grpc.Client>();
   private closed = false;
 
-  constructor(private readonly clusterId: string) {}
+  constructor(
+    private readonly clusterId: string,
+    private readonly credentials: PeerCredentials = NO_PEER_TLS,
+  ) {}
 
   async renew(leaderUrls: readonly string[], id: string, attemptTimeoutMs: number): Promise<PeerRenewAnswer> {
     const res = await this.call(leaderUrls, 'Renew', { ID: id }, attemptTimeoutMs);
@@ -166,7 +170,7 @@ export class PeerLeaseClient {
     const target = peerUrlToTarget(url);
     let c = this.clients.get(target);
     if (c === undefined) {
-      c = new grpc.Client(target, grpc.credentials.createInsecure(), peerChannelOptions);
+      c = new grpc.Client(target, this.credentials.forUrl(url), peerChannelOptions);
       this.clients.set(target, c);
     }
     return c;

@@ -5,7 +5,8 @@
 import * as grpc from '@grpc/grpc-js';
 
 import { peerChannelOptions } from './grpc-options.js';
-import { peerUrlToTarget } from './peer-url.js';
+import { explainTlsFailure, NO_PEER_TLS, type PeerCredentials } from './peer-credentials.js';
+import { isSecurePeerUrl, peerUrlToTarget } from './peer-url.js';
 import { peerMethod, type WireMember, type WireMembersRequest, type WireMembersResponse } from './raft-proto.js';
 
 /** A member as the membership records it (the shape of etcd's membership.Member). */
@@ -42,8 +43,9 @@ export function fromWireMember(w: WireMember): ClusterMember {
  */
 export async function discoverCluster(
   peerUrls: readonly string[],
-  opts: { timeoutMs: number; clusterId?: string },
+  opts: { timeoutMs: number; clusterId?: string; credentials?: PeerCredentials },
 ): Promise<DiscoveredCluster> {
+  const credentials = opts.credentials ?? NO_PEER_TLS;
   if (peerUrls.length === 0) throw new Error('cannot discover the cluster: no peer URLs to ask');
   const method = peerMethod('Members');
   const deadline = Date.now() + opts.timeoutMs;
@@ -65,7 +67,7 @@ export async function discoverCluster(
           failed(url, (err as Error).message);
           continue;
         }
-        const client = new grpc.Client(target, grpc.credentials.createInsecure(), peerChannelOptions);
+        const client = new grpc.Client(target, credentials.forUrl(url), peerChannelOptions);
         clients.push(client);
         const request: WireMembersRequest = { clusterId: opts.clusterId ?? '' };
         calls.push(
@@ -79,7 +81,10 @@ export async function discoverCluster(
             { deadline },
             (err, response) => {
               if (err !== null || response === undefined) {
-                failed(url, err === null ? 'empty answer' : `${grpc.status[err.code] ?? err.code}: ${err.details}`);
+                const reason = err === null ? 'empty answer' : `${grpc.status[err.code] ?? err.code}: ${err.details}`;
+                if (err === null || err.code === grpc.status.FAILED_PRECONDITION || !isSecurePeerUrl(url)) failed(url, reason);
+                // grpc-js hides a failed TLS handshake behind its retries: find out why, once.
+                else void explainTlsFailure(url, credentials.tls).then((why) => failed(url, why === undefined ? reason : `${reason}; TLS: ${why}`));
                 return;
               }
               if (!response.clusterId) {

@@ -22,6 +22,7 @@ import { peerChannelOptions } from './grpc-options.js';
 import { REMOVED_MEMBER_DETAILS } from './peer-service.js';
 import { toWireMessage } from './raft-codec.js';
 import { peerMethod, type WireAck, type WireMessage, type WireMessageBatch } from './raft-proto.js';
+import type { PeerCredentials } from './peer-credentials.js';
 import { peerUrlToTarget } from './peer-url.js';
 import { countPeerBytes, type TransportCounters } from './transport-counters.js';
 
@@ -41,6 +42,8 @@ export interface PeerStreamConfig {
   readonly batchBytesMax: number;
   readonly logger: Logger;
   readonly counters: TransportCounters;
+  /** TLS for https:// peer URLs. */
+  readonly credentials: PeerCredentials;
   /** Told on a later tick (never inside enqueue) that messages to the peer were lost. */
   readonly onUnreachable: () => void;
   /** The peer refused us because this member was removed from the cluster. */
@@ -116,6 +119,11 @@ export class PeerStream {
     return url === undefined ? undefined : peerUrlToTarget(url);
   }
 
+  /** The URL the stream dials now; undefined without one. */
+  get url(): string | undefined {
+    return this.urls[this.urlIndex];
+  }
+
   /** Queues `m` for the peer; never throws, never blocks. */
   enqueue(m: Message): void {
     if (this.state === 'closed') return;
@@ -184,7 +192,7 @@ export class PeerStream {
     if (target === undefined) throw new Error(`peer ${this.config.peerId}: connect without a URL`);
     this.state = 'connecting';
     this.unreachableReported = false;
-    const client = new grpc.Client(target, grpc.credentials.createInsecure(), peerChannelOptions);
+    const client = new grpc.Client(target, this.config.credentials.forUrl(this.currentUrl()), peerChannelOptions);
     const generation = ++this.generation;
     const method = streamMethod;
     const sent = this.config.counters.peerBytesSent;

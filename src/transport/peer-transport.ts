@@ -6,15 +6,19 @@
 // Nothing here throws into or blocks the Raft loop: send() only queues, and the handler's
 // onUnreachable/onSnapshotStatus are called on later ticks, never from inside send().
 
+import type { Server as NetServer, Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 
+import { createTlsListener, type ServerTls } from '../tls/tls-listener.js';
+
 import { type Message, MessageType } from '../raft/types.js';
 import { peerChannelOptions, peerServerOptions } from './grpc-options.js';
+import { PeerCredentials } from './peer-credentials.js';
 import type { ClusterMember } from './peer-discovery.js';
 import { PeerService } from './peer-service.js';
 import { PeerStream } from './peer-stream.js';
-import { dialUrl, peerUrlToTarget } from './peer-url.js';
+import { dialUrl, isSecurePeerUrl, peerUrlToTarget } from './peer-url.js';
 import { toWireMessage } from './raft-codec.js';
 import { peerMethod, peerServiceDefinition, type WireAck, type WireMessage, type WireSnapshotMessage } from './raft-proto.js';
 import { countPeerBytes, newTransportCounters, type TransportCounters } from './transport-counters.js';
@@ -55,6 +59,11 @@ export interface PeerTransportOptions {
   readonly services?: ReadonlyArray<{ definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }>;
   /** Peer URL → URL actually dialled (e.g. a test proxy per link); peers keep their advertised URLs. */
   readonly dialOverrides?: ReadonlyMap<string, string>;
+  /**
+   * --peer-cert-file/--peer-key-file/--peer-trusted-ca-file/--peer-client-cert-auth: served on
+   * https:// peer URLs and shown when dialling https:// peers. Needed to listen on https://.
+   */
+  readonly tls?: ServerTls;
 }
 
 const defaultMaxQueuedPerPeer = 4096;
@@ -81,6 +90,11 @@ export class PeerTransport {
   /** Snapshot calls in flight, cancelled by close(). */
   private readonly snapshotCalls = new Set<{ call: grpc.ClientUnaryCall | undefined; client: grpc.Client }>();
   private server: grpc.Server | undefined;
+  private readonly credentials: PeerCredentials;
+  /** https:// peer URLs: our TLS servers hand decrypted connections to the gRPC server through this. */
+  private injector: grpc.ConnectionInjector | undefined;
+  private readonly tlsServers: NetServer[] = [];
+  private readonly tlsSockets = new Set<Socket>();
   /** host:port targets bound (or being bound) on the server. */
   private readonly listeningOn = new Set<string>();
   private closed = false;
@@ -95,6 +109,7 @@ export class PeerTransport {
     this.batchBytesMax = positiveInteger(opts.batchBytesMax ?? defaultBatchBytesMax, 'batchBytesMax');
     this.extraServices = opts.services ?? [];
     this.dialOverrides = opts.dialOverrides;
+    this.credentials = new PeerCredentials(opts.tls);
     this.service = new PeerService({
       selfId: this.selfId,
       clusterId: this.clusterId,
@@ -126,11 +141,14 @@ export class PeerTransport {
       this.server = server;
     }
     try {
-      await new Promise<number>((resolve, reject) => {
-        server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) =>
-          err === null ? resolve(port) : reject(err),
-        );
-      });
+      if (isSecurePeerUrl(url)) await this.listenTls(server, url);
+      else {
+        await new Promise<number>((resolve, reject) => {
+          server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) =>
+            err === null ? resolve(port) : reject(err),
+          );
+        });
+      }
     } catch (err) {
       this.listeningOn.delete(target);
       if (this.listeningOn.size === 0 && this.server === server) {
@@ -141,6 +159,35 @@ export class PeerTransport {
     }
     if (this.closed) throw new TransportError(TransportErrorCode.InvalidState, 'transport was closed while binding');
     this.logger.info({ url }, 'listening for peers');
+  }
+
+  /**
+   * https:// peer URL: our own TLS server (etcd's rules for peer certificates, and a log line saying
+   * why a peer was refused, which grpc-js's secure server would keep to itself), its connections
+   * injected into the gRPC server.
+   */
+  private async listenTls(server: grpc.Server, url: string): Promise<void> {
+    const tls = this.credentials.tls;
+    if (tls === undefined) throw new Error('an https:// peer URL needs --peer-cert-file and --peer-key-file');
+    const injector = (this.injector ??= server.createConnectionInjector(grpc.ServerCredentials.createInsecure()));
+    const listener = createTlsListener(tls, {
+      alpn: ['h2'],
+      onSecureConnection: (socket) => {
+        this.tlsSockets.add(socket);
+        socket.once('close', () => this.tlsSockets.delete(socket));
+        injector.injectConnection(socket);
+      },
+      onRefused: (remote, reason) => this.logger.warn({ remote, reason }, 'rejected peer connection'),
+    });
+    const u = new URL(url);
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(Number(u.port), u.hostname.replace(/^\[|\]$/g, ''), () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    this.tlsServers.push(listener);
   }
 
   /**
@@ -164,6 +211,7 @@ export class PeerTransport {
         batchBytesMax: this.batchBytesMax,
         logger: this.logger,
         counters: this.counters,
+        credentials: this.credentials,
         onUnreachable: () => this.handler.onUnreachable(id),
         onRemoved: () => this.handler.onRemovedFromCluster?.(),
       },
@@ -260,6 +308,10 @@ export class PeerTransport {
     this.service.close();
     const server = this.server;
     this.server = undefined;
+    for (const listener of this.tlsServers) listener.close();
+    this.tlsServers.length = 0;
+    this.injector?.destroy();
+    for (const socket of this.tlsSockets) socket.destroy();
     if (server !== undefined) {
       // Inbound streams never end on their own, so there is nothing a graceful shutdown would wait for.
       server.forceShutdown();
@@ -305,13 +357,14 @@ export class PeerTransport {
       return;
     }
     const target = peer.target;
-    if (target === undefined) {
+    const url = peer.url;
+    if (target === undefined || url === undefined) {
       failSoon();
       return;
     }
     const request: WireSnapshotMessage = { clusterId: this.clusterId, from: this.selfId, to: peerId, message: wire };
     const bytes = wire.snapshot?.data?.length ?? 0;
-    const client = new grpc.Client(target, grpc.credentials.createInsecure(), peerChannelOptions);
+    const client = new grpc.Client(target, this.credentials.forUrl(url), peerChannelOptions);
     const entry: { call: grpc.ClientUnaryCall | undefined; client: grpc.Client } = { call: undefined, client };
     this.snapshotCalls.add(entry);
     const method = this.snapshotMethod;

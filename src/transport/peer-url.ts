@@ -4,9 +4,9 @@
 import { TransportError, TransportErrorCode } from './transport-error.js';
 
 /**
- * `http://host:port` → `host:port` (IPv6 hosts keep their brackets). Anything else is refused:
- * https needs TLS credentials that the transport does not take yet, and a peer URL without an
- * explicit port is almost always a mistake (etcd's default peer port is not implied by http).
+ * `http://host:port` or `https://host:port` → `host:port` (IPv6 hosts keep their brackets).
+ * Anything else is refused: a peer URL without an explicit port is almost always a mistake (etcd's
+ * default peer port is not implied by the scheme). Whether to dial with TLS: isSecurePeerUrl.
  */
 export function peerUrlToTarget(url: string): string {
   let parsed: URL;
@@ -15,22 +15,27 @@ export function peerUrlToTarget(url: string): string {
   } catch {
     throw new TransportError(TransportErrorCode.InvalidUrl, `invalid peer URL ${JSON.stringify(url)}`);
   }
-  if (parsed.protocol !== 'http:') {
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw new TransportError(
       TransportErrorCode.InvalidUrl,
-      `peer URL ${url}: scheme ${parsed.protocol} is not supported (use http://host:port)`,
+      `peer URL ${url}: scheme ${parsed.protocol} is not supported (use http://host:port or https://host:port)`,
     );
   }
-  // URL drops a port equal to the scheme's default, so an explicit ":80" must be read back.
-  const port = parsed.port !== '' ? parsed.port : /^http:\/\/[^/?#]*:80(?:[/?#]|$)/i.test(url) ? '80' : '';
+  // URL drops a port equal to the scheme's default, so an explicit ":80"/":443" must be read back.
+  const port = parsed.port !== '' ? parsed.port : /^https?:\/\/[^/?#]*:(80|443)(?:[/?#]|$)/i.exec(url)?.[1] ?? '';
   if (port === '' || parsed.hostname === '') {
     throw new TransportError(TransportErrorCode.InvalidUrl, `peer URL ${url} must name a host and a port`);
   }
   if ((parsed.pathname !== '/' && parsed.pathname !== '') || parsed.search !== '' || parsed.username !== '') {
-    throw new TransportError(TransportErrorCode.InvalidUrl, `peer URL ${url} must be just http://host:port`);
+    throw new TransportError(TransportErrorCode.InvalidUrl, `peer URL ${url} must be just http(s)://host:port`);
   }
   // URL keeps IPv6 hostnames bracketed ("[::1]"), which is the form grpc-js expects.
   return `${parsed.hostname}:${port}`;
+}
+
+/** Whether a (valid) peer URL is dialled with TLS. */
+export function isSecurePeerUrl(url: string): boolean {
+  return /^https:/i.test(url);
 }
 
 /**
@@ -38,7 +43,10 @@ export function peerUrlToTarget(url: string): string {
  * proxy between each pair of members this way (one proxy per directed link) to cut links.
  */
 export function dialUrl(url: string, overrides: ReadonlyMap<string, string> | undefined): string {
-  return overrides?.get(url) ?? url;
+  const override = overrides?.get(url);
+  if (override === undefined) return url;
+  // The proxies forward TCP, so TLS to an https:// peer goes through them end to end.
+  return isSecurePeerUrl(url) ? override.replace(/^http:/i, 'https:') : override;
 }
 
 /**

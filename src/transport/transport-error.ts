@@ -1,7 +1,7 @@
 // The peer transport's errors: values with stable codes, so callers and logs can match on them.
 
 export enum TransportErrorCode {
-  /** A peer URL that is not http://host:port (https is not supported yet). */
+  /** A peer URL that is not http(s)://host:port. */
   InvalidUrl = 'InvalidUrl',
   /** The peer server could not bind its URL (port taken, address not local, ...). */
   ListenFailed = 'ListenFailed',

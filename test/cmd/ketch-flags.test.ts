@@ -46,9 +46,40 @@ describe("ketch's etcd-compatible flags", () => {
     [['--no-such-flag'], /unknown flag --no-such-flag/],
     [['--auto-compaction-retention', '5 days'], /not a duration/],
     [['--initial-cluster', 'n1'], /is not name=peerURL/],
+    [['--listen-client-urls', 'https://127.0.0.1:2379'], /TLS key\/cert \(--cert-file, --key-file\) must be provided for client url https:\/\/127.0.0.1:2379 with HTTPS scheme/],
+    [['--listen-peer-urls', 'https://127.0.0.1:2380'], /\(--peer-cert-file, --peer-key-file\) must be provided for peer url/],
+    [['--cert-file', 'a.crt'], /--cert-file and --key-file go together/],
+    [['--client-cert-auth=maybe'], /--client-cert-auth must be true or false/],
   ])('rejects %j with a clear message', (argv, message) => {
     expect(() => parseFlags(argv, {})).toThrow(FlagError);
     expect(() => parseFlags(argv, {})).toThrow(message);
+  });
+
+  it("reads etcd's TLS flags, also from a config file's client-transport-security and peer-transport-security", async () => {
+    const f = parseFlags(
+      ['--listen-client-urls', 'https://127.0.0.1:2379', '--cert-file', 's.crt', '--key-file', 's.key', '--client-cert-auth', '--trusted-ca-file', 'ca.crt'],
+      { ETCD_PEER_CERT_FILE: 'p.crt', ETCD_PEER_KEY_FILE: 'p.key', ETCD_PEER_CLIENT_CERT_AUTH: 'true' },
+    );
+    if (f === 'help') throw new Error('unexpected help');
+    expect(f.clientTls).toEqual({ certFile: 's.crt', keyFile: 's.key', trustedCaFile: 'ca.crt', clientCertAuth: true, autoTls: false });
+    expect(f.peerTls).toEqual({ certFile: 'p.crt', keyFile: 'p.key', trustedCaFile: '', clientCertAuth: true, autoTls: false });
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'ketch-flags-'));
+    try {
+      const file = join(dir, 'etcd.yaml');
+      await writeFile(
+        file,
+        'name: n1\nclient-transport-security:\n  cert-file: c.crt\n  key-file: c.key\n  client-cert-auth: true\n  trusted-ca-file: ca.crt\npeer-transport-security:\n  cert-file: p.crt\n  key-file: p.key\n  auto-tls: false\n',
+      );
+      const g = parseFlags(['--config-file', file], {});
+      if (g === 'help') throw new Error('unexpected help');
+      expect(g.clientTls).toEqual({ certFile: 'c.crt', keyFile: 'c.key', trustedCaFile: 'ca.crt', clientCertAuth: true, autoTls: false });
+      expect(g.peerTls).toMatchObject({ certFile: 'p.crt', keyFile: 'p.key', clientCertAuth: false });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('--help asks for the usage text', () => {

@@ -27,6 +27,8 @@ describe('parseDialOverrides', () => {
     expect(dialUrl('http://127.0.0.1:2380', map)).toBe('http://127.0.0.1:3380');
     expect(dialUrl('http://127.0.0.1:9999', map)).toBe('http://127.0.0.1:9999');
     expect(dialUrl('http://127.0.0.1:9999', undefined)).toBe('http://127.0.0.1:9999');
+    // A TLS peer stays TLS through its (TCP) proxy.
+    expect(dialUrl('https://127.0.0.1:4380', new Map([['https://127.0.0.1:4380', 'http://127.0.0.1:5380']]))).toBe('https://127.0.0.1:5380');
   });
 
   it.each([
@@ -34,7 +36,7 @@ describe('parseDialOverrides', () => {
     ['[]', /must be a JSON object/],
     ['null', /must be a JSON object/],
     ['{"http://127.0.0.1:2380": 5}', /must be a URL string/],
-    ['{"https://127.0.0.1:2380": "http://127.0.0.1:1"}', /scheme https: is not supported/],
+    ['{"ftp://127.0.0.1:2380": "http://127.0.0.1:1"}', /scheme ftp: is not supported/],
     ['{"http://127.0.0.1:2380": "http://127.0.0.1"}', /must name a host and a port/],
   ])('refuses %s', (text, reason) => {
     expect(() => parseDialOverrides(text)).toThrow(TransportError);
@@ -144,7 +146,7 @@ describe('ketch KETCH_PEER_DIAL_OVERRIDES', () => {
     });
     expect(result.status).toBe(2);
     expect(result.stderr.trim()).toBe(
-      'ketch: KETCH_PEER_DIAL_OVERRIDES: peer URL ftp://x:1: scheme ftp: is not supported (use http://host:port)',
+      'ketch: KETCH_PEER_DIAL_OVERRIDES: peer URL ftp://x:1: scheme ftp: is not supported (use http://host:port or https://host:port)',
     );
   });
 });

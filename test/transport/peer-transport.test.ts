@@ -307,7 +307,12 @@ describe('peer transport', () => {
     expect((err as TransportError).message).toContain(`http://127.0.0.1:${port}`);
     expect((err as TransportError).message).toMatch(/EADDRINUSE|in use/i);
 
-    await expect(second.listen('https://127.0.0.1:2380')).rejects.toMatchObject({ code: TransportErrorCode.InvalidUrl });
+    await expect(second.listen('ftp://127.0.0.1:2380')).rejects.toMatchObject({ code: TransportErrorCode.InvalidUrl });
+    // https:// needs this member's peer certificate.
+    await expect(second.listen('https://127.0.0.1:2380')).rejects.toMatchObject({
+      code: TransportErrorCode.ListenFailed,
+      message: expect.stringContaining('needs --peer-cert-file and --peer-key-file') as unknown as string,
+    });
     await expect(first.listen(`http://127.0.0.1:${port}`)).rejects.toMatchObject({ code: TransportErrorCode.InvalidState });
   });
 
@@ -332,7 +337,7 @@ describe('peer transport', () => {
     const recorder = new Recorder();
     const t = transport(ids.a, recorder);
     // It runs when a conf change is applied; a bad URL in the log must not stop the apply loop.
-    expect(() => t.addPeer(ids.c, ['https://127.0.0.1:2380', 'not a url'])).not.toThrow();
+    expect(() => t.addPeer(ids.c, ['ftp://127.0.0.1:2380', 'not a url'])).not.toThrow();
     t.send([app(ids.a, ids.c, 1)]);
     t.send([message({ type: MessageType.Snap, from: ids.a, to: ids.c, term: 1, snapshot: { metadata: { index: 1, term: 1, confState: { voters: [ids.a], learners: [] } }, data: new Uint8Array(8) } })]);
     await until(() => recorder.snapshotStatus.length === 1, 'snapshot status');

@@ -111,10 +111,12 @@ describe('peer URLs', () => {
     expect(peerUrlToTarget('http://[::1]:2380/')).toBe('[::1]:2380');
     expect(peerUrlToTarget('http://node-1.example:12380')).toBe('node-1.example:12380');
     expect(peerUrlToTarget('http://10.0.0.1:80')).toBe('10.0.0.1:80');
+    expect(peerUrlToTarget('https://127.0.0.1:2380')).toBe('127.0.0.1:2380');
+    expect(peerUrlToTarget('https://10.0.0.1:443')).toBe('10.0.0.1:443');
   });
 
   it('refuses what it cannot dial', () => {
-    for (const url of ['https://127.0.0.1:2380', 'http://127.0.0.1', '127.0.0.1:2380', 'unix:///tmp/x', 'http://h:1/path', '']) {
+    for (const url of ['https://127.0.0.1', 'http://127.0.0.1', '127.0.0.1:2380', 'unix:///tmp/x', 'http://h:1/path', '']) {
       expect(() => peerUrlToTarget(url), url).toThrow(TransportError);
     }
   });

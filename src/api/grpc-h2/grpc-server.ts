@@ -16,7 +16,28 @@ export interface GrpcServerOptions {
   /** Largest request message accepted (etcd: --max-request-bytes plus grpc overhead). */
   maxReceiveMessageBytes: number;
   h2?: Partial<H2Limits>;
+  /**
+   * Answers requests that are not gRPC (an HTTP/2 GET /health from curl over TLS, whose ALPN
+   * picked h2), as etcd's one handler serves both. Without it they get a gRPC INTERNAL status.
+   */
+  plainHttp?: PlainHttpHandler;
 }
+
+export interface PlainHttpResponse {
+  status: number;
+  /** Lower-case header names. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+export type PlainHttpHandler = (method: string, path: string) => Promise<PlainHttpResponse>;
+
+/** A request stream whose body (if any) is read and dropped. */
+const DISCARDING_SINK = (stream: H2Stream): StreamSink => ({
+  onData: (data) => stream.release(data.length),
+  onEnd: () => undefined,
+  onReset: () => undefined,
+});
 
 interface Method {
   readonly path: string;
@@ -109,6 +130,17 @@ export class KetchGrpcServer {
       }
     }
     if (method !== 'POST' || !contentType.startsWith('application/grpc')) {
+      const plain = this.options.plainHttp;
+      if (plain !== undefined) {
+        plain(method, path).then(
+          (res) => stream.respondPlain(res.status, Object.entries(res.headers), Buffer.from(res.body)),
+          (err: unknown) => {
+            this.log.warn({ err, path }, 'http request failed');
+            stream.respondPlain(500, [], Buffer.alloc(0));
+          },
+        );
+        return DISCARDING_SINK(stream);
+      }
       stream.sendTrailers([['grpc-status', String(GrpcStatus.INTERNAL)], ['grpc-message', 'grpc: this server only serves gRPC (POST, application/grpc)']]);
       return undefined;
     }

@@ -91,7 +91,8 @@ export class H2Stream {
   closed = false;
   readonly outgoing: Outgoing[] = [];
   outgoingOffset = 0;
-  pendingTrailers: Buffer | undefined;
+  /** What ends the response once the queued data is out: a trailers block, or (plain HTTP) an empty DATA frame. */
+  pendingTrailers: Buffer | 'end-data' | undefined;
 
   constructor(
     readonly id: number,
@@ -177,6 +178,29 @@ export class H2Stream {
     conn.sendWindow -= framed.length;
     conn.queueFrame(buf);
     conn.localEndSent(this);
+  }
+
+  /**
+   * A complete plain HTTP response (not gRPC): status, headers, body, then END_STREAM on an empty
+   * DATA frame. The client port serves /health, /version and /metrics this way to HTTP/2 clients.
+   */
+  respondPlain(status: number, fields: HeaderField[], body: Buffer): void {
+    if (this.closed || this.localEnded || this.headersSent) return;
+    this.headersSent = true;
+    this.localEnded = true;
+    const block = encodeHeaders([[':status', String(status)], ...fields]);
+    const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + block.length);
+    const flags = body.length === 0 ? Flag.END_HEADERS | Flag.END_STREAM : Flag.END_HEADERS;
+    writeFrameHeader(buf, 0, block.length, FrameType.HEADERS, flags, this.id);
+    block.copy(buf, FRAME_HEADER_BYTES);
+    this.connection.queueFrame(buf);
+    if (body.length === 0) {
+      this.connection.localEndSent(this);
+      return;
+    }
+    this.outgoing.push({ data: body, done: undefined });
+    this.pendingTrailers = 'end-data';
+    this.connection.flushStream(this);
   }
 
   /** Resets the stream (our side gives up on it). */
@@ -343,10 +367,16 @@ export class H2Connection {
     if (stream.pendingTrailers !== undefined) {
       const block = stream.pendingTrailers;
       stream.pendingTrailers = undefined;
-      const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + block.length);
-      writeFrameHeader(buf, 0, block.length, FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream.id);
-      block.copy(buf, FRAME_HEADER_BYTES);
-      this.queueFrame(buf);
+      if (block === 'end-data') {
+        const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+        writeFrameHeader(buf, 0, 0, FrameType.DATA, Flag.END_STREAM, stream.id);
+        this.queueFrame(buf);
+      } else {
+        const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + block.length);
+        writeFrameHeader(buf, 0, block.length, FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream.id);
+        block.copy(buf, FRAME_HEADER_BYTES);
+        this.queueFrame(buf);
+      }
       this.localEndSent(stream);
     }
   }
