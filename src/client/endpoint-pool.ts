@@ -4,36 +4,58 @@
 
 import * as grpc from "@grpc/grpc-js";
 
+import { silenceIpServerNameWarning } from "../tls/ip-servername-warning.js";
 import { NotConnectedError } from "./client-errors.js";
 
 export interface ChannelSettings {
   keepaliveTimeMs: number;
   keepaliveTimeoutMs: number;
   maxReceiveBytes: number;
+  tls?: ClientTlsOptions;
 }
 
 /**
- * An endpoint as etcdctl accepts it ("127.0.0.1:2379", "http://host:2379", "localhost:2379") as a
- * grpc-js target ("host:port"). TLS is not supported, so https:// is refused rather than sent in clear.
+ * TLS towards the endpoints (etcdctl's --cacert, --cert, --key, --insecure-skip-tls-verify), as PEM.
+ * Given at all, it makes endpoints without a scheme use TLS, as clientv3 does with a TLS config.
  */
-export function endpointTarget(endpoint: string): string {
+export interface ClientTlsOptions {
+  /** CAs that sign the servers' certificates; default: the system's. */
+  ca?: Buffer;
+  /** Client certificate and key, for servers with --client-cert-auth. */
+  cert?: Buffer;
+  key?: Buffer;
+  /** Accept any server certificate (etcdctl's --insecure-skip-tls-verify; for tests only). */
+  insecureSkipVerify?: boolean;
+}
+
+/**
+ * An endpoint as etcdctl accepts it ("127.0.0.1:2379", "http://host:2379", "https://host:2379")
+ * as a grpc-js target ("host:port") and whether to dial it with TLS: https:// always, http://
+ * never, no scheme when TLS options are given (clientv3 3.4's rule).
+ */
+export function parseEndpoint(endpoint: string, tlsGiven: boolean): { target: string; secure: boolean } {
   const trimmed = endpoint.trim();
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(trimmed);
   if (scheme === null) {
     if (trimmed === "") throw new Error("empty endpoint");
-    return trimmed;
+    return { target: trimmed, secure: tlsGiven };
   }
   const name = (scheme[1] as string).toLowerCase();
-  if (name === "https" || name === "unixs") throw new Error(`endpoint ${endpoint}: TLS endpoints are not supported`);
-  if (name !== "http") throw new Error(`endpoint ${endpoint}: unsupported scheme ${name}://`);
+  if (name !== "http" && name !== "https") throw new Error(`endpoint ${endpoint}: unsupported scheme ${name}://`);
   const rest = trimmed.slice(scheme[0].length).replace(/\/+$/, "");
-  if (rest === "" || rest.includes("/")) throw new Error(`endpoint ${endpoint}: expected http://host:port`);
-  return rest;
+  if (rest === "" || rest.includes("/")) throw new Error(`endpoint ${endpoint}: expected ${name}://host:port`);
+  return { target: rest, secure: name === "https" };
+}
+
+/** The grpc-js target ("host:port") of an endpoint. */
+export function endpointTarget(endpoint: string): string {
+  return parseEndpoint(endpoint, false).target;
 }
 
 export class EndpointPool {
   private readonly clients = new Map<string, grpc.Client>();
   private closed = false;
+  private secureCredentials: grpc.ChannelCredentials | undefined;
 
   constructor(private readonly settings: ChannelSettings) {}
 
@@ -46,7 +68,8 @@ export class EndpointPool {
     if (this.closed) throw new Error("client is closed");
     let client = this.clients.get(endpoint);
     if (client === undefined) {
-      client = new grpc.Client(endpointTarget(endpoint), grpc.credentials.createInsecure(), {
+      const { target, secure } = parseEndpoint(endpoint, this.settings.tls !== undefined);
+      client = new grpc.Client(target, secure ? this.tlsCredentials() : grpc.credentials.createInsecure(), {
         "grpc.max_receive_message_length": this.settings.maxReceiveBytes,
         "grpc.max_send_message_length": -1,
         "grpc.keepalive_time_ms": this.settings.keepaliveTimeMs,
@@ -60,6 +83,19 @@ export class EndpointPool {
       this.clients.set(endpoint, client);
     }
     return client;
+  }
+
+  /** One secure context for all endpoints. */
+  private tlsCredentials(): grpc.ChannelCredentials {
+    const tls = this.settings.tls ?? {};
+    silenceIpServerNameWarning();
+    this.secureCredentials ??= grpc.credentials.createSsl(
+      tls.ca ?? null,
+      tls.key ?? null,
+      tls.cert ?? null,
+      tls.insecureSkipVerify === true ? { rejectUnauthorized: false, checkServerIdentity: () => undefined } : {},
+    );
+    return this.secureCredentials;
   }
 
   /**

@@ -19,7 +19,7 @@ import {
   toEtcdError,
 } from "./client-errors.js";
 import { etcdMethod, type EtcdServiceName } from "./etcd-codec.js";
-import { EndpointPool } from "./endpoint-pool.js";
+import { type ClientTlsOptions, EndpointPool } from "./endpoint-pool.js";
 import { type KeepAliveCall, keepLeaseAlive, type LeaseKeeper, leaseNotFoundMessage } from "./lease-keeper.js";
 import type {
   AlarmRequest,
@@ -71,6 +71,8 @@ export interface EtcdClientOptions {
   maxReceiveBytes?: number;
   /** Authenticate as this user (etcd's Auth); the token then goes with every call. */
   user?: { name: string; password: string };
+  /** TLS (CA, client certificate and key as PEM); endpoints without a scheme then use TLS too. */
+  tls?: ClientTlsOptions;
 }
 
 export interface CallOptions {
@@ -131,6 +133,7 @@ export class EtcdClient {
         keepaliveTimeMs: options.keepaliveTimeMs ?? defaults.keepaliveTimeMs,
         keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? defaults.keepaliveTimeoutMs,
         maxReceiveBytes: options.maxReceiveBytes ?? defaults.maxReceiveBytes,
+        ...(options.tls !== undefined ? { tls: options.tls } : {}),
       }),
       dialTimeoutMs: options.dialTimeoutMs ?? defaults.dialTimeoutMs,
       requestTimeoutMs: options.requestTimeoutMs ?? defaults.requestTimeoutMs,

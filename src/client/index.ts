@@ -25,12 +25,15 @@
 //               (resumes on another endpoint without gaps)
 //   forEndpoint(ep) → a client for that endpoint only, sharing connections; close().
 //
+// TLS: `tls: { ca, cert, key }` (PEM buffers; src/tls/tls-files.ts loads and checks files) dials
+// https:// endpoints, and endpoints without a scheme, with TLS; http:// ones stay in clear.
+//
 // Failover (etcd-client.ts): calls stick to one endpoint and move to the next when it fails;
 // a failed request is retried elsewhere only when that cannot apply it twice.
 
 export { EtcdClient, type CallOptions, type EtcdClientOptions } from "./etcd-client.js";
 export { EtcdError, deadlineExceededMessage, canceledMessage } from "./client-errors.js";
-export { endpointTarget } from "./endpoint-pool.js";
+export { endpointTarget, parseEndpoint, type ClientTlsOptions } from "./endpoint-pool.js";
 export { WatchStream } from "./watch-stream.js";
 export type { KeyWatcher, WatchKeyOptions } from "./watch-key.js";
 export type { LeaseKeeper } from "./lease-keeper.js";

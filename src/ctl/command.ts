@@ -1,6 +1,7 @@
 // The command tree (cobra's model, as etcdctl uses it): each command has flags, subcommands and
 // a run function; global flags apply everywhere; a unique prefix of a command name selects it.
 
+import type { ClientTlsOptions } from "../client/endpoint-pool.js";
 import type { EtcdClient } from "../client/etcd-client.js";
 import type { FlagSpec, FlagValue, ParsedFlags } from "./flag-parser.js";
 import type { Output } from "./output.js";
@@ -18,6 +19,8 @@ export interface GlobalOptions {
   commandTimeoutSet: boolean;
   /** --user / --password; without a password etcdctl asks for one. */
   user?: { name: string; password?: string };
+  /** --cacert/--cert/--key/--insecure-*: TLS towards the endpoints; undefined for plain connections. */
+  tls?: ClientTlsOptions;
 }
 
 export interface CommandContext {

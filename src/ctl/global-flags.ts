@@ -4,6 +4,7 @@ import { CtlError, ExitCode } from "./exit-codes.js";
 import { defaultOf, type FlagSpec, type FlagValue, type ParsedFlags, parseGoBool, parseGoInt } from "./flag-parser.js";
 import type { GlobalOptions } from "./command.js";
 import { parseGoDurationMs } from "./go-duration.js";
+import { tlsOptions } from "./tls-flags.js";
 
 export const globalFlags: FlagSpec[] = [
   { name: "cacert", kind: "string", defaultValue: "", usage: "verify certificates of TLS-enabled secure servers using this CA bundle" },
@@ -96,15 +97,20 @@ export function applyEnvironment(parsed: ParsedFlags, env: NodeJS.ProcessEnv): s
   return warnings;
 }
 
-/** Options the commands use; flags ketchctl cannot honour (TLS, auth, DNS discovery) are refused. */
+/** Options the commands use; flags ketchctl cannot honour (DNS discovery) are refused. */
 export function globalOptions(parsed: ParsedFlags): GlobalOptions {
   const get = (name: string): FlagValue => parsed.values.get(name) ?? defaultOf(globalFlags.find((spec) => spec.name === name) as FlagSpec);
-  for (const name of ["cacert", "cert", "key", "discovery-srv", "discovery-srv-name"]) {
-    if (get(name) !== "") throw new CtlError(ExitCode.badFeature, `--${name} is not supported by ketchctl (no TLS, auth or DNS discovery yet)`);
+  for (const name of ["discovery-srv", "discovery-srv-name"]) {
+    if (get(name) !== "") throw new CtlError(ExitCode.badFeature, `--${name} is not supported by ketchctl (no DNS discovery yet)`);
   }
-  if (get("insecure-transport") === false) {
-    throw new CtlError(ExitCode.badFeature, "--insecure-transport=false is not supported by ketchctl (no TLS yet)");
-  }
+  const tls = tlsOptions({
+    cacert: get("cacert") as string,
+    cert: get("cert") as string,
+    key: get("key") as string,
+    insecureSkipTlsVerify: get("insecure-skip-tls-verify") as boolean,
+    insecureTransport: get("insecure-transport") as boolean,
+    changed: parsed.changed,
+  });
   const endpoints = (get("endpoints") as string[]).filter((endpoint) => endpoint !== "");
   return {
     endpoints,
@@ -116,6 +122,7 @@ export function globalOptions(parsed: ParsedFlags): GlobalOptions {
     writeOut: get("write-out") as string,
     commandTimeoutSet: parsed.changed.has("command-timeout"),
     ...userOption(get("user") as string, get("password") as string),
+    ...(tls !== undefined ? { tls } : {}),
   };
 }
 

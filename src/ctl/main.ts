@@ -110,6 +110,7 @@ async function runCommand(argv: readonly string[], io: CtlIo, clients: EtcdClien
         keepaliveTimeMs: Math.max(5000, global.keepaliveTimeMs),
         keepaliveTimeoutMs: global.keepaliveTimeoutMs,
         ...(global.user === undefined ? {} : { user: { name: global.user.name, password: global.user.password ?? (await askPassword(stdin)) } }),
+        ...(global.tls !== undefined ? { tls: global.tls } : {}),
       });
       clients.push(client);
       // As clientv3.New: a user's token is fetched when the client is made, and a refusal ends the command.
