@@ -123,10 +123,15 @@ async function startTlsCluster(impl: Impl): Promise<TlsCluster> {
     cluster.members.push(new Member(impl, name, ports[2 * i] as number, ports[2 * i + 1] as number, join(cluster.rootDir, name), flags));
   }
   await Promise.all(cluster.members.map((m) => m.start()));
-  await eventually(`${impl} TLS cluster healthy`, 30_000, async () => {
-    const r = await runTool("etcdctl", cluster.clientUrls, [...tlsArgs(), ...quick, "endpoint", "health"]);
-    return r.code === 0 ? true : undefined;
-  });
+  try {
+    await eventually(`${impl} TLS cluster healthy`, 60_000, async () => {
+      const r = await runTool("etcdctl", cluster.clientUrls, [...tlsArgs(), ...quick, "endpoint", "health"]);
+      return r.code === 0 ? true : undefined;
+    });
+  } catch (err) {
+    await cluster.destroy(true);
+    throw err;
+  }
   return cluster;
 }
 
@@ -210,7 +215,7 @@ for (const impl of ["etcd", "ketch"] as const) {
     let failed = false;
     beforeAll(async () => {
       cluster = await startTlsCluster(impl);
-    }, 60_000);
+    }, 120_000);
     afterAll(async () => {
       await cluster?.destroy(failed);
     }, 30_000);
