@@ -99,7 +99,11 @@ class TlsCluster {
     ];
   }
 
+  private destroyed = false;
+
   async destroy(failed: boolean): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
     await Promise.all(this.members.map((m) => m.kill()));
     if (failed) {
       for (const m of this.members) console.error(`[tls] ${this.impl} ${m.name} log:\n${m.logTail(6000)}`);
@@ -108,9 +112,11 @@ class TlsCluster {
   }
 }
 
-async function startTlsCluster(impl: Impl): Promise<TlsCluster> {
+/** onCreated gets the cluster before it is waited for, so an afterAll can stop it even if the hook times out. */
+async function startTlsCluster(impl: Impl, onCreated: (cluster: TlsCluster) => void): Promise<TlsCluster> {
   requirePrerequisites(impl);
   const cluster = new TlsCluster(impl, await mkdtemp(join(tmpdir(), `ketch-tls-${impl}-`)));
+  onCreated(cluster);
   const ports = await freePorts(6, host);
   const names = ["m1", "m2", "m3"];
   for (let i = 0; i < 3; i++) {
@@ -214,7 +220,9 @@ for (const impl of ["etcd", "ketch"] as const) {
     let cluster: TlsCluster | undefined;
     let failed = false;
     beforeAll(async () => {
-      cluster = await startTlsCluster(impl);
+      await startTlsCluster(impl, (started) => {
+        cluster = started;
+      });
     }, 120_000);
     afterAll(async () => {
       await cluster?.destroy(failed);
