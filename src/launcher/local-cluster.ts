@@ -3,7 +3,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { dirname, join, resolve } from 'node:path';
 import { dialOverridesFor, freeLoopbackPorts, LinkNetwork, type LinkSpec, partitionPairs, planLinks, type PartitionRequest } from './link-network.js';
 import { launcherEntry, leaseOf, memberArgs } from './member-commands.js';
-import { apiReady, fetchMetrics, loggedIdentity, nodesReady, readLease, storeHealthy } from './probes.js';
+import { adminAccess, adminKubeconfig, ensureClusterPki } from './cluster-pki.js';
+import { apiReady, fetchMetrics, loggedIdentity, nodesReady, readLease, storeHealthy, type ApiAccess } from './probes.js';
 import { memberUrl, nodeNames, peerUrl, START_TIERS, stores, type MemberKind, type Topology } from './topology.js';
 
 /**
@@ -37,6 +38,8 @@ export interface ClusterState {
   links?: { pid: number; log: string; specs: LinkSpec[] };
   /** The kubeconfig `up` wrote (pointing at the lb, or the first apiserver without one). */
   kubeconfig?: string;
+  /** The topology runs with TLS: the PKI is in <state-dir>/pki, the API needs the admin certificate. */
+  tls?: boolean;
 }
 
 export interface MemberStatus {
@@ -99,9 +102,10 @@ export class LocalCluster {
       links = await this.startLinkProxies(specs);
     }
     const peerUrls = new Map(storeMembers.map((m) => [m.name, peerUrl(m)]));
-    const state: ClusterState = { topologyFile: resolve(topologyFile), members: [], ...(links === undefined ? {} : { links }) };
+    const state: ClusterState = { topologyFile: resolve(topologyFile), members: [], ...(links === undefined ? {} : { links }), ...(topology.tls ? { tls: true } : {}) };
+    if (topology.tls) await ensureClusterPki(this.stateDir, topology);
     const lb = topology.members.find((m) => m.kind === 'lb') ?? topology.members.find((m) => m.kind === 'apiserver');
-    if (lb !== undefined) state.kubeconfig = this.writeKubeconfig(topology.name, memberUrl(lb));
+    if (lb !== undefined) state.kubeconfig = this.writeKubeconfig(topology.name, memberUrl(lb), topology.tls);
     for (const kinds of START_TIERS) {
       const tier = topology.members.filter((m) => kinds.includes(m.kind));
       if (tier.length === 0) continue;
@@ -143,10 +147,14 @@ export class LocalCluster {
       .map((m) => m.name);
   }
 
-  /** A kubeconfig (plain HTTP, no credentials) whose one context points at `server`. */
-  private writeKubeconfig(name: string, server: string): string {
+  /** A kubeconfig whose one context points at `server`: the admin's certificate with TLS, no credentials without. */
+  private writeKubeconfig(name: string, server: string, tls: boolean): string {
     const path = join(resolve(this.stateDir), 'kubeconfig');
     mkdirSync(this.stateDir, { recursive: true });
+    if (tls) {
+      writeFileSync(path, adminKubeconfig(this.stateDir, name, server), { mode: 0o600 });
+      return path;
+    }
     writeFileSync(
       path,
       [
@@ -340,6 +348,15 @@ export class LocalCluster {
     rmSync(this.partitionAppliedPath(), { force: true });
   }
 
+  /** How the launcher's probes authenticate to the API: the admin's certificate in a TLS cluster. */
+  apiAccess(state: ClusterState = this.readState()): ApiAccess {
+    if (state.tls !== true) return {};
+    this.access ??= adminAccess(this.stateDir);
+    return this.access;
+  }
+
+  private access: ApiAccess | undefined;
+
   /** URLs to reach the Kubernetes API through: the lb first, then every apiserver that is up. */
   private apiUrls(state: ClusterState): string[] {
     const api = state.members.filter((m) => (m.kind === 'lb' || m.kind === 'apiserver') && isAlive(m.pid));
@@ -355,10 +372,11 @@ export class LocalCluster {
       byLease.set(key, [...(byLease.get(key) ?? []), m]);
     }
     const apiUrls = this.apiUrls(state);
+    const access = this.apiAccess(state);
     return Promise.all(
       [...byLease].map(async ([key, candidates]): Promise<LeaseStatus> => {
         const [namespace, name] = key.split('/') as [string, string];
-        const view = await readLease(apiUrls, namespace, name);
+        const view = await readLease(apiUrls, namespace, name, access);
         if (view === undefined || !view.current || view.holderIdentity === undefined) return { lease: key };
         const holder = candidates.find((m) => isAlive(m.pid) && loggedIdentity(m.log, m.logStart ?? 0) === view.holderIdentity);
         return { lease: key, holderIdentity: view.holderIdentity, ...(holder === undefined ? {} : { holder: holder.name }) };
@@ -424,7 +442,7 @@ export class LocalCluster {
         return storeHealthy(m.url);
       case 'apiserver':
       case 'lb':
-        return apiReady(m.url);
+        return apiReady(m.url, this.apiAccess(state));
       case 'scheduler':
       case 'controller-manager': {
         if (m.lease === undefined) return true;
@@ -432,7 +450,7 @@ export class LocalCluster {
         return leases.some((l) => l.lease === key && l.holder !== undefined);
       }
       case 'kubelet':
-        return nodesReady(this.apiUrls(state), m.nodes ?? []);
+        return nodesReady(this.apiUrls(state), m.nodes ?? [], this.apiAccess(state));
     }
   }
 }

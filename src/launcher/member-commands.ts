@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { certPath, memberKubeconfigPath, pkiPaths } from './cluster-pki.js';
 import { clientUrl, memberUrl, peerUrl, stores, type Topology, type TopologyMember } from './topology.js';
 
 /** The command line (node arguments) that runs each kind of member, from the topology. */
@@ -48,15 +49,38 @@ export function memberArgs(topology: Topology, m: TopologyMember, stateDir: stri
         ...extra,
       ];
     }
-    case 'apiserver':
-      return [programEntry('ketch-apiserver'), '--etcd-servers', urls(m.stores), '--bind-address', m.host, '--port', String(m.port), ...extra];
-    case 'lb':
-      return [launcherEntry(), '__lb', '--listen', `${m.host}:${m.port}`, '--backends', urls(m.backends), ...extra];
+    case 'apiserver': {
+      const serving = m.tls ? apiserverTlsArgs(m.name, m.port, stateDir) : ['--port', String(m.port)];
+      return [programEntry('ketch-apiserver'), '--etcd-servers', urls(m.stores), '--bind-address', m.host, ...serving, ...extra];
+    }
+    case 'lb': {
+      const health = m.tls ? ['--health-ca', pkiPaths(stateDir).ca] : [];
+      return [launcherEntry(), '__lb', '--listen', `${m.host}:${m.port}`, '--backends', urls(m.backends), ...health, ...extra];
+    }
     case 'scheduler':
-      return [programEntry('ketch-scheduler'), '--master', urls(m.masters), ...extra];
+      return [programEntry('ketch-scheduler'), '--master', urls(m.masters), ...credentials(topology, m.name, stateDir), ...extra];
     case 'controller-manager':
-      return [programEntry('ketch-controller-manager'), '--master', urls(m.masters), ...extra];
+      return [programEntry('ketch-controller-manager'), '--master', urls(m.masters), ...credentials(topology, m.name, stateDir), ...extra];
     case 'kubelet':
-      return [programEntry('ketch-kubelet'), '--master', urls(m.masters), '--node-name', m.nodeName, '--nodes', String(m.nodes), ...extra];
+      return [programEntry('ketch-kubelet'), '--master', urls(m.masters), ...credentials(topology, m.name, stateDir), '--node-name', m.nodeName, '--nodes', String(m.nodes), ...extra];
   }
+}
+
+/** An apiserver of a TLS topology: HTTPS, client certificates, Node and RBAC authorization, Secrets encrypted at rest. */
+function apiserverTlsArgs(name: string, port: number, stateDir: string): string[] {
+  const pki = pkiPaths(stateDir);
+  const serving = certPath(stateDir, name);
+  return [
+    '--secure-port', String(port),
+    '--tls-cert-file', serving.cert,
+    '--tls-private-key-file', serving.key,
+    '--client-ca-file', pki.ca,
+    '--authorization-mode', 'Node,RBAC',
+    '--encryption-provider-config', pki.encryptionConfig,
+  ];
+}
+
+/** A component of a TLS topology reaches the apiservers with its own identity, from its kubeconfig. */
+function credentials(topology: Topology, name: string, stateDir: string): string[] {
+  return topology.tls ? ['--kubeconfig', memberKubeconfigPath(stateDir, name)] : [];
 }

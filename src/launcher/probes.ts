@@ -1,4 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 /**
  * What the launcher asks running members: store health and raft metrics, apiserver readiness,
@@ -8,16 +10,41 @@ import { closeSync, openSync, readSync } from 'node:fs';
 
 const TIMEOUT_MS = 1500;
 
-async function getJson(url: string): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-  const text = await res.text();
+/** How to reach https:// apiservers of a TLS cluster: its CA, and a client certificate (the admin's). */
+export interface ApiAccess {
+  readonly ca?: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
+/** One GET over http or https (with `access` for the latter); the status and body text. */
+export function httpGet(url: string, access: ApiAccess = {}, timeoutMs = TIMEOUT_MS): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const onResponse = (res: import('node:http').IncomingMessage): void => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    };
+    const options = { signal: AbortSignal.timeout(timeoutMs), ...(target.protocol === 'https:' ? access : {}) };
+    const req = target.protocol === 'https:' ? httpsRequest(target, options, onResponse) : httpRequest(target, options, onResponse);
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function getJson(url: string, access: ApiAccess): Promise<{ status: number; body: unknown }> {
+  const res = await httpGet(url, access);
+  const status = res.status;
+  const text = res.text;
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
     body = text;
   }
-  return { status: res.status, body };
+  return { status, body };
 }
 
 /** A store member's /health: true when it has a leader. */
@@ -32,11 +59,9 @@ export async function storeHealthy(url: string): Promise<boolean> {
 }
 
 /** An apiserver's (or the lb's, through it) /readyz. */
-export async function apiReady(url: string): Promise<boolean> {
+export async function apiReady(url: string, access: ApiAccess = {}): Promise<boolean> {
   try {
-    const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-    await res.arrayBuffer();
-    return res.ok;
+    return (await httpGet(`${url}/readyz`, access)).status === 200;
   } catch {
     return false;
   }
@@ -82,10 +107,10 @@ export function leaseHolder(spec: LeaseSpecFields, nowMs: number): LeaseView {
  * A Lease read through the first of `apiUrls` that answers; undefined when none answers, a view
  * with no holder when the Lease does not exist yet.
  */
-export async function readLease(apiUrls: readonly string[], namespace: string, name: string): Promise<LeaseView | undefined> {
+export async function readLease(apiUrls: readonly string[], namespace: string, name: string, access: ApiAccess = {}): Promise<LeaseView | undefined> {
   for (const api of apiUrls) {
     try {
-      const { status, body } = await getJson(`${api}/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`);
+      const { status, body } = await getJson(`${api}/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`, access);
       if (status === 404) return { holderIdentity: undefined, current: false };
       if (status !== 200) continue;
       return leaseHolder((body as { spec?: LeaseSpecFields }).spec ?? {}, Date.now());
@@ -97,10 +122,10 @@ export async function readLease(apiUrls: readonly string[], namespace: string, n
 }
 
 /** Whether every named node exists with condition Ready=True, asked through the first apiserver that answers. */
-export async function nodesReady(apiUrls: readonly string[], names: readonly string[]): Promise<boolean> {
+export async function nodesReady(apiUrls: readonly string[], names: readonly string[], access: ApiAccess = {}): Promise<boolean> {
   for (const api of apiUrls) {
     try {
-      const { status, body } = await getJson(`${api}/api/v1/nodes`);
+      const { status, body } = await getJson(`${api}/api/v1/nodes`, access);
       if (status !== 200) continue;
       const items = (body as { items?: Array<{ metadata?: { name?: string }; status?: { conditions?: Array<{ type?: string; status?: string }> } }> }).items ?? [];
       const ready = new Set(items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((n) => n.metadata?.name));

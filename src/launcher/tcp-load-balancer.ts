@@ -1,12 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+
+import { httpGet } from './probes.js';
 
 /**
  * A TCP load balancer in front of the apiservers: each new client connection goes to the next
  * backend (round robin) among those whose health check (/readyz) passes. A backend that refuses
  * or does not answer a connect is marked down at once and the connection tries the next one, so a
  * killed apiserver costs a client nothing but a few milliseconds. Bytes are relayed untouched
- * (plain HTTP, watches and upgrades alike).
+ * (plain HTTP, watches and upgrades alike; TLS passes through, so clients see the apiservers'
+ * own certificates and their client certificates reach the apiservers).
  */
 
 export interface LoadBalancerOptions {
@@ -18,6 +22,8 @@ export interface LoadBalancerOptions {
   readonly healthIntervalMs?: number;
   readonly healthTimeoutMs?: number;
   readonly connectTimeoutMs?: number;
+  /** PEM CA that https:// backends' certificates are checked against in health checks. */
+  readonly healthCa?: Buffer;
   readonly log: Logger;
 }
 
@@ -36,13 +42,13 @@ export class TcpLoadBalancer {
   private constructor(
     private readonly server: Server,
     private readonly backends: Backend[],
-    private readonly opts: Required<Omit<LoadBalancerOptions, 'backends'>>,
+    private readonly opts: Required<Omit<LoadBalancerOptions, 'backends' | 'healthCa'>> & Pick<LoadBalancerOptions, 'healthCa'>,
   ) {}
 
   static async start(options: LoadBalancerOptions): Promise<TcpLoadBalancer> {
     const backends = options.backends.map((url): Backend => {
       const u = new URL(url);
-      if (u.protocol !== 'http:' || u.port === '') throw new Error(`backend ${url}: expected http://host:port`);
+      if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.port === '') throw new Error(`backend ${url}: expected http://host:port or https://host:port`);
       return { url: u.origin, host: u.hostname, port: Number(u.port), healthy: true };
     });
     if (backends.length === 0) throw new Error('the load balancer needs at least one backend');
@@ -125,9 +131,8 @@ export class TcpLoadBalancer {
     await Promise.all(
       this.backends.map(async (b) => {
         try {
-          const res = await fetch(`${b.url}${this.opts.healthPath}`, { signal: AbortSignal.timeout(this.opts.healthTimeoutMs) });
-          await res.arrayBuffer();
-          this.mark(b, res.ok, `${this.opts.healthPath} answered ${res.status}`);
+          const res = await httpGet(`${b.url}${this.opts.healthPath}`, this.opts.healthCa === undefined ? {} : { ca: this.opts.healthCa }, this.opts.healthTimeoutMs);
+          this.mark(b, res.status >= 200 && res.status < 300, `${this.opts.healthPath} answered ${res.status}`);
         } catch (err) {
           this.mark(b, false, `${this.opts.healthPath}: ${(err as Error).message}`);
         }
@@ -146,7 +151,7 @@ export class TcpLoadBalancer {
 /** `ketch-cluster __lb --listen HOST:PORT --backends URL,URL [--health-path P] [--health-interval-ms N]`. */
 export function parseLoadBalancerArgs(argv: readonly string[]): Omit<LoadBalancerOptions, 'log'> & { logLevel: string } {
   const values = new Map<string, string>();
-  const known = new Set(['listen', 'backends', 'health-path', 'health-interval-ms', 'health-timeout-ms', 'connect-timeout-ms', 'log-level']);
+  const known = new Set(['listen', 'backends', 'health-path', 'health-interval-ms', 'health-timeout-ms', 'connect-timeout-ms', 'health-ca', 'log-level']);
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i] as string;
     const name = flag.replace(/^--/, '');
@@ -171,6 +176,7 @@ export function parseLoadBalancerArgs(argv: readonly string[]): Omit<LoadBalance
     healthIntervalMs: ms('health-interval-ms', 500),
     healthTimeoutMs: ms('health-timeout-ms', 1000),
     connectTimeoutMs: ms('connect-timeout-ms', 1000),
+    ...(values.get('health-ca') === undefined ? {} : { healthCa: readFileSync(values.get('health-ca') as string) }),
     logLevel: values.get('log-level') ?? 'info',
   };
 }

@@ -26,6 +26,8 @@ export interface StoreMember extends MemberBase {
 export interface ApiserverMember extends MemberBase {
   readonly kind: 'apiserver';
   readonly port: number;
+  /** HTTPS with client certificates, RBAC and Secrets encrypted at rest (the topology's `tls`). */
+  readonly tls: boolean;
   /** Names of the store members it uses (--etcd-servers); all stores unless the file says. */
   readonly stores: readonly string[];
 }
@@ -33,6 +35,8 @@ export interface ApiserverMember extends MemberBase {
 export interface LbMember extends MemberBase {
   readonly kind: 'lb';
   readonly port: number;
+  /** The apiservers behind it speak HTTPS (it passes TLS through). */
+  readonly tls: boolean;
   /** Names of the apiservers behind it; all apiservers unless the file says. */
   readonly backends: readonly string[];
 }
@@ -56,6 +60,8 @@ export type TopologyMember = StoreMember | ApiserverMember | LbMember | Componen
 
 export interface Topology {
   readonly name: string;
+  /** `tls: true`: `up` makes a CA and certificates; apiservers serve HTTPS with RBAC, components use their own identities. */
+  readonly tls: boolean;
   readonly members: readonly TopologyMember[];
 }
 
@@ -82,7 +88,7 @@ export function loadTopology(path: string): Topology {
 
 /** Validates a parsed topology document; every error names the file and the member. */
 export function parseTopology(doc: unknown, path: string): Topology {
-  const top = doc as { name?: unknown; members?: unknown };
+  const top = doc as { name?: unknown; members?: unknown; tls?: unknown };
   if (typeof top !== 'object' || top === null || !Array.isArray(top.members) || top.members.length === 0) {
     throw new TopologyError(`${path}: expected a mapping with a non-empty 'members' list`);
   }
@@ -103,6 +109,8 @@ export function parseTopology(doc: unknown, path: string): Topology {
   const needsApi = named(['lb', 'scheduler', 'controller-manager', 'kubelet']);
   if (needsApi.length > 0 && named(['apiserver']).length === 0) throw new TopologyError(`${path}: ${needsApi.join(', ')} need at least one member of kind apiserver`);
   if (named(['lb']).length > 1) throw new TopologyError(`${path}: at most one member of kind lb (the kubeconfig points at it)`);
+  if (top.tls !== undefined && typeof top.tls !== 'boolean') throw new TopologyError(`${path}: 'tls' must be true or false`);
+  const tls = top.tls === true;
 
   const ports = new Map<number, string>();
   const members = rawMembers.map((raw, i): TopologyMember => {
@@ -146,9 +154,9 @@ export function parseTopology(doc: unknown, path: string): Topology {
       case 'store':
         return { ...base, kind, clientPort: port('clientPort'), peerPort: port('peerPort') };
       case 'apiserver':
-        return { ...base, kind, port: port('port'), stores: refs('stores', ['store'], named(['store'])) };
+        return { ...base, kind, port: port('port'), tls, stores: refs('stores', ['store'], named(['store'])) };
       case 'lb':
-        return { ...base, kind, port: port('port'), backends: refs('backends', ['apiserver'], apiservers) };
+        return { ...base, kind, port: port('port'), tls, backends: refs('backends', ['apiserver'], apiservers) };
       case 'scheduler':
       case 'controller-manager':
         return { ...base, kind, masters: refs('masters', ['apiserver', 'lb'], apiservers) };
@@ -163,7 +171,7 @@ export function parseTopology(doc: unknown, path: string): Topology {
     }
   });
   if (top.name !== undefined && (typeof top.name !== 'string' || top.name === '')) throw new TopologyError(`${path}: 'name' must be a string`);
-  return { name: (top.name as string | undefined) ?? 'ketch', members };
+  return { name: (top.name as string | undefined) ?? 'ketch', tls, members };
 }
 
 const FIELDS: Record<MemberKind, readonly string[]> = {
@@ -187,14 +195,14 @@ export function peerUrl(m: StoreMember): string {
   return `http://${m.host}:${m.peerPort}`;
 }
 
-/** The URL clients use: a store's client URL, an apiserver's or the lb's HTTP URL; '' for the rest. */
+/** The URL clients use: a store's client URL, an apiserver's or the lb's HTTP(S) URL; '' for the rest. */
 export function memberUrl(m: TopologyMember): string {
   switch (m.kind) {
     case 'store':
       return clientUrl(m);
     case 'apiserver':
     case 'lb':
-      return `http://${m.host}:${m.port}`;
+      return `${m.tls ? 'https' : 'http'}://${m.host}:${m.port}`;
     default:
       return '';
   }

@@ -51,7 +51,8 @@ describe('ketch-cluster: 3-master HA', () => {
       `  - { name: controller-manager-${i}, kind: controller-manager, ${le} }`,
     ]);
     const rest = [`  - { name: lb, kind: lb, port: ${p[9]} }`, ...[1, 2, 3].map((i) => `  - { name: worker-${i}, kind: kubelet }`)];
-    writeFileSync(join(dir, 'ha-test.yaml'), `name: ha-test\nmembers:\n${[...masters, ...rest].join('\n')}\n`);
+    // TLS on, as cluster/ha.yaml: HTTPS apiservers with RBAC, every component with its own certificate.
+    writeFileSync(join(dir, 'ha-test.yaml'), `name: ha-test\ntls: true\nmembers:\n${[...masters, ...rest].join('\n')}\n`);
   });
 
   afterAll(async () => {
@@ -86,7 +87,12 @@ describe('ketch-cluster: 3-master HA', () => {
     expect(leaders(rows, 'controller-manager')).toHaveLength(1);
     expect(rows.filter((r) => r.leader).length).toBe(3);
     for (const r of rows.filter((x) => x.kind === 'store')) expect(r.term).toBeGreaterThan(0);
-    for (const r of rows.filter((x) => x.kind === 'apiserver' || x.kind === 'lb' || x.kind === 'store')) expect(r.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    for (const r of rows.filter((x) => x.kind === 'store')) expect(r.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    for (const r of rows.filter((x) => x.kind === 'apiserver' || x.kind === 'lb')) expect(r.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    // Each component runs with its own identity: the scheduler may bind pods but not read secrets.
+    const asScheduler = await kubectl('auth', 'can-i', 'create', 'pods/binding', '--as', 'system:kube-scheduler');
+    expect(asScheduler.trim()).toBe('yes');
+    await expect(kubectl('auth', 'can-i', 'list', 'secrets', '--as', 'system:kube-scheduler')).rejects.toThrow();
     const table = await cli('status');
     expect(table).toContain(`Lease kube-system/kube-scheduler: ${leaders(rows, 'scheduler')[0]?.name}`);
     expect(table).toContain(`Lease kube-system/kube-controller-manager: ${leaders(rows, 'controller-manager')[0]?.name}`);
