@@ -195,7 +195,7 @@ export class ClusterObserver {
   private async probeComponent(m: MemberState): Promise<ComponentView> {
     const state = processState(m.pid);
     const view: ComponentView = { name: m.name, kind: m.kind as ComponentView['kind'], pid: m.pid, state, url: m.url };
-    if ((m.kind === 'apiserver' || m.kind === 'lb') && state === 'up') view.ready = await apiReady(m.url);
+    if ((m.kind === 'apiserver' || m.kind === 'lb') && state === 'up') view.ready = await apiReady(m.url, this.cluster.apiAccess());
     if (m.lease !== undefined) view.lease = `${m.lease.namespace}/${m.lease.name}`;
     return view;
   }
@@ -209,7 +209,8 @@ export class ClusterObserver {
     this.kube?.client.close();
     this.kube = undefined;
     if (api.length === 0) return;
-    const client = new KubeClient({ masters: api, userAgent: 'ketch-dashboard', requestTimeoutMs: 5000, ...(this.log === undefined ? {} : { logger: this.log }) });
+    // A TLS cluster's API is reached with the admin certificate, as the launcher's probes do.
+    const client = new KubeClient({ masters: api, credentials: this.cluster.apiAccess(state), userAgent: 'ketch-dashboard', requestTimeoutMs: 5000, ...(this.log === undefined ? {} : { logger: this.log }) });
     const abort = new AbortController();
     const informer = <T extends Node | Pod | Lease>(resource: typeof NODES, namespace?: string): Informer<T> =>
       new Informer<T>({ client, resource, clock: realClock, ...(namespace === undefined ? {} : { namespace }), ...(this.log === undefined ? {} : { logger: this.log }) });
