@@ -90,7 +90,7 @@ describe('ketch-cluster: 3-master HA', () => {
     for (const r of rows.filter((x) => x.kind === 'store')) expect(r.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     for (const r of rows.filter((x) => x.kind === 'apiserver' || x.kind === 'lb')) expect(r.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     // Each component runs with its own identity: the scheduler may bind pods but not read secrets.
-    const asScheduler = await kubectl('auth', 'can-i', 'create', 'pods/binding', '--as', 'system:kube-scheduler');
+    const asScheduler = await kubectl('auth', 'can-i', 'create', 'pods', '--subresource', 'binding', '--as', 'system:kube-scheduler');
     expect(asScheduler.trim()).toBe('yes');
     await expect(kubectl('auth', 'can-i', 'list', 'secrets', '--as', 'system:kube-scheduler')).rejects.toThrow();
     const table = await cli('status');

@@ -19,11 +19,22 @@ describe('topology', () => {
     const worker = t.members.find((m) => m.kind === 'kubelet') as KubeletMember;
     expect(worker.masters).toEqual(['lb']);
     const args = memberArgs(t, worker, '/tmp/state');
-    expect(args.slice(1)).toEqual(['--master', 'http://127.0.0.1:8080', '--node-name', 'worker-1', '--nodes', '1', '--metrics-bind-address', '127.0.0.1:10255']);
+    // ha.yaml runs with TLS: HTTPS URLs, each component with its own kubeconfig.
+    expect(t.tls).toBe(true);
+    expect(args.slice(1)).toEqual(['--master', 'https://127.0.0.1:8080', '--kubeconfig', '/tmp/state/kubeconfigs/worker-1.kubeconfig', '--node-name', 'worker-1', '--nodes', '1', '--metrics-bind-address', '127.0.0.1:10255']);
     const api = t.members.find((m) => m.name === 'apiserver-1');
-    expect(memberArgs(t, api!, '/tmp/state').slice(1, 3)).toEqual(['--etcd-servers', 'http://127.0.0.1:2379,http://127.0.0.1:22379,http://127.0.0.1:32379']);
+    expect(memberArgs(t, api!, '/tmp/state').slice(1)).toEqual([
+      '--etcd-servers', 'http://127.0.0.1:2379,http://127.0.0.1:22379,http://127.0.0.1:32379',
+      '--bind-address', '127.0.0.1',
+      '--secure-port', '8081',
+      '--tls-cert-file', '/tmp/state/pki/apiserver-1.crt',
+      '--tls-private-key-file', '/tmp/state/pki/apiserver-1.key',
+      '--client-ca-file', '/tmp/state/pki/ca.crt',
+      '--authorization-mode', 'Node,RBAC',
+      '--encryption-provider-config', '/tmp/state/pki/encryption-config.yaml',
+    ]);
     const lb = t.members.find((m) => m.kind === 'lb');
-    expect(memberArgs(t, lb!, '/tmp/state').slice(1)).toEqual(['__lb', '--listen', '127.0.0.1:8080', '--backends', 'http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083']);
+    expect(memberArgs(t, lb!, '/tmp/state').slice(1)).toEqual(['__lb', '--listen', '127.0.0.1:8080', '--backends', 'https://127.0.0.1:8081,https://127.0.0.1:8082,https://127.0.0.1:8083', '--health-ca', '/tmp/state/pki/ca.crt']);
     expect(loadTopology(join(CLUSTER_DIR, 'single.yaml')).members.map((m) => m.kind)).toEqual(['store']);
   });
 
