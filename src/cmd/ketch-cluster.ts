@@ -270,6 +270,9 @@ function usageHints(cluster: LocalCluster, state: ClusterState): string {
       `  kubectl --kubeconfig ${state.kubeconfig} create deployment web --image nginx --replicas 3`,
       `  export KUBECONFIG=${state.kubeconfig}   # then plain kubectl`,
     );
+    if (state.tls === true) {
+      lines.push(`  # TLS: apiservers are HTTPS with RBAC; the kubeconfig holds the admin certificate (O=system:masters), certificates are in ${join(cluster.stateDir, 'pki')}`);
+    }
   }
   const ctl = program('ketchctl');
   const kc = program('ketch-cluster');
