@@ -51,9 +51,10 @@ export function identityOf(m: TopologyMember): { commonName: string; organizatio
   }
 }
 
-/** A kubeconfig with everything embedded (kubectl and the components read it alike). */
-export function kubeconfigText(name: string, server: string, caPem: string, client: PemKeyPair, user: string): string {
+/** A kubeconfig with one context; with `auth`, the CA and the client certificate embedded (kubectl and the components read it alike). */
+export function kubeconfigText(name: string, server: string, auth?: { caPem: string; client: PemKeyPair; user: string }): string {
   const b64 = (text: string): string => Buffer.from(text).toString('base64');
+  const user = auth === undefined ? name : auth.user;
   return [
     'apiVersion: v1',
     'kind: Config',
@@ -61,12 +62,10 @@ export function kubeconfigText(name: string, server: string, caPem: string, clie
     `  - name: ${name}`,
     '    cluster:',
     `      server: ${server}`,
-    `      certificate-authority-data: ${b64(caPem)}`,
+    ...(auth === undefined ? [] : [`      certificate-authority-data: ${b64(auth.caPem)}`]),
     'users:',
     `  - name: ${JSON.stringify(user)}`,
-    '    user:',
-    `      client-certificate-data: ${b64(client.certPem)}`,
-    `      client-key-data: ${b64(client.keyPem)}`,
+    ...(auth === undefined ? ['    user: {}'] : ['    user:', `      client-certificate-data: ${b64(auth.client.certPem)}`, `      client-key-data: ${b64(auth.client.keyPem)}`]),
     'contexts:',
     `  - name: ${name}`,
     '    context:',
@@ -119,7 +118,7 @@ export async function ensureClusterPki(stateDir: string, topology: Topology): Pr
     const identity = identityOf(m);
     if (identity === undefined) continue;
     const pair = await issue(m.name, { ...identity, usages: ['client'] });
-    writeFileSync(memberKubeconfigPath(stateDir, m.name), kubeconfigText(topology.name, server, ca.certPem, pair, identity.commonName), { mode: 0o600 });
+    writeFileSync(memberKubeconfigPath(stateDir, m.name), kubeconfigText(topology.name, server, { caPem: ca.certPem, client: pair, user: identity.commonName }), { mode: 0o600 });
   }
   await issue(adminName, { commonName: 'kubernetes-admin', organizations: ['system:masters'], usages: ['client'] });
   if (!existsSync(paths.encryptionConfig)) {
@@ -145,7 +144,7 @@ export function adminKubeconfig(stateDir: string, name: string, server: string):
   const { cert, key } = certPath(stateDir, adminName);
   const pair = readPair(cert, key);
   if (pair === undefined) throw new Error(`${cert}: the admin certificate is missing; run 'ketch-cluster up' again`);
-  return kubeconfigText(name, server, readFileSync(paths.ca, 'utf8'), pair, 'kubernetes-admin');
+  return kubeconfigText(name, server, { caPem: readFileSync(paths.ca, 'utf8'), client: pair, user: 'kubernetes-admin' });
 }
 
 /** PEM contents the launcher's probes use against a TLS cluster: the CA and the admin's certificate. */

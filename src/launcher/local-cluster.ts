@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { dirname, join, resolve } from 'node:path';
 import { dialOverridesFor, freeLoopbackPorts, LinkNetwork, type LinkSpec, partitionPairs, planLinks, type PartitionRequest } from './link-network.js';
 import { launcherEntry, leaseOf, memberArgs } from './member-commands.js';
-import { adminAccess, adminKubeconfig, ensureClusterPki } from './cluster-pki.js';
+import { adminAccess, adminKubeconfig, ensureClusterPki, kubeconfigText } from './cluster-pki.js';
 import { apiReady, fetchMetrics, loggedIdentity, nodesReady, readLease, storeHealthy, type ApiAccess } from './probes.js';
 import { memberUrl, nodeNames, peerUrl, START_TIERS, stores, type MemberKind, type Topology } from './topology.js';
 
@@ -151,31 +151,7 @@ export class LocalCluster {
   private writeKubeconfig(name: string, server: string, tls: boolean): string {
     const path = join(resolve(this.stateDir), 'kubeconfig');
     mkdirSync(this.stateDir, { recursive: true });
-    if (tls) {
-      writeFileSync(path, adminKubeconfig(this.stateDir, name, server), { mode: 0o600 });
-      return path;
-    }
-    writeFileSync(
-      path,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        'clusters:',
-        `  - name: ${name}`,
-        '    cluster:',
-        `      server: ${server}`,
-        'contexts:',
-        `  - name: ${name}`,
-        '    context:',
-        `      cluster: ${name}`,
-        `      user: ${name}`,
-        'users:',
-        `  - name: ${name}`,
-        '    user: {}',
-        `current-context: ${name}`,
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(path, tls ? adminKubeconfig(this.stateDir, name, server) : kubeconfigText(name, server), { mode: 0o600 });
     return path;
   }
 

@@ -108,7 +108,7 @@ describe('ketch-apiserver security (HTTPS, authentication, RBAC, Node restrictio
     }
     const certUser = async (who: string, issuer: CertificateAuthority, cn: string, o: string[] = [], validity: { notBefore?: Date; notAfter?: Date } = {}): Promise<void> => {
       const pair: PemKeyPair = await issuer.issue({ commonName: cn, organizations: o, usages: ['client'], ...validity });
-      writeKubeconfig(who, kubeconfigText('t', url, ca.pair.certPem, pair, cn));
+      writeKubeconfig(who, kubeconfigText('t', url, { caPem: ca.pair.certPem, client: pair, user: cn }));
     };
     await certUser('admin', ca, 'kubernetes-admin', ['system:masters']);
     await certUser('node-1', ca, 'system:node:node-1', ['system:nodes']);

@@ -5,93 +5,39 @@
 
 import type { Logger } from 'pino';
 
-import { isJsonObject } from '../machinery/json.js';
-import type { ObjectStore } from './object-store.js';
+import { isJsonObject, type JsonObject } from '../machinery/json.js';
 import type { ResourceInfo } from '../machinery/resources.js';
-import type { CachedEvent, CacheWatch, WatchCache } from './watch-cache.js';
+import { ObjectMirror } from './object-mirror.js';
+import type { ObjectStore } from './object-store.js';
+import type { WatchCache } from './watch-cache.js';
 
 export type NamespaceState = 'active' | 'terminating';
 
 export class NamespaceCache {
-  private readonly states = new Map<string, NamespaceState>();
-  private watch: CacheWatch | undefined;
-  private synced = false;
-  private stopped = false;
-  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly mirror: ObjectMirror;
 
-  constructor(
-    private readonly objects: ObjectStore,
-    private readonly cache: WatchCache,
-    private readonly info: ResourceInfo,
-    private readonly log: Logger,
-  ) {}
-
-  /** Lists the namespaces and follows them through the watch cache. */
-  async start(): Promise<void> {
-    this.stopped = false;
-    const page = await this.objects.list(this.info, undefined);
-    this.states.clear();
-    for (const ns of page.items) this.states.set(String((ns.metadata as { name?: string }).name), stateOf(ns));
-    const prefix = this.objects.listPrefix(this.info, undefined);
-    const watch = this.cache.watch(prefix, Number(page.resourceVersion), {
-      deliver: (event) => {
-        this.apply(prefix, event);
-        return true;
-      },
-      progress: () => undefined,
-      terminate: (reason) => {
-        this.synced = false;
-        this.watch = undefined;
-        if (this.stopped) return;
-        this.log.debug({ reason }, 'namespace cache lost its watch; re-listing');
-        this.restartTimer = setTimeout(() => void this.restart(), 500);
-      },
-    });
-    if (watch === undefined) throw new Error('namespace cache: the watch cache does not hold the list revision');
-    this.watch = watch;
-    this.synced = true;
+  constructor(objects: ObjectStore, cache: WatchCache, info: ResourceInfo, log: Logger) {
+    this.mirror = new ObjectMirror(objects, cache, info, log);
   }
 
-  private async restart(): Promise<void> {
-    try {
-      await this.cache.whenReady();
-      await this.start();
-    } catch (error) {
-      this.log.warn({ err: error }, 'namespace cache restart failed; retrying');
-      this.restartTimer = setTimeout(() => void this.restart(), 1000);
-    }
+  /** Lists the namespaces and follows them through the watch cache. */
+  start(): Promise<void> {
+    return this.mirror.start();
   }
 
   /** The namespace's state as last seen; undefined when unknown (ask the store). */
   lookup(name: string): NamespaceState | undefined {
-    if (!this.synced) return undefined;
-    return this.states.get(name);
+    if (!this.mirror.synced) return undefined;
+    const ns = this.mirror.get('', name);
+    return ns === undefined ? undefined : stateOf(ns);
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.restartTimer);
-    this.watch?.cancel();
-    this.watch = undefined;
-    this.synced = false;
-  }
-
-  private apply(prefix: string, event: CachedEvent): void {
-    const name = event.kv.key.slice(prefix.length);
-    if (event.type === 'delete') {
-      this.states.delete(name);
-      return;
-    }
-    try {
-      const obj = JSON.parse(Buffer.from(event.kv.value).toString('utf8')) as unknown;
-      if (isJsonObject(obj)) this.states.set(name, stateOf(obj));
-    } catch {
-      this.states.delete(name);
-    }
+    this.mirror.stop();
   }
 }
 
-function stateOf(ns: { metadata?: unknown; status?: unknown }): NamespaceState {
+function stateOf(ns: JsonObject): NamespaceState {
   const terminating = (isJsonObject(ns.metadata) && ns.metadata.deletionTimestamp !== undefined) || (isJsonObject(ns.status) && ns.status.phase === 'Terminating');
   return terminating ? 'terminating' : 'active';
 }

@@ -1,7 +1,7 @@
 // An in-memory copy of every object of one resource, listed once and then kept current through
 // the watch cache (no store traffic of its own), for what must be decided on every request
-// without a store read: the RBAC policy. Until it has listed, `synced` is false and callers use
-// their own fallback.
+// without a store read: the RBAC policy, namespace lifecycle. Until it has listed (and after it
+// lost its watch, until it re-listed), `synced` is false and callers use their own fallback.
 
 import type { Logger } from 'pino';
 
