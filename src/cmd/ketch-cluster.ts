@@ -275,10 +275,13 @@ function usageHints(cluster: LocalCluster, state: ClusterState): string {
     }
   }
   const ctl = program('ketchctl');
+  // A TLS cluster's stores want a client certificate: the admin's (etcdctl takes the same flags).
+  const pki = join(cluster.stateDir, 'pki');
+  const tlsFlags = state.tls === true ? ` --cacert ${join(pki, 'ca.crt')} --cert ${join(pki, 'admin.crt')} --key ${join(pki, 'admin.key')}` : '';
   const kc = program('ketch-cluster');
   lines.push(
-    `  ${ctl} --endpoints ${endpoints} put hello world`,
-    `  ${ctl} --endpoints ${endpoints} endpoint status -w table`,
+    `  ${ctl} --endpoints ${endpoints}${tlsFlags} put hello world`,
+    `  ${ctl} --endpoints ${endpoints}${tlsFlags} endpoint status -w table`,
     `  ${kc} status${flag}          # who leads: store raft leader, Lease holders`,
     `  ${kc} kill ${firstStore}${flag}    # then status again: a new leader`,
     `  ${kc} start ${firstStore}${flag}`,

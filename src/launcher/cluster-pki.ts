@@ -2,7 +2,9 @@
 // later runs (so `start MEMBER` and a second `up` keep trusting each other): one CA; per apiserver a
 // serving certificate; per component a client certificate with kube's identity (system:kube-scheduler,
 // system:kube-controller-manager, system:node:NAME in system:nodes) inside a kubeconfig of its own;
-// an admin identity (O=system:masters) for kubectl and the launcher's own probes; and the
+// an admin identity (O=system:masters) for kubectl, ketchctl and the launcher's own probes; per
+// store member one certificate for its client and peer URLs, per apiserver a client certificate
+// towards the store; and the
 // EncryptionConfiguration (aescbc, a fresh random key) that keeps Secrets encrypted at rest.
 
 import { randomBytes } from 'node:crypto';
@@ -27,6 +29,11 @@ export function pkiPaths(stateDir: string): { dir: string; ca: string; caKey: st
 export function certPath(stateDir: string, name: string): { cert: string; key: string } {
   const { dir } = pkiPaths(stateDir);
   return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+}
+
+/** The base name of an apiserver's client certificate towards the store. */
+export function etcdClientName(apiserver: string): string {
+  return `${apiserver}-etcd-client`;
 }
 
 export function memberKubeconfigPath(stateDir: string, member: string): string {
@@ -102,7 +109,12 @@ export async function ensureClusterPki(stateDir: string, topology: Topology): Pr
   };
   const apiHosts = [...new Set(['127.0.0.1', ...topology.members.filter((m) => m.kind === 'apiserver' || m.kind === 'lb').map((m) => m.host)])];
   for (const m of topology.members) {
+    if (m.kind === 'store') {
+      // One certificate serves the client and peer URLs and dials the other members (etcd's usual setup).
+      await issue(m.name, { commonName: m.name, dnsNames: ['localhost'], ipAddresses: [...new Set(['127.0.0.1', m.host])], usages: ['server', 'client'] });
+    }
     if (m.kind === 'apiserver') {
+      await issue(etcdClientName(m.name), { commonName: 'kube-apiserver-etcd-client', usages: ['client'] });
       await issue(m.name, {
         commonName: 'kube-apiserver',
         // kube-apiserver's names: the service names, the kubernetes Service IP, and every address clients dial.

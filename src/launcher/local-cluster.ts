@@ -324,7 +324,7 @@ export class LocalCluster {
     rmSync(this.partitionAppliedPath(), { force: true });
   }
 
-  /** How the launcher's probes authenticate to the API: the admin's certificate in a TLS cluster. */
+  /** How the launcher's probes authenticate to the API and the store: the admin's certificate in a TLS cluster. */
   apiAccess(state: ClusterState = this.readState()): ApiAccess {
     if (state.tls !== true) return {};
     this.access ??= adminAccess(this.stateDir);
@@ -368,7 +368,7 @@ export class LocalCluster {
       state.members.map(async (m): Promise<MemberStatus> => {
         const up = isAlive(m.pid);
         const paused = up && isPaused(m.pid);
-        const metrics = m.kind === 'store' && up && !paused ? await fetchMetrics(m.url) : undefined;
+        const metrics = m.kind === 'store' && up && !paused ? await fetchMetrics(m.url, this.apiAccess(state)) : undefined;
         const row: MemberStatus = { name: m.name, kind: m.kind, pid: m.pid, up, paused, leader: false, url: m.url };
         if (m.kind === 'store') {
           row.leader = metrics?.get('etcd_server_is_leader') === 1;
@@ -415,7 +415,7 @@ export class LocalCluster {
     if (!isAlive(m.pid)) return false;
     switch (m.kind) {
       case 'store':
-        return storeHealthy(m.url);
+        return storeHealthy(m.url, this.apiAccess(state));
       case 'apiserver':
       case 'lb':
         return apiReady(m.url, this.apiAccess(state));

@@ -1,6 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { certPath, memberKubeconfigPath, pkiPaths } from './cluster-pki.js';
+import { certPath, etcdClientName, memberKubeconfigPath, pkiPaths } from './cluster-pki.js';
 import { clientUrl, memberUrl, peerUrl, stores, type Topology, type TopologyMember } from './topology.js';
 
 /** The command line (node arguments) that runs each kind of member, from the topology. */
@@ -46,11 +46,12 @@ export function memberArgs(topology: Topology, m: TopologyMember, stateDir: stri
         '--initial-cluster', initialCluster,
         '--initial-cluster-token', topology.name,
         '--initial-cluster-state', 'new',
+        ...(m.tls ? storeTlsArgs(m.name, stateDir) : []),
         ...extra,
       ];
     }
     case 'apiserver': {
-      const serving = m.tls ? apiserverTlsArgs(m.name, m.port, stateDir) : ['--port', String(m.port)];
+      const serving = m.tls ? [...apiserverTlsArgs(m.name, m.port, stateDir), ...apiserverEtcdTlsArgs(m.name, stateDir)] : ['--port', String(m.port)];
       return [programEntry('ketch-apiserver'), '--etcd-servers', urls(m.stores), '--bind-address', m.host, ...serving, ...extra];
     }
     case 'lb': {
@@ -78,6 +79,28 @@ function apiserverTlsArgs(name: string, port: number, stateDir: string): string[
     '--authorization-mode', 'Node,RBAC',
     '--encryption-provider-config', pki.encryptionConfig,
   ];
+}
+
+/** A store member of a TLS topology: etcd's flags for mutual TLS on client and peer URLs. */
+function storeTlsArgs(name: string, stateDir: string): string[] {
+  const pki = pkiPaths(stateDir);
+  const own = certPath(stateDir, name);
+  return [
+    '--cert-file', own.cert,
+    '--key-file', own.key,
+    '--trusted-ca-file', pki.ca,
+    '--client-cert-auth=true',
+    '--peer-cert-file', own.cert,
+    '--peer-key-file', own.key,
+    '--peer-trusted-ca-file', pki.ca,
+    '--peer-client-cert-auth=true',
+  ];
+}
+
+/** The apiserver's client certificate towards the store (kube-apiserver's --etcd-* flags). */
+function apiserverEtcdTlsArgs(name: string, stateDir: string): string[] {
+  const client = certPath(stateDir, etcdClientName(name));
+  return ['--etcd-cafile', pkiPaths(stateDir).ca, '--etcd-certfile', client.cert, '--etcd-keyfile', client.key];
 }
 
 /** A component of a TLS topology reaches the apiservers with its own identity, from its kubeconfig. */

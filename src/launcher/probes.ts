@@ -48,11 +48,9 @@ async function getJson(url: string, access: ApiAccess): Promise<{ status: number
 }
 
 /** A store member's /health: true when it has a leader. */
-export async function storeHealthy(url: string): Promise<boolean> {
+export async function storeHealthy(url: string, access: ApiAccess = {}): Promise<boolean> {
   try {
-    const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-    await res.arrayBuffer();
-    return res.ok;
+    return (await httpGet(`${url}/health`, access)).status === 200;
   } catch {
     return false;
   }
@@ -68,11 +66,11 @@ export async function apiReady(url: string, access: ApiAccess = {}): Promise<boo
 }
 
 /** A store member's Prometheus metrics as name → value (unlabelled series only). */
-export async function fetchMetrics(url: string): Promise<Map<string, number> | undefined> {
+export async function fetchMetrics(url: string, access: ApiAccess = {}): Promise<Map<string, number> | undefined> {
   try {
-    const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+    const res = await httpGet(`${url}/metrics`, access);
     const out = new Map<string, number>();
-    for (const line of (await res.text()).split('\n')) {
+    for (const line of res.text.split('\n')) {
       const m = /^([a-z_]+) ([0-9.e+-]+)$/.exec(line);
       if (m !== null) out.set(m[1] as string, Number(m[2]));
     }

@@ -19,6 +19,8 @@ interface MemberBase {
 
 export interface StoreMember extends MemberBase {
   readonly kind: 'store';
+  /** Client and peer URLs are https:// with mutual TLS (the topology's `tls`). */
+  readonly tls: boolean;
   readonly clientPort: number;
   readonly peerPort: number;
 }
@@ -152,7 +154,7 @@ export function parseTopology(doc: unknown, path: string): Topology {
     const apiservers = named(['apiserver']);
     switch (kind) {
       case 'store':
-        return { ...base, kind, clientPort: port('clientPort'), peerPort: port('peerPort') };
+        return { ...base, kind, tls, clientPort: port('clientPort'), peerPort: port('peerPort') };
       case 'apiserver':
         return { ...base, kind, port: port('port'), tls, stores: refs('stores', ['store'], named(['store'])) };
       case 'lb':
@@ -188,11 +190,11 @@ export function stores(t: Topology): StoreMember[] {
 }
 
 export function clientUrl(m: StoreMember): string {
-  return `http://${m.host}:${m.clientPort}`;
+  return `${m.tls ? 'https' : 'http'}://${m.host}:${m.clientPort}`;
 }
 
 export function peerUrl(m: StoreMember): string {
-  return `http://${m.host}:${m.peerPort}`;
+  return `${m.tls ? 'https' : 'http'}://${m.host}:${m.peerPort}`;
 }
 
 /** The URL clients use: a store's client URL, an apiserver's or the lb's HTTP(S) URL; '' for the rest. */

@@ -35,8 +35,7 @@ export class EtcdRegistryStore implements RegistryStore {
   private readonly watchers = new Set<KeyWatcher>();
 
   constructor(opts: EtcdRegistryStoreOptions) {
-    if (opts.tls !== undefined) throw new Error('TLS towards the store is not supported by this build (--etcd-cafile/--etcd-certfile/--etcd-keyfile)');
-    this.client = new EtcdClient({ endpoints: opts.endpoints, requestTimeoutMs: opts.requestTimeoutMs ?? 10_000 });
+    this.client = new EtcdClient({ endpoints: opts.endpoints, requestTimeoutMs: opts.requestTimeoutMs ?? 10_000, ...(opts.tls === undefined ? {} : { tls: { ...opts.tls } }) });
   }
 
   async get(key: string): Promise<{ kv: StoredKv | undefined; revision: number }> {
