@@ -87,8 +87,7 @@ describe('ketch-cluster: 3-master HA', () => {
     expect(leaders(rows, 'controller-manager')).toHaveLength(1);
     expect(rows.filter((r) => r.leader).length).toBe(3);
     for (const r of rows.filter((x) => x.kind === 'store')) expect(r.term).toBeGreaterThan(0);
-    for (const r of rows.filter((x) => x.kind === 'store')) expect(r.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    for (const r of rows.filter((x) => x.kind === 'apiserver' || x.kind === 'lb')) expect(r.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    for (const r of rows.filter((x) => x.kind === 'apiserver' || x.kind === 'lb' || x.kind === 'store')) expect(r.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     // Each component runs with its own identity: the scheduler may bind pods but not read secrets.
     const asScheduler = await kubectl('auth', 'can-i', 'create', 'pods', '--subresource', 'binding', '--as', 'system:kube-scheduler');
     expect(asScheduler.trim()).toBe('yes');

@@ -24,7 +24,7 @@ describe('topology', () => {
     expect(args.slice(1)).toEqual(['--master', 'https://127.0.0.1:8080', '--kubeconfig', '/tmp/state/kubeconfigs/worker-1.kubeconfig', '--node-name', 'worker-1', '--nodes', '1', '--metrics-bind-address', '127.0.0.1:10255']);
     const api = t.members.find((m) => m.name === 'apiserver-1');
     expect(memberArgs(t, api!, '/tmp/state').slice(1)).toEqual([
-      '--etcd-servers', 'http://127.0.0.1:2379,http://127.0.0.1:22379,http://127.0.0.1:32379',
+      '--etcd-servers', 'https://127.0.0.1:2379,https://127.0.0.1:22379,https://127.0.0.1:32379',
       '--bind-address', '127.0.0.1',
       '--secure-port', '8081',
       '--tls-cert-file', '/tmp/state/pki/apiserver-1.crt',
@@ -32,7 +32,12 @@ describe('topology', () => {
       '--client-ca-file', '/tmp/state/pki/ca.crt',
       '--authorization-mode', 'Node,RBAC',
       '--encryption-provider-config', '/tmp/state/pki/encryption-config.yaml',
+      '--etcd-cafile', '/tmp/state/pki/ca.crt',
+      '--etcd-certfile', '/tmp/state/pki/apiserver-1-etcd-client.crt',
+      '--etcd-keyfile', '/tmp/state/pki/apiserver-1-etcd-client.key',
     ]);
+    const store = t.members.find((m) => m.name === 'store-1');
+    expect(memberArgs(t, store!, '/tmp/state')).toEqual(expect.arrayContaining(['--listen-client-urls', 'https://127.0.0.1:2379', '--cert-file', '/tmp/state/pki/store-1.crt', '--client-cert-auth=true', '--peer-trusted-ca-file', '/tmp/state/pki/ca.crt']));
     const lb = t.members.find((m) => m.kind === 'lb');
     expect(memberArgs(t, lb!, '/tmp/state').slice(1)).toEqual(['__lb', '--listen', '127.0.0.1:8080', '--backends', 'https://127.0.0.1:8081,https://127.0.0.1:8082,https://127.0.0.1:8083', '--health-ca', '/tmp/state/pki/ca.crt']);
     expect(loadTopology(join(CLUSTER_DIR, 'single.yaml')).members.map((m) => m.kind)).toEqual(['store']);
