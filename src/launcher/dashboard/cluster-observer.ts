@@ -150,6 +150,7 @@ export class ClusterObserver {
       this.etcd?.client.close();
       this.etcd = members.length === 0 ? undefined : { key, client: new EtcdClient({ endpoints: members.map((m) => m.url), dialTimeoutMs: PROBE_TIMEOUT_MS, ...(state.tls === true ? { tls: this.cluster.apiAccess(state) } : {}) }) };
     }
+    const access = this.cluster.apiAccess(state);
     const previous = new Map(this.current.stores.map((s) => [s.name, s]));
     const answers = await Promise.all(
       members.map(async (m) => {
@@ -160,7 +161,7 @@ export class ClusterObserver {
         const view: StoreView = { name: m.name, pid: m.pid, state, url: m.url, partitioned: false, leader: state === 'paused' && last?.pid === m.pid && last.leader, ...kept };
         if (state !== 'up' || this.etcd === undefined) return { view };
         try {
-          const [st, healthy] = await Promise.all([this.etcd.client.forEndpoint(m.url).status({ timeoutMs: PROBE_TIMEOUT_MS }), storeHealthy(m.url, this.cluster.apiAccess(state))]);
+          const [st, healthy] = await Promise.all([this.etcd.client.forEndpoint(m.url).status({ timeoutMs: PROBE_TIMEOUT_MS }), storeHealthy(m.url, access)]);
           Object.assign(view, {
             term: Number(st.raftTerm),
             commitIndex: Number(st.raftIndex),
