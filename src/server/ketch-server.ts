@@ -141,6 +141,7 @@ export class KetchServer {
   /** The state machine's applied index (persisted with it). */
   private applied: number;
   private snapshotIndex: number;
+  private snapshotInFlight = false;
   private leader = NONE;
   private role = StateRole.Follower;
   private processing = false;
@@ -506,7 +507,7 @@ export class KetchServer {
         this.fatal(new Error('the member has been permanently removed from the cluster'));
         return;
       }
-      await this.maybeSnapshot();
+      this.maybeSnapshot();
     } catch (err) {
       this.fatal(err as Error);
       return;
@@ -650,16 +651,33 @@ export class KetchServer {
     });
   }
 
-  private async maybeSnapshot(): Promise<void> {
-    if (this.applied - this.snapshotIndex < this.cfg.snapshotCount) return;
+  /**
+   * Every snapshotCount applied entries: a raft snapshot and log compaction. It runs beside the raft
+   * loop, not in it: the loop must keep sending heartbeats and appends while the disk catches up.
+   */
+  private maybeSnapshot(): void {
+    if (this.snapshotInFlight || this.applied - this.snapshotIndex < this.cfg.snapshotCount) return;
     const raftApplied = this.node.basicStatus().applied;
     if (raftApplied <= this.snapshotIndex) return;
     const compactTo = Math.max(0, raftApplied - Math.min(CATCH_UP_ENTRIES, this.cfg.snapshotCount));
     const snap = this.node.createSnapshot(new Uint8Array(), compactTo);
-    await this.store.saveSnapshot(snap.metadata, compactTo);
-    this.snapshotIndex = snap.metadata.index;
-    this.dbSizeBytes = await this.store.approximateSizeBytes();
-    this.log.info({ index: snap.metadata.index, compactTo }, 'took raft snapshot and compacted the log');
+    this.snapshotInFlight = true;
+    const t0 = performance.now();
+    this.store
+      .saveSnapshot(snap.metadata, compactTo)
+      .then(async () => {
+        this.snapshotIndex = snap.metadata.index;
+        if (this.stopped) return;
+        this.dbSizeBytes = await this.store.approximateSizeBytes();
+        const ms = Math.round(performance.now() - t0);
+        this.log.info({ index: snap.metadata.index, compactTo, ms }, 'took raft snapshot and compacted the log');
+      })
+      .catch((err: unknown) => {
+        if (!this.stopped) this.fatal(err as Error);
+      })
+      .finally(() => {
+        this.snapshotInFlight = false;
+      });
   }
 
   private syncPeers(): void {

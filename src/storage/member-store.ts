@@ -83,6 +83,8 @@ interface RangeCompactor {
 
 const NEW_HARD_STATE: HardState = { term: 0, vote: NONE, commit: 0 };
 const ENTRY_END = prefixEnd(ENTRY_PREFIX) as Buffer;
+/** Entries deleted per batch when the log is compacted (see dropEntriesInBackground). */
+const ENTRY_DELETE_CHUNK = 4096;
 /** Upper bound for a whole-database compaction; app keys sorting above it are not compacted. */
 const COMPACT_ALL_END = Buffer.alloc(64, 0xff);
 
@@ -114,6 +116,10 @@ export class MemberStore {
   /** Term and vote of the newest hard state issued (every write changing them is fsynced). */
   private hardTerm = -1;
   private hardVote: string | undefined;
+
+  /** Log compaction: entries at or below this index are being deleted in the background. */
+  private dropTarget = 0;
+  private dropping = false;
 
   /** Readies queued for one batch whose write has not started (saveReady merges into it). */
   private pendingReady: PendingReady | undefined;
@@ -253,6 +259,8 @@ export class MemberStore {
       this.firstEntry = lowFirst;
       this.lastEntry = lowFirst === undefined ? undefined : base;
     }
+    // Entries at or below the snapshot are never read again (a crash interrupted their deletion).
+    if (lowFirst !== undefined) this.dropEntriesInBackground(base);
     this.log.info(
       { dataDir: this.dataDir, term: hardState.term, commit: hardState.commit, snapshotIndex: base, lastIndex, applied },
       'recovered member store',
@@ -471,22 +479,50 @@ export class MemberStore {
         throw invalid(`snapshot ${meta.index} is older than the one on disk (${this.snapIndex})`);
       }
       await this.appLane.run(() => this.makeAppDurable());
-      const ops: BatchOp[] = [{ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshotMetadata(meta) }];
-      const dropTo = this.lastEntry === undefined ? compactTo : Math.min(compactTo, this.lastEntry);
-      if (this.firstEntry !== undefined) {
-        for (let i = this.firstEntry; i <= dropTo; i++) ops.push({ type: 'del', key: entryKey(i) });
-      }
-      await this.write(ops, true);
+      await this.write([{ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshotMetadata(meta) }], true);
       this.snapIndex = meta.index;
-      if (this.firstEntry !== undefined && this.lastEntry !== undefined && dropTo >= this.firstEntry) {
-        if (dropTo >= this.lastEntry) {
-          this.firstEntry = undefined;
-          this.lastEntry = undefined;
-        } else {
-          this.firstEntry = dropTo + 1;
-        }
-      }
+      this.dropEntriesInBackground(compactTo);
     });
+  }
+
+  /**
+   * Deletes the entries up to `to` in chunks, each its own raft-lane job, so that a compaction of
+   * ~100k entries never holds the lane (and every append queued behind it) for long; close() lets it
+   * finish. Recovery reads only above the snapshot index, so entries a crash left below it are
+   * harmless, and recover() resumes their deletion.
+   */
+  private dropEntriesInBackground(to: number): void {
+    this.dropTarget = Math.max(this.dropTarget, to);
+    if (this.dropping) return;
+    this.dropping = true;
+    const run = async (): Promise<void> => {
+      try {
+        while (await this.raftLane.run(() => this.dropEntryChunk())) {
+          // one chunk per lane turn
+        }
+      } finally {
+        this.dropping = false;
+      }
+    };
+    this.track(run()).catch(() => undefined); // write() has recorded the failure and logged it
+  }
+
+  /** Deletes the next chunk of entries at or below dropTarget; false once there is none left. */
+  private async dropEntryChunk(): Promise<boolean> {
+    const first = this.firstEntry;
+    if (this.failure !== undefined || first === undefined || first > this.dropTarget) return false;
+    const last = this.lastEntry ?? first;
+    const hi = Math.min(first + ENTRY_DELETE_CHUNK - 1, this.dropTarget, last);
+    const ops: BatchOp[] = [];
+    for (let i = first; i <= hi; i++) ops.push({ type: 'del', key: entryKey(i) });
+    await this.write(ops, false);
+    if (hi >= last) {
+      this.firstEntry = undefined;
+      this.lastEntry = undefined;
+    } else {
+      this.firstEntry = hi + 1;
+    }
+    return this.firstEntry !== undefined && this.firstEntry <= this.dropTarget;
   }
 
   async getMeta(key: string): Promise<Buffer | undefined> {

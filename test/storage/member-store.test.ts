@@ -161,6 +161,33 @@ describe('MemberStore', () => {
     store = undefined;
   });
 
+  it('a large compaction runs in chunks beside later appends; recovery drops what was kept below the snapshot', async () => {
+    let s = await reopen();
+    await s.saveRaft({ entries: entries(1, 20_000, 1), hardState: { term: 1, vote: '', commit: 20_000 } });
+    await s.applyBatch([], 20_000);
+    await s.saveSnapshot({ index: 20_000, term: 1, confState: conf }, 19_990);
+    // Issued while the old entries are still being deleted (several chunks, each its own lane turn).
+    await s.saveRaft({ entries: entries(20_001, 20_010, 2), hardState: { term: 2, vote: '', commit: 20_005 } });
+    await s.close(); // lets the compaction finish
+    const { Level } = await import('level');
+    const entryIndexes = async (): Promise<number[]> => {
+      const raw = new Level<Buffer, Buffer>(path.join(dir, 'member', 'db'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      const left: number[] = [];
+      for await (const k of raw.keys({ gte: b('r/e/'), lt: b('r/e0') })) left.push(Number(k.readBigUInt64BE(4)));
+      await raw.close();
+      return left;
+    };
+    // The 10 entries below the snapshot kept for followers' catch-up, and the new ones.
+    expect(await entryIndexes()).toEqual(Array.from({ length: 20 }, (_, i) => 19_991 + i));
+    s = await reopen();
+    const rec = await s.recover();
+    expect(rec.entries.map((e) => e.index)).toEqual(Array.from({ length: 10 }, (_, i) => 20_001 + i));
+    await s.close();
+    // A restarted member never reads below its snapshot, so recovery deleted those.
+    expect(await entryIndexes()).toEqual(Array.from({ length: 10 }, (_, i) => 20_001 + i));
+    store = undefined;
+  });
+
   it('a snapshot covering the whole log leaves an empty log that appends continue from', async () => {
     const s = await reopen();
     await s.saveRaft({ entries: entries(1, 5, 1), hardState: { term: 1, vote: '', commit: 5 } });
