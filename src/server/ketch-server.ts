@@ -259,7 +259,10 @@ export class KetchServer {
       await store.close();
       const message = (err as Error).message;
       // Every startup error names the data dir it is about, so the operator knows what to inspect.
-      throw message.includes(cfg.dataDir) ? err : new Error(`data dir ${cfg.dataDir}: ${message}`, { cause: err });
+      if (message.includes(cfg.dataDir)) throw err;
+      // LevelDB's own reads report damaged tables as "Corruption: ..."; say what to do about it.
+      const advice = /corruption/i.test(message) ? '; its database files are damaged: remove this member and add it back with an empty data dir, or restore it from a snapshot' : '';
+      throw new Error(`data dir ${cfg.dataDir}: ${message}${advice}`, { cause: err });
     }
   }
 

@@ -234,3 +234,26 @@ export function encodeMeta(value: Uint8Array): Buffer {
 export function decodeMeta(value: Buffer): Buffer {
   return Buffer.from(new Reader(value, 'meta').rest());
 }
+
+/**
+ * An app record as stored: the app's value bytes, then a CRC32 (u32 BE) over key and value. The
+ * app's values are its own format (MVCC records are etcd's bbolt bytes, which carry no checksum),
+ * and LevelDB checks its sorted tables' block CRCs only when asked (level never asks), so without
+ * this a flipped bit in a table would be served as data.
+ */
+export function sealAppValue(key: Buffer, value: Buffer): Buffer {
+  const sealed = Buffer.allocUnsafe(value.length + CRC_BYTES);
+  value.copy(sealed, 0);
+  sealed.writeUInt32BE(crc32(value, crc32(key)), value.length);
+  return sealed;
+}
+
+/** The app's value inside a sealed record (a view, no copy); throws RecordError if it fails its CRC. */
+export function openAppValue(key: Buffer, stored: Buffer): Buffer {
+  if (stored.length < CRC_BYTES) throw new RecordError(`app record is ${stored.length} bytes, too short`);
+  const value = stored.subarray(0, stored.length - CRC_BYTES);
+  const want = stored.readUInt32BE(value.length);
+  const got = crc32(value, crc32(key));
+  if (want !== got) throw new RecordError(`app record fails its CRC (stored ${hex(want)}, computed ${hex(got)})`);
+  return value;
+}

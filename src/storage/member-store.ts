@@ -15,6 +15,9 @@ import {
   encodeHardState,
   encodeMeta,
   encodeSnapshotMetadata,
+  openAppValue,
+  RecordError,
+  sealAppValue,
 } from './codec.js';
 import {
   APPLIED_KEY,
@@ -92,7 +95,7 @@ const silentLogger: StorageLogger = { info() {}, warn() {}, error() {} };
 
 /**
  * The durable store of one member: one LevelDB database holding the raft log, hard state, snapshot
- * metadata, the app records and the applied index. Raft writes are fsynced before their promise
+ * metadata, the app records (each sealed with a CRC) and the applied index. Raft writes are fsynced before their promise
  * resolves; apply batches need not be, because the log replays them, until saveSnapshot drops that
  * log (it makes the app state durable first).
  *
@@ -276,7 +279,7 @@ export class MemberStore {
     this.assertUsable();
     const end = prefixEnd(prefix);
     const range = end === undefined ? { gte: prefix } : { gte: prefix, lt: end };
-    for await (const batch of scanBatches(this.db, range)) yield* batch;
+    for await (const batch of scanBatches(this.db, range)) yield* this.openAppRecords(batch);
   }
 
   /** As appRecords, a batch at a time (much cheaper per record for whole keyspaces). */
@@ -284,7 +287,27 @@ export class MemberStore {
     assertAppKey(prefix, 'app prefix');
     this.assertUsable();
     const end = prefixEnd(prefix);
-    yield* scanBatches(this.db, end === undefined ? { gte: prefix } : { gte: prefix, lt: end });
+    for await (const batch of scanBatches(this.db, end === undefined ? { gte: prefix } : { gte: prefix, lt: end })) {
+      yield this.openAppRecords(batch);
+    }
+  }
+
+  /** Strips each record's CRC in place; a record that fails it is damage, never data to serve. */
+  private openAppRecords(batch: Array<[Buffer, Buffer]>): Array<[Buffer, Buffer]> {
+    for (const record of batch) {
+      try {
+        record[1] = openAppValue(record[0], record[1]);
+      } catch (err) {
+        if (!(err instanceof RecordError)) throw err;
+        throw new StorageError(
+          StorageErrorCode.CorruptRecord,
+          `data dir ${this.dataDir}: app record ${JSON.stringify(record[0].toString('latin1'))}: ${err.message}; ` +
+            'the data dir is damaged (or was written by a Ketch whose app records had no CRC): ' +
+            'remove this member and add it back with an empty data dir, or restore it from a snapshot',
+        );
+      }
+    }
+    return batch;
   }
 
   /**
@@ -350,7 +373,7 @@ export class MemberStore {
     }
     if (r.hardState !== undefined) p.hardState = r.hardState;
     if (app !== undefined) {
-      for (const op of app.ops) p.ops.push(op);
+      for (const op of app.ops) p.ops.push(sealAppOp(op));
       p.applied = app.applied;
     }
     p.sync ||= sync;
@@ -438,7 +461,7 @@ export class MemberStore {
       throw invalid(`applied ${applied} is below the applied index ${this.appliedIssued} already written`);
     }
     this.appliedIssued = applied;
-    const batch: BatchOp[] = [...ops, { type: 'put', key: APPLIED_KEY, value: encodeApplied(applied) }];
+    const batch: BatchOp[] = [...ops.map(sealAppOp), { type: 'put', key: APPLIED_KEY, value: encodeApplied(applied) }];
     return this.appLane.run(async () => {
       await this.write(batch, opts.sync ?? false);
       this.appliedWritten = applied;
@@ -624,7 +647,8 @@ export class MemberStore {
       for await (const key of this.db.keys(range)) out.push({ type: 'del', key });
     }
     // Deletes come first, so a put of a key that also existed before wins.
-    out.push(...ops, { type: 'put', key: APPLIED_KEY, value: encodeApplied(applied) });
+    for (const op of ops) out.push(sealAppOp(op));
+    out.push({ type: 'put', key: APPLIED_KEY, value: encodeApplied(applied) });
     return out;
   }
 
@@ -811,6 +835,11 @@ function validateSnapshotMetadata(m: SnapshotMetadata): void {
   if (!Array.isArray(m.confState.voters) || !Array.isArray(m.confState.learners)) {
     throw invalid('snapshot confState needs voters and learners arrays');
   }
+}
+
+/** App puts are stored sealed with a CRC (see sealAppValue); appRecords opens them. */
+function sealAppOp(op: StorageOp): StorageOp {
+  return op.type === 'put' ? { type: 'put', key: op.key, value: sealAppValue(op.key, op.value) } : op;
 }
 
 function validateAppOps(ops: readonly StorageOp[]): void {

@@ -194,4 +194,39 @@ describe('MemberStore recovery from damaged records', () => {
     await expect(s.getMeta('member-id')).rejects.toMatchObject({ code: StorageErrorCode.CorruptRecord });
     await s.close();
   });
+
+  it('an app record with any byte of its key or value flipped is refused when read, naming the data dir', async () => {
+    const appKey = Buffer.from('mk-some-record');
+    const value = Buffer.from('the app value, as the application wrote it');
+    let s = await MemberStore.open(dir);
+    await s.applyBatch([{ type: 'put', key: appKey, value }], 1, { sync: true });
+    await s.close();
+    let stored: Buffer | undefined;
+    await tamper(async (db) => {
+      stored = (await db.get(appKey)) as Buffer;
+    });
+    expect(stored?.length, 'value plus a 4-byte CRC').toBe(value.length + 4);
+    for (let i = 0; i < (stored as Buffer).length; i++) {
+      const bad = Buffer.from(stored as Buffer);
+      bad[i] = (bad[i] as number) ^ 0x01;
+      await tamper((db) => db.put(appKey, bad));
+      s = await MemberStore.open(dir);
+      const read = async (): Promise<void> => {
+        for await (const _ of s.appRecords(Buffer.from('m'))) void _;
+      };
+      await expect(read(), `byte ${i}`).rejects.toMatchObject({ code: StorageErrorCode.CorruptRecord, message: expect.stringContaining(`data dir ${dir}: app record "mk-some-record"`) });
+      await s.close();
+    }
+    // A record moved under another key fails too: the CRC covers the key.
+    await tamper(async (db) => {
+      await db.del(appKey);
+      await db.put(Buffer.from('mk-other-record'), stored as Buffer);
+    });
+    s = await MemberStore.open(dir);
+    const batches = async (): Promise<void> => {
+      for await (const _ of s.appRecordBatches(Buffer.from('m'))) void _;
+    };
+    await expect(batches()).rejects.toMatchObject({ code: StorageErrorCode.CorruptRecord });
+    await s.close();
+  });
 });
