@@ -113,7 +113,10 @@ export class RaftNode {
     this.raft.step(message({ type: MessageType.Hup, from: this.raft.id }));
   }
 
-  /** The transport could not reach `id`; the leader stops streaming to it until it answers. */
+  /**
+   * The transport could not reach `id`: a leader stops streaming to it until it answers; a follower
+   * whose leader it is campaigns within a few ticks instead of a whole election timeout.
+   */
   reportUnreachable(id: NodeId): void {
     this.raft.step(message({ type: MessageType.Unreachable, from: id, to: this.raft.id }));
   }

@@ -226,3 +226,45 @@ describe('leader stickiness', () => {
     expect(c.status('1')).toMatchObject({ term: 2, role: StateRole.Leader });
   });
 });
+
+describe('a follower that loses its leader\'s connection', () => {
+  it('campaigns within a few ticks, and the other follower, which lost the leader too, elects it', () => {
+    const c = newCluster(['1', '2', '3'], { checkQuorum: true, preVote: true });
+    c.elect('1');
+    c.crash('1');
+    c.node('2').reportUnreachable('1');
+    c.node('3').reportUnreachable('1');
+    let ticks = 0;
+    while (c.role('2') !== StateRole.Leader && c.role('3') !== StateRole.Leader && ticks < ELECTION_TICKS) {
+      c.tick('2');
+      c.tick('3');
+      ticks++;
+    }
+    // A whole election timeout is at least ELECTION_TICKS; the suspicious followers need at most 3.
+    expect(ticks).toBeLessThanOrEqual(3);
+    expect([c.role('2'), c.role('3')]).toContain(StateRole.Leader);
+    expect(c.term('2')).toBe(3);
+  });
+
+  it('does not unseat a leader the other follower still hears: its pre-vote is ignored, the next heartbeat brings it back', () => {
+    const c = newCluster(['1', '2', '3'], { checkQuorum: true, preVote: true });
+    c.elect('1');
+    c.node('3').reportUnreachable('1');
+    c.resetTranscript();
+    for (let i = 0; i < 4; i++) c.tick('3');
+    expect(c.role('3')).toBe(StateRole.PreCandidate);
+    expect(c.transcript().filter((line) => line.includes('PreVoteResp'))).toEqual([]);
+    c.tick('1');
+    expect(c.status('3')).toMatchObject({ role: StateRole.Follower, lead: '1', term: 2 });
+    expect(c.status('1')).toMatchObject({ role: StateRole.Leader, term: 2 });
+    expect(c.status('2')).toMatchObject({ lead: '1', term: 2 });
+  });
+
+  it('ignores a report about a member that is not its leader', () => {
+    const c = newCluster(['1', '2', '3'], { checkQuorum: true, preVote: true });
+    c.elect('1');
+    c.node('3').reportUnreachable('2');
+    for (let i = 0; i < ELECTION_TICKS - 1; i++) c.tick('3');
+    expect(c.status('3')).toMatchObject({ role: StateRole.Follower, lead: '1' });
+  });
+});

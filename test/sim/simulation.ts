@@ -479,7 +479,8 @@ export class Simulation {
       this.queue.push(this.now, { kind: 'snapStatus', leader: m.from, incarnation: from.incarnation, to: m.to, ok });
     }
     if (!ok) {
-      if (cut && from?.alive && this.rnd.chance(0.3)) from.node?.reportUnreachable(m.to);
+      // A real transport notices a cut link or a dead peer when its stream breaks.
+      if ((cut || to?.alive === false) && from?.alive && this.rnd.chance(0.3)) from.node?.reportUnreachable(m.to);
       return;
     }
     this.opts.trace?.(`t=${String(this.now).padStart(6)} ${describeMessage(m)}`);
