@@ -34,6 +34,7 @@ export function benchmarksMarkdown(summary: RowSummary[], meta: RunMeta): string
     `- Versions: node ${meta.node}; ${meta.etcd}; ${meta.h2load}; ketch at git ${meta.git.commit.slice(0, 10)}` +
       (meta.git.dirty.length > 0 ? ` plus uncommitted changes in ${meta.git.dirty.length} file(s) under src/ (the lead's work in progress)` : '') +
       '.',
+    '- The control plane at scale (issue #7, `npm run bench:kube`) has its own page: [benchmarks-control-plane.md](benchmarks-control-plane.md).',
     '- Clusters: 3 members on loopback, started by the integration harness with identical etcd flags',
     '  (default heartbeat 100 ms, election 1000 ms, snapshot count 100,000, real fsync), a fresh cluster',
     '  per implementation per round; every row runs on it in the order of the table.',

@@ -75,18 +75,14 @@ describe('regressions found by the torture suite', () => {
     }
   }, 180_000);
 
-  // KNOWN BUG, not fixed here (storage and raft semantics; see the torture report). Found by
-  // crash-durability.test.ts (one run in six). A follower's raft log holds entries above the commit
-  // index it has persisted; it has already acknowledged them to the leader. If one of them is
-  // damaged (a record that fails ketch's CRC although LevelDB returned it whole, i.e. rot, not a
-  // torn write), recovery cuts it and everything after it as a "torn tail". The leader still
-  // believes the follower has those entries (its match index never goes back, and a rejection at
-  // or below match is ignored as stale), so the follower never receives them again: it stays
-  // behind forever (linearizable reads time out, /health 503) with nothing but a warning in its
-  // log. Worse, the cut entries may have been committed on the strength of its acknowledgement.
-  // etcd treats a CRC mismatch in a complete WAL record as fatal and only cuts a torn last record.
-  // Expected: the member refuses to start with a clear message, or it catches up. Remove `.fails`
-  // once fixed.
+  // Found by crash-durability.test.ts (one run in six), fixed in cbfae85. A follower's raft log holds
+  // entries above the commit index it has persisted; it has already acknowledged them to the leader.
+  // If one of them is damaged (it fails ketch's CRC although LevelDB returned it whole: rot, not a
+  // torn write), recovery used to cut it and everything after it as a "torn tail". The leader still
+  // believed the follower had those entries (its match index never goes back), so the follower
+  // stayed behind forever, and the cut entries may have been committed on the strength of its ack.
+  // As etcd with a CRC mismatch in a complete WAL record, the member now refuses to start with a
+  // clear message (or, had the damage been a torn tail, it would catch up).
   it('a follower that lost acknowledged entries above its persisted commit refuses to start or catches up', async () => {
     const c = await threeMembers('lost-acked-entries', 100_000);
     const leader = await c.leader();
