@@ -16,6 +16,22 @@ function hasChecksum(size: number): boolean {
   return size % 512 === sha256Bytes;
 }
 
+/**
+ * A file system error on the snapshot file `path` (the error itself, or the cause a SnapshotError
+ * wraps) as Go's *PathError prints it, `OP FILE: no such file or directory`, since etcdctl reports
+ * it that way and scripts match it. Undefined for any other error, e.g. one on the data dir.
+ */
+function goPathError(op: string, path: string, error: unknown): string | undefined {
+  for (const candidate of [error, (error as { cause?: unknown }).cause]) {
+    const errno = candidate as Partial<NodeJS.ErrnoException> | undefined;
+    if (typeof errno?.code !== "string" || typeof errno.message !== "string" || errno.path !== path) continue;
+    // Node: "ENOENT: no such file or directory, stat 'FILE'"; libuv's text is the C library's, as Go's.
+    const text = new RegExp(`^${errno.code}: (.+?), [a-z]+ `).exec(errno.message)?.[1];
+    if (text !== undefined) return `${op} ${path}: ${text}`;
+  }
+  return undefined;
+}
+
 const saveCommand: CommandSpec = {
   name: "save",
   use: "save <filename>",
@@ -103,9 +119,7 @@ const statusCommand: CommandSpec = {
       status = await snapshotStatus(path);
     } catch (error) {
       // etcdctl's first step is a stat of the file; its error reads like Go's.
-      const cause = (error as { cause?: { code?: string } }).cause;
-      if (cause?.code === "ENOENT") throw new CtlError(ExitCode.error, `stat ${path}: no such file or directory`);
-      throw new CtlError(ExitCode.error, (error as Error).message);
+      throw new CtlError(ExitCode.error, goPathError("stat", path, error) ?? (error as Error).message);
     }
     printer.dbStatus(status);
   },
@@ -135,10 +149,11 @@ const restoreCommand: CommandSpec = {
     const { restoreSnapshot } = await import("../snapshot/snapshot-restore.js");
     const name = ctx.flags.string("name");
     const dataDir = ctx.flags.string("data-dir");
+    const path = ctx.args[0] as string;
     let result;
     try {
       result = await restoreSnapshot({
-        snapshotPath: ctx.args[0] as string,
+        snapshotPath: path,
         name,
         initialCluster: ctx.flags.string("initial-cluster"),
         initialClusterToken: ctx.flags.string("initial-cluster-token"),
@@ -147,7 +162,8 @@ const restoreCommand: CommandSpec = {
         skipHashCheck: ctx.flags.bool("skip-hash-check"),
       });
     } catch (error) {
-      throw new CtlError(ExitCode.error, (error as Error).message);
+      // etcdctl's restore opens the file first: `open FILE: no such file or directory`.
+      throw new CtlError(ExitCode.error, goPathError("open", path, error) ?? (error as Error).message);
     }
     for (const warning of result.warnings) ctx.output.err(`warning: ${warning}\n`);
     ctx.output.err(
