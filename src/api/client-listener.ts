@@ -9,12 +9,14 @@ import { etcdServiceDefinitions } from './etcd-proto.js';
 import { GrpcServerMetrics } from './grpc-metrics.js';
 import { KetchGrpcServer, type PlainHttpResponse } from './grpc-h2/grpc-server.js';
 import { authService } from './auth-service.js';
+import { ConnectionLimit } from './connection-limit.js';
+import { refuseConnection } from './connection-refusal.js';
 import { AuthorityFixingStream, firstRequestNeedsAuthorityFix } from './h2-authority-fix.js';
 import { kvService } from './kv-service.js';
 import { leaseService } from './lease-service.js';
 import { maintenanceService } from './maintenance-service.js';
 import { watchService } from './watch-service.js';
-import { PROMETHEUS_CONTENT_TYPE, readCounter, renderMetrics } from '../util/prometheus.js';
+import { PROMETHEUS_CONTENT_TYPE, readCounter, readGauge, renderMetrics } from '../util/prometheus.js';
 
 /** grpc's own framing on top of the request limit, as etcd allows (grpcOverheadBytes). */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -38,6 +40,15 @@ const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0');
 const SNIFF_WAIT_MS = 15;
 /** A client that sends this much without a complete first HEADERS frame is not worth sniffing further. */
 const SNIFF_BYTES_MAX = 64 * 1024;
+/** Refused connections are logged at most once per this period: a client past the limit may redial in a loop. */
+const REFUSAL_LOG_PERIOD_MS = 10_000;
+/** Refused connections being told why at once (each for up to 2 s); beyond that they are just closed. */
+const REFUSING_MAX = 256;
+
+/** What a client turned away by --experimental-max-client-connections is told (gRPC RESOURCE_EXHAUSTED, HTTP 503). */
+export function tooManyClientConnections(max: number): string {
+  return `etcdserver: too many client connections (at most ${max}); close some or raise --experimental-max-client-connections`;
+}
 
 /**
  * Serves a member's client URLs: gRPC (etcd v3 API) and HTTP/1.1 (/health, /version, /metrics) on the
@@ -57,6 +68,11 @@ export class ClientListener {
   private grpcBytesWritten = 0;
   private readonly grpcSockets = new Set<Socket>();
   private readonly tls: ServerTls | undefined;
+  /** Connections on the client URLs (not --listen-metrics-urls), against --experimental-max-client-connections. */
+  private readonly connectionLimit: ConnectionLimit;
+  private lastRefusalLogMs = -Infinity;
+  /** Refused connections still open (connection-refusal.ts answers, then closes them). */
+  private refusing = 0;
 
   constructor(
     private readonly server: KetchServer,
@@ -75,11 +91,14 @@ export class ClientListener {
       /** --experimental-max-watches-per-stream / --experimental-max-leases (abuse limits). */
       maxWatchesPerStream?: number;
       maxLeases?: number;
+      /** --experimental-max-client-connections: connections the client URLs hold at once; 0 or absent: no limit. */
+      maxClientConnections?: number;
       /** Needed by https:// URLs; ignored (with a warning) by http:// ones, as etcd does. */
       tls?: ServerTls;
     },
   ) {
     this.tls = limits.tls;
+    this.connectionLimit = new ConnectionLimit(limits.maxClientConnections ?? 0);
     const maxReceiveMessageBytes = limits.maxRequestBytes + GRPC_OVERHEAD_BYTES;
     if (grpcServerKind(limits.grpcServer) === 'ketch') {
       this.ketchGrpc = new KetchGrpcServer(log, { maxReceiveMessageBytes, plainHttp: (method, path) => this.httpResponse(method, path) });
@@ -99,6 +118,14 @@ export class ClientListener {
     );
     readCounter(server.metrics.registry, { name: 'etcd_network_client_grpc_sent_bytes_total', help: 'The total number of bytes sent to grpc clients.' }, () =>
       [...this.grpcSockets].reduce((n, s) => n + s.bytesWritten, this.grpcBytesWritten),
+    );
+    readGauge(server.metrics.registry, { name: 'ketch_network_client_connections', help: 'The number of open connections on the client URLs (Ketch only).' }, () =>
+      this.connectionLimit.open,
+    );
+    readCounter(
+      server.metrics.registry,
+      { name: 'ketch_network_client_connections_refused_total', help: 'The total number of client connections refused by --experimental-max-client-connections (Ketch only).' },
+      () => this.connectionLimit.refusedTotal,
     );
     const defs = etcdServiceDefinitions();
     this.addService(defs.KV, kvService(server, log, limits));
@@ -122,7 +149,13 @@ export class ClientListener {
     else this.grpcServer?.addService(def, impl);
   }
 
-  async listen(url: string): Promise<void> {
+  /**
+   * Serves one URL. Connections on a limited URL (the client URLs) count against
+   * --experimental-max-client-connections; --listen-metrics-urls are not limited, so /metrics and
+   * /health stay reachable while clients hold every slot.
+   */
+  async listen(url: string, opts: { limited?: boolean } = {}): Promise<void> {
+    const limited = opts.limited ?? true;
     const u = new URL(url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`${url}: client URLs are http:// or https://`);
     const secure = u.protocol === 'https:';
@@ -133,7 +166,7 @@ export class ClientListener {
       this.log.warn({ url }, 'the scheme of this client URL is http while key and cert files are given; it serves plain HTTP');
     }
     const host = u.hostname.replace(/^\[|\]$/g, '');
-    const net = secure ? this.tlsServer(this.tls as ServerTls) : createNetServer((socket) => this.accept(socket));
+    const net = secure ? this.tlsServer(this.tls as ServerTls, limited) : createNetServer((socket) => this.admit(socket, limited));
     await new Promise<void>((resolve, reject) => {
       net.once('error', (err: NodeJS.ErrnoException) =>
         reject(new Error(`cannot listen for clients on ${url}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)),
@@ -149,14 +182,53 @@ export class ClientListener {
    * http/1.1, and what a connection speaks is still told by its first bytes. A client without a
    * certificate from the trusted CA is dropped before any request is read, as etcd refuses it.
    */
-  private tlsServer(tls: ServerTls): NetServer {
+  private tlsServer(tls: ServerTls, limited: boolean): NetServer {
     return createTlsListener(tls, {
       // grpc-js serves no plain HTTP over HTTP/2: with it, a client offering both (curl, browsers)
       // is given http/1.1 (the server's order wins); gRPC clients offer only h2.
       alpn: this.ketchGrpc !== undefined ? ['h2', 'http/1.1'] : ['http/1.1', 'h2'],
-      onSecureConnection: (socket) => this.accept(socket),
+      onSecureConnection: (socket) => this.admit(socket, limited),
       onRefused: (remote, reason) => this.log.warn({ remote, reason }, 'rejected client connection'),
     });
+  }
+
+  /**
+   * Counts a new connection against the limit, or refuses it. Over TLS the slot is taken after the
+   * handshake, so the refusal can still be said in words (connection-refusal.ts).
+   */
+  private admit(socket: Socket, limited: boolean): void {
+    if (limited) {
+      const release = this.connectionLimit.tryAcquire();
+      if (release === undefined) {
+        this.refuse(socket);
+        return;
+      }
+      socket.once('close', release);
+    }
+    this.accept(socket);
+  }
+
+  private refuse(socket: Socket): void {
+    const max = this.connectionLimit.maxConnections;
+    const now = performance.now();
+    if (now - this.lastRefusalLogMs >= REFUSAL_LOG_PERIOD_MS) {
+      this.lastRefusalLogMs = now;
+      this.log.warn(
+        { remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, maxClientConnections: max, refusedTotal: this.connectionLimit.refusedTotal },
+        'refused client connection: too many client connections (logged at most once per 10 s)',
+      );
+    }
+    if (this.refusing >= REFUSING_MAX) {
+      socket.destroy();
+      return;
+    }
+    this.refusing++;
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.refusing--;
+      this.sockets.delete(socket);
+    });
+    refuseConnection(socket, tooManyClientConnections(max));
   }
 
   private accept(socket: Socket): void {

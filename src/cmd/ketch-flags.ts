@@ -40,6 +40,8 @@ export interface KetchFlags {
   maxWatchesPerStream: number;
   /** Ketch only: leases the cluster may hold (etcd has no limit). */
   maxLeases: number;
+  /** Ketch only: connections the client URLs hold at once (etcd has no limit); 0 = no limit. */
+  maxClientConnections: number;
   /** --cert-file, --key-file, --client-cert-auth, --trusted-ca-file, --auto-tls. */
   clientTls: TlsFlags;
   /** The same for peers: --peer-cert-file, --peer-key-file, ... */
@@ -89,6 +91,11 @@ const SPECS: Record<string, FlagSpec> = {
   'bcrypt-cost': { kind: 'int', def: '10', help: 'Specify the cost / strength of the password hashing algorithm (4..31).' },
   'experimental-max-watches-per-stream': { kind: 'int', def: '10000', help: 'Ketch only: the most watches one Watch stream may hold; more are canceled at creation.' },
   'experimental-max-leases': { kind: 'int', def: '1000000', help: 'Ketch only: the most leases the cluster may hold; LeaseGrant beyond it is refused.' },
+  'experimental-max-client-connections': {
+    kind: 'int',
+    def: '10000',
+    help: 'Ketch only: the most connections the client URLs hold at once (0: no limit); more are refused (gRPC RESOURCE_EXHAUSTED then GOAWAY, HTTP 503).',
+  },
   'cert-file': { kind: 'string', def: '', help: 'Path to the client server TLS cert file.' },
   'key-file': { kind: 'string', def: '', help: 'Path to the client server TLS key file.' },
   'client-cert-auth': { kind: 'bool', def: 'false', help: 'Enable client cert authentication.' },
@@ -322,6 +329,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Ket
     authTokenTtlSeconds: int('auth-token-ttl', get('auth-token-ttl'), 1),
     maxWatchesPerStream: int('experimental-max-watches-per-stream', get('experimental-max-watches-per-stream'), 1),
     maxLeases: int('experimental-max-leases', get('experimental-max-leases'), 1),
+    maxClientConnections: int('experimental-max-client-connections', get('experimental-max-client-connections'), 0),
     bcryptCost,
     clientTls,
     peerTls,

@@ -83,7 +83,7 @@ async function main(): Promise<number> {
   try {
     await server.start();
     for (const url of flags.listenClientUrls) await clients.listen(url);
-    for (const url of flags.listenMetricsUrls) await clients.listen(url);
+    for (const url of flags.listenMetricsUrls) await clients.listen(url, { limited: false });
   } catch (err) {
     log.fatal({ err }, 'cannot start member');
     process.stderr.write(`ketch: ${(err as Error).message}\n`);

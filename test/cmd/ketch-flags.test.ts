@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlagError, parseFlags } from '../../src/cmd/ketch-flags.js';
+import { FlagError, parseFlags, usage } from '../../src/cmd/ketch-flags.js';
 
 describe("ketch's etcd-compatible flags", () => {
   it("has etcd 3.4's defaults", () => {
@@ -80,6 +80,29 @@ describe("ketch's etcd-compatible flags", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('reads --experimental-max-client-connections (default 10000, 0 = no limit) and --auth-token-ttl', () => {
+    const defaults = parseFlags([], {});
+    const given = parseFlags(['--experimental-max-client-connections', '3', '--auth-token', 'simple', '--auth-token-ttl', '2'], {});
+    const unlimited = parseFlags(['--experimental-max-client-connections=0'], {});
+    const fromEnv = parseFlags([], { ETCD_EXPERIMENTAL_MAX_CLIENT_CONNECTIONS: '50' });
+    if (defaults === 'help' || given === 'help' || unlimited === 'help' || fromEnv === 'help') throw new Error('unexpected help');
+    expect([defaults.maxClientConnections, defaults.authTokenTtlSeconds]).toEqual([10000, 300]);
+    expect([given.maxClientConnections, given.authTokenTtlSeconds]).toEqual([3, 2]);
+    expect(unlimited.maxClientConnections).toBe(0);
+    expect(fromEnv.maxClientConnections).toBe(50);
+    expect(usage()).toContain('--experimental-max-client-connections (default "10000")');
+  });
+
+  it.each([
+    [['--experimental-max-client-connections', '-1'], /--experimental-max-client-connections must be an integer >= 0, got "-1"/],
+    [['--experimental-max-client-connections', 'many'], /--experimental-max-client-connections must be an integer >= 0/],
+    [['--experimental-max-client-connections'], /flag --experimental-max-client-connections needs a value/],
+    [['--auth-token-ttl', '0'], /--auth-token-ttl must be an integer >= 1/],
+  ])('rejects %j', (argv, message) => {
+    expect(() => parseFlags(argv, {})).toThrow(FlagError);
+    expect(() => parseFlags(argv, {})).toThrow(message);
   });
 
   it('--help asks for the usage text', () => {
