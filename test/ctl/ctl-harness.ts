@@ -72,6 +72,11 @@ export function runTool(tool: Tool, endpoints: readonly string[], args: readonly
   const endpointArgs = opts.noEndpointsFlag === true ? [] : ["--endpoints", endpoints.join(",")];
   const [command, argv] =
     tool === "etcdctl" ? [etcdctlBinary, [...endpointArgs, ...args]] : [process.execPath, [ketchctlEntry(), ...endpointArgs, ...args]];
+  return runProgram(command, argv, opts);
+}
+
+/** One run of any program with etcd's environment variables cleared; never throws on a non-zero exit. */
+export function runProgram(command: string, argv: readonly string[], opts: Omit<RunOptions, "noEndpointsFlag"> = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, argv, { stdio: ["pipe", "pipe", "pipe"], env: cleanEnv(opts.env ?? {}) });
     const stdout: Buffer[] = [];

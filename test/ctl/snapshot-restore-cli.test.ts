@@ -8,7 +8,7 @@
 // etcdctl. test/snapshot/ covers the same restore through the library call; this file covers the
 // CLI's flags, output and exit codes on top of it.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -20,7 +20,7 @@ import { freePorts } from "../api/free-port.js";
 import { Cluster, destroyAllClusters, etcdctlBinary, parseJsonExact, requirePrerequisites } from "../integration/cluster.js";
 import { useCluster } from "../integration/cluster-fixture.js";
 import { client, dump, etcdctlJson, hashKV, runWorkload, saveSnapshot, type Dump } from "../snapshot/snapshot-helpers.js";
-import { builtKetchctl, ownStderr, type RunResult } from "./ctl-harness.js";
+import { builtKetchctl, ownStderr, runProgram, type RunResult } from "./ctl-harness.js";
 
 const host = "127.0.0.1";
 /** util-linux `script`: runs a command on a pseudo-terminal (Debian bsdutils, always installed). */
@@ -30,34 +30,6 @@ afterAll(destroyAllClusters, 60_000);
 beforeAll(() => {
   if (!existsSync(builtKetchctl)) throw new Error(`${builtKetchctl} is missing: build it first with \`npm run build\``);
 });
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith("ETCD_") && !key.startsWith("ETCDCTL_")) env[key] = value;
-  }
-  return { ...env, ETCDCTL_API: "3" };
-}
-
-/** One run of a program with stdin closed; never throws on a non-zero exit. */
-function runProgram(command: string, argv: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"], env: cleanEnv() });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") });
-    });
-  });
-}
 
 /** The built ketchctl bin (what `npx ketchctl` runs). */
 function ketchctl(args: readonly string[]): Promise<RunResult> {
