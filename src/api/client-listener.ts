@@ -9,7 +9,7 @@ import { etcdServiceDefinitions } from './etcd-proto.js';
 import { GrpcServerMetrics } from './grpc-metrics.js';
 import { KetchGrpcServer, type PlainHttpResponse } from './grpc-h2/grpc-server.js';
 import { authService } from './auth-service.js';
-import { ConnectionLimit } from './connection-limit.js';
+import { ConnectionLimit } from '../util/connection-limit.js';
 import { refuseConnection } from './connection-refusal.js';
 import { AuthorityFixingStream, firstRequestNeedsAuthorityFix } from './h2-authority-fix.js';
 import { kvService } from './kv-service.js';

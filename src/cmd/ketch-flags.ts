@@ -42,6 +42,7 @@ export interface KetchFlags {
   maxLeases: number;
   /** Ketch only: connections the client URLs hold at once (etcd has no limit); 0 = no limit. */
   maxClientConnections: number;
+  maxPeerConnections: number;
   /** --cert-file, --key-file, --client-cert-auth, --trusted-ca-file, --auto-tls. */
   clientTls: TlsFlags;
   /** The same for peers: --peer-cert-file, --peer-key-file, ... */
@@ -95,6 +96,11 @@ const SPECS: Record<string, FlagSpec> = {
     kind: 'int',
     def: '10000',
     help: 'Ketch only: the most connections the client URLs hold at once (0: no limit); more are refused (gRPC RESOURCE_EXHAUSTED then GOAWAY, HTTP 503).',
+  },
+  'experimental-max-peer-connections': {
+    kind: 'int',
+    def: '1024',
+    help: 'Ketch only: the most connections the peer URLs hold at once (0: no limit); more are closed at once. A member uses a few per peer.',
   },
   'cert-file': { kind: 'string', def: '', help: 'Path to the client server TLS cert file.' },
   'key-file': { kind: 'string', def: '', help: 'Path to the client server TLS key file.' },
@@ -330,6 +336,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Ket
     maxWatchesPerStream: int('experimental-max-watches-per-stream', get('experimental-max-watches-per-stream'), 1),
     maxLeases: int('experimental-max-leases', get('experimental-max-leases'), 1),
     maxClientConnections: int('experimental-max-client-connections', get('experimental-max-client-connections'), 0),
+    maxPeerConnections: int('experimental-max-peer-connections', get('experimental-max-peer-connections'), 0),
     bcryptCost,
     clientTls,
     peerTls,

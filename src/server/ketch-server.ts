@@ -73,6 +73,8 @@ export interface ServerConfig {
   readonly authTokenTtlSeconds?: number;
   /** Peer TLS (--peer-cert-file, ...): served on https:// peer URLs and used to dial https:// peers. */
   readonly peerTls?: ServerTls;
+  /** --experimental-max-peer-connections: connections the peer URLs hold at once (0: no limit). */
+  readonly maxPeerConnections?: number;
 }
 
 /** etcd's default backend quota when --quota-backend-bytes is 0. */
@@ -228,6 +230,7 @@ export class KetchServer {
       // Followers forward lease renewals and TTL reads to the leader here (etcd's leasehttp).
       services: [this.leases.peerService()],
       dialOverrides: cfg.peerDialOverrides,
+      ...(cfg.maxPeerConnections !== undefined ? { maxConnections: cfg.maxPeerConnections } : {}),
       ...(cfg.peerTls !== undefined ? { tls: cfg.peerTls } : {}),
       handler: {
         onMessage: (m) => this.onPeerMessage(m),

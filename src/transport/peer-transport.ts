@@ -6,11 +6,12 @@
 // Nothing here throws into or blocks the Raft loop: send() only queues, and the handler's
 // onUnreachable/onSnapshotStatus are called on later ticks, never from inside send().
 
-import type { Server as NetServer, Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 
 import { createTlsListener, type ServerTls } from '../tls/tls-listener.js';
+import { ConnectionLimit } from '../util/connection-limit.js';
 
 import { type Message, MessageType } from '../raft/types.js';
 import { peerChannelOptions, peerServerOptions } from './grpc-options.js';
@@ -64,8 +65,15 @@ export interface PeerTransportOptions {
    * https:// peer URLs and shown when dialling https:// peers. Needed to listen on https://.
    */
   readonly tls?: ServerTls;
+  /**
+   * --experimental-max-peer-connections: connections the peer URLs hold at once; one more is
+   * closed at once (default 0: no limit). A member uses a few per peer (stream, snapshots, leases).
+   */
+  readonly maxConnections?: number;
 }
 
+/** A flood of refused peer connections is logged at most this often. */
+const refusalLogPeriodMs = 10_000;
 const defaultMaxQueuedPerPeer = 4096;
 const defaultDialTimeoutMs = 2_000;
 const defaultBatchBytesMax = 4 * 1024 * 1024;
@@ -91,10 +99,12 @@ export class PeerTransport {
   private readonly snapshotCalls = new Set<{ call: grpc.ClientUnaryCall | undefined; client: grpc.Client }>();
   private server: grpc.Server | undefined;
   private readonly credentials: PeerCredentials;
-  /** https:// peer URLs: our TLS servers hand decrypted connections to the gRPC server through this. */
+  /** Our listeners (plain and TLS) hand the connections they admit to the gRPC server through this. */
   private injector: grpc.ConnectionInjector | undefined;
-  private readonly tlsServers: NetServer[] = [];
-  private readonly tlsSockets = new Set<Socket>();
+  private readonly netServers: NetServer[] = [];
+  private readonly sockets = new Set<Socket>();
+  private readonly connectionLimit: ConnectionLimit;
+  private lastRefusalLogMs = -Infinity;
   /** host:port targets bound (or being bound) on the server. */
   private readonly listeningOn = new Set<string>();
   private closed = false;
@@ -110,6 +120,7 @@ export class PeerTransport {
     this.extraServices = opts.services ?? [];
     this.dialOverrides = opts.dialOverrides;
     this.credentials = new PeerCredentials(opts.tls);
+    this.connectionLimit = new ConnectionLimit(opts.maxConnections ?? 0);
     this.service = new PeerService({
       selfId: this.selfId,
       clusterId: this.clusterId,
@@ -141,14 +152,7 @@ export class PeerTransport {
       this.server = server;
     }
     try {
-      if (isSecurePeerUrl(url)) await this.listenTls(server, url);
-      else {
-        await new Promise<number>((resolve, reject) => {
-          server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) =>
-            err === null ? resolve(port) : reject(err),
-          );
-        });
-      }
+      await this.listenOn(server, url);
     } catch (err) {
       this.listeningOn.delete(target);
       if (this.listeningOn.size === 0 && this.server === server) {
@@ -162,23 +166,40 @@ export class PeerTransport {
   }
 
   /**
-   * https:// peer URL: our own TLS server (etcd's rules for peer certificates, and a log line saying
-   * why a peer was refused, which grpc-js's secure server would keep to itself), its connections
-   * injected into the gRPC server.
+   * Our own listener in front of the gRPC server, so that connections are counted against
+   * --experimental-max-peer-connections before gRPC sees them. An https:// URL gets our TLS server
+   * (etcd's rules for peer certificates, and a log line saying why a peer was refused, which
+   * grpc-js's secure server would keep to itself).
    */
-  private async listenTls(server: grpc.Server, url: string): Promise<void> {
-    const tls = this.credentials.tls;
-    if (tls === undefined) throw new Error('an https:// peer URL needs --peer-cert-file and --peer-key-file');
+  private async listenOn(server: grpc.Server, url: string): Promise<void> {
     const injector = (this.injector ??= server.createConnectionInjector(grpc.ServerCredentials.createInsecure()));
-    const listener = createTlsListener(tls, {
-      alpn: ['h2'],
-      onSecureConnection: (socket) => {
-        this.tlsSockets.add(socket);
-        socket.once('close', () => this.tlsSockets.delete(socket));
-        injector.injectConnection(socket);
-      },
-      onRefused: (remote, reason) => this.logger.warn({ remote, reason }, 'rejected peer connection'),
-    });
+    const admit = (socket: Socket): void => {
+      const release = this.connectionLimit.tryAcquire();
+      if (release === undefined) {
+        this.refuse(socket);
+        return;
+      }
+      this.sockets.add(socket);
+      socket.once('close', () => {
+        release();
+        this.sockets.delete(socket);
+      });
+      // As etcd (Go) does: no Nagle, so heartbeats and acks are not held back.
+      socket.setNoDelay(true);
+      injector.injectConnection(socket);
+    };
+    let listener: NetServer;
+    if (isSecurePeerUrl(url)) {
+      const tls = this.credentials.tls;
+      if (tls === undefined) throw new Error('an https:// peer URL needs --peer-cert-file and --peer-key-file');
+      listener = createTlsListener(tls, {
+        alpn: ['h2'],
+        onSecureConnection: admit,
+        onRefused: (remote, reason) => this.logger.warn({ remote, reason }, 'rejected peer connection'),
+      });
+    } else {
+      listener = createNetServer(admit);
+    }
     const u = new URL(url);
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
@@ -187,7 +208,29 @@ export class PeerTransport {
         resolve();
       });
     });
-    this.tlsServers.push(listener);
+    this.netServers.push(listener);
+  }
+
+  /** Closes a connection beyond --experimental-max-peer-connections, saying so in the log now and then. */
+  private refuse(socket: Socket): void {
+    const now = performance.now();
+    if (now - this.lastRefusalLogMs >= refusalLogPeriodMs) {
+      this.lastRefusalLogMs = now;
+      this.logger.warn(
+        {
+          remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
+          maxPeerConnections: this.connectionLimit.maxConnections,
+          refusedTotal: this.connectionLimit.refusedTotal,
+        },
+        'refused peer connection: too many peer connections (logged at most once per 10 s)',
+      );
+    }
+    socket.destroy();
+  }
+
+  /** Connections the peer URLs hold now, and how many were refused since start. */
+  connectionStats(): { open: number; refusedTotal: number } {
+    return { open: this.connectionLimit.open, refusedTotal: this.connectionLimit.refusedTotal };
   }
 
   /**
@@ -308,10 +351,10 @@ export class PeerTransport {
     this.service.close();
     const server = this.server;
     this.server = undefined;
-    for (const listener of this.tlsServers) listener.close();
-    this.tlsServers.length = 0;
+    for (const listener of this.netServers) listener.close();
+    this.netServers.length = 0;
     this.injector?.destroy();
-    for (const socket of this.tlsSockets) socket.destroy();
+    for (const socket of this.sockets) socket.destroy();
     if (server !== undefined) {
       // Inbound streams never end on their own, so there is nothing a graceful shutdown would wait for.
       server.forceShutdown();

@@ -95,6 +95,16 @@ describe("ketch's etcd-compatible flags", () => {
     expect(usage()).toContain('--experimental-max-client-connections (default "10000")');
   });
 
+  it('reads --experimental-max-peer-connections (default 1024, 0 = no limit)', () => {
+    const defaults = parseFlags([], {});
+    const given = parseFlags(['--experimental-max-peer-connections', '8'], {});
+    const fromEnv = parseFlags([], { ETCD_EXPERIMENTAL_MAX_PEER_CONNECTIONS: '0' });
+    if (defaults === 'help' || given === 'help' || fromEnv === 'help') throw new Error('unexpected help');
+    expect([defaults.maxPeerConnections, given.maxPeerConnections, fromEnv.maxPeerConnections]).toEqual([1024, 8, 0]);
+    expect(usage()).toContain('--experimental-max-peer-connections (default "1024")');
+    expect(() => parseFlags(['--experimental-max-peer-connections', '-2'], {})).toThrow(/--experimental-max-peer-connections must be an integer >= 0, got "-2"/);
+  });
+
   it.each([
     [['--experimental-max-client-connections', '-1'], /--experimental-max-client-connections must be an integer >= 0, got "-1"/],
     [['--experimental-max-client-connections', 'many'], /--experimental-max-client-connections must be an integer >= 0/],

@@ -2,7 +2,7 @@
 // and batching under load, peers that go away and come back, cluster ID checks, snapshots, the
 // queue bound, and a clean close.
 
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import * as grpc from '@grpc/grpc-js';
@@ -331,6 +331,40 @@ describe('peer transport', () => {
     a.send([app(ids.a, ids.b, 2)]);
     await until(() => recorder.messages.length === 2, 'delivery on the first URL');
     expect(indexes(recorder.messages)).toEqual([1, 2]);
+  });
+
+  it('maxConnections: one more inbound connection is closed at once; held ones work and a closed one frees its slot', async () => {
+    const [portA, portB] = await freePorts(2);
+    const recorder = new Recorder();
+    const b = transport(ids.b, recorder, { maxConnections: 2 });
+    await b.listen(`http://127.0.0.1:${portB}`);
+    const hogs: Socket[] = [];
+    const dial = (): Socket => {
+      const s = connect(portB, '127.0.0.1');
+      s.on('error', () => {});
+      return s;
+    };
+    for (let i = 0; i < 2; i++) hogs.push(dial());
+    await until(() => b.connectionStats().open === 2, 'two held connections');
+
+    const extra = dial();
+    await new Promise<void>((resolve) => extra.once('close', () => resolve()));
+    expect(b.connectionStats()).toEqual({ open: 2, refusedTotal: 1 });
+
+    // A real peer cannot get in while the slots are held...
+    const a = transport(ids.a, new Recorder(), { dialTimeoutMs: 300 });
+    await a.listen(`http://127.0.0.1:${portA}`);
+    a.addPeer(ids.b, [`http://127.0.0.1:${portB}`]);
+    a.send([app(ids.a, ids.b, 1)]);
+    await until(() => b.connectionStats().refusedTotal >= 2, 'the peer refused too');
+    expect(recorder.messages).toHaveLength(0);
+    // ...and gets in once one is closed.
+    hogs.pop()?.destroy();
+    await until(() => a.isActive(ids.b), 'active after a slot freed');
+    a.send([app(ids.a, ids.b, 2)]);
+    await until(() => recorder.messages.length >= 1, 'delivery through the freed slot');
+    expect(indexes(recorder.messages)).toContain(2);
+    for (const s of hogs) s.destroy();
   });
 
   it('addPeer never throws: a peer whose URLs cannot be dialled gets nothing, and Raft is told', async () => {

@@ -1,7 +1,8 @@
 /**
- * --experimental-max-client-connections: how many connections a member's client URLs hold at once.
- * Pure counting (no sockets, no timers), so it is tested alone; the client listener acquires a slot
- * per accepted connection and releases it when the socket closes.
+ * How many connections a listener holds at once (--experimental-max-client-connections for the
+ * client URLs, --experimental-max-peer-connections for the peer URLs). Pure counting (no sockets, no
+ * timers), so it is tested alone; a listener acquires a slot per accepted connection and releases
+ * it when the socket closes.
  */
 
 /** Frees one slot; calling it again does nothing, so a socket's 'close' and 'error' paths can both call it. */

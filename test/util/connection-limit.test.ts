@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConnectionLimit } from '../../src/api/connection-limit.js';
+import { ConnectionLimit } from '../../src/util/connection-limit.js';
 
 describe('ConnectionLimit', () => {
   it('gives out slots up to the limit, then refuses and counts the refusals', () => {
