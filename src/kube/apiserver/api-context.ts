@@ -29,6 +29,11 @@ export interface ApiContext {
   eventLease(): Promise<string>;
   /** Admission on a create body (NodeRestriction); throws a Status to refuse. */
   admitCreate?: (req: ApiRequest, obj: JsonObject) => void;
+  /**
+   * Admission of the object a create or an update would write, before defaulting and validation
+   * (RBAC escalation prevention); `old` is the stored object on an update. Throws a Status to refuse.
+   */
+  admitWrite?: (req: ApiRequest, obj: JsonObject, old: JsonObject | undefined) => Promise<void>;
 }
 
 export interface ApiRequest {

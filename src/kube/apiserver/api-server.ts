@@ -31,6 +31,7 @@ import { EncryptingStore, transformersByPrefix } from './encrypting-store.js';
 import { impersonate } from './impersonation.js';
 import { admitNodeCreate, enforceNodeRestriction, NodeAuthorizer, type PodLookup } from './node-authorizer.js';
 import { RbacAuthorizer } from './rbac-authorizer.js';
+import { RbacEscalationCheck } from './rbac-escalation.js';
 import { RbacPolicyCache } from './rbac-policy-cache.js';
 import type { UserInfo } from './user-info.js';
 import { Compactor } from './compactor.js';
@@ -145,6 +146,11 @@ export class ApiServer {
     this.ctx.admitCreate = (req, obj) => {
       if (req.user !== undefined) admitNodeCreate(resourceAttributes(req.user, req.target, req.query, ''), obj);
     };
+    if (this.rbac !== undefined) {
+      // As kube installs its policybased RBAC storage only with the RBAC authorizer.
+      const escalation = new RbacEscalationCheck(this.rbac, this.authorizer, objects);
+      this.ctx.admitWrite = (req, obj, old) => escalation.admit(req, obj, old);
+    }
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
     this.http =
       opts.tls === undefined

@@ -96,7 +96,7 @@ export function subjectsMatch(binding: JsonObject, user: UserInfo, bindingNamesp
   return false;
 }
 
-function roleRefOf(binding: JsonObject): { kind: string; name: string } | undefined {
+export function roleRefOf(binding: JsonObject): { kind: string; name: string } | undefined {
   const ref = binding.roleRef;
   if (!isJsonObject(ref) || typeof ref.kind !== 'string' || typeof ref.name !== 'string') return undefined;
   return { kind: ref.kind, name: ref.name };

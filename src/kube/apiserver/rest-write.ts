@@ -75,6 +75,7 @@ export async function handleCreate(ctx: ApiContext, req: ApiRequest): Promise<vo
   checkNamespace(req.info, body, namespace);
   ctx.admitCreate?.(req, body);
   await admitNamespace(ctx, req.info, namespace, metaString(body, 'name') ?? '');
+  await ctx.admitWrite?.(req, body, undefined);
   const created = await createObject(ctx, req.info, body, dryRun);
   writeJson(req.res, 201, renderObject(req.info, created, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
 }
@@ -90,7 +91,12 @@ export async function updateObject(
   name: string,
   subresource: '' | 'status',
   compute: (current: JsonObject) => JsonObject,
-  opts: { dryRun: boolean; createIfMissing?: () => Promise<JsonObject | undefined> },
+  opts: {
+    dryRun: boolean;
+    createIfMissing?: () => Promise<JsonObject | undefined>;
+    /** Admission of the client's next object over the current one, before the pipeline (may throw a Status). */
+    admit?: (next: JsonObject, current: JsonObject) => Promise<void>;
+  },
 ): Promise<{ object: JsonObject; created: boolean }> {
   const strategy = ctx.strategyFor(info);
   const hooks: WriteHooks | undefined = opts.dryRun ? undefined : strategy.writeHooks?.();
@@ -119,6 +125,7 @@ export async function updateObject(
       async (current): Promise<UpdateResult> => {
         seen = cloneObject(current);
         const next = compute(current);
+        await opts.admit?.(next, current);
         const expected = metaString(next, 'resourceVersion') ?? '';
         const prepared = prepareUpdate(info, { strategy, expectedResourceVersion: expected, subresource }, next, current);
         if (prepared === DELETE_OBJECT) {
@@ -147,6 +154,13 @@ export async function updateObject(
   }
 }
 
+/** ctx.admitWrite for updates of the main resource (a status update cannot change what it checks). */
+function admitUpdate(ctx: ApiContext, req: ApiRequest, subresource: '' | 'status'): { admit?: (next: JsonObject, current: JsonObject) => Promise<void> } {
+  const admitWrite = ctx.admitWrite;
+  if (admitWrite === undefined || subresource !== '') return {};
+  return { admit: (next, current) => admitWrite(req, next, current) };
+}
+
 function subresourceOf(req: ApiRequest): '' | 'status' {
   const sub = req.target.subresource;
   if (sub === '' || sub === 'status') return sub;
@@ -171,6 +185,7 @@ export async function handleUpdate(ctx: ApiContext, req: ApiRequest): Promise<vo
       ? async (): Promise<JsonObject | undefined> => {
           await admitNamespace(ctx, req.info, namespace ?? '', bodyName);
           const fresh = cloneObject(body);
+          await ctx.admitWrite?.(req, fresh, undefined);
           prepareCreate(req.info, strategy, fresh, ctx.now());
           return fresh;
         }
@@ -178,6 +193,7 @@ export async function handleUpdate(ctx: ApiContext, req: ApiRequest): Promise<vo
   const result = await updateObject(ctx, req.info, namespace, req.target.name, subresource, () => cloneObject(body), {
     dryRun,
     ...(createIfMissing === undefined ? {} : { createIfMissing }),
+    ...admitUpdate(ctx, req, subresource),
   });
   writeJson(req.res, result.created ? 201 : 200, renderObject(req.info, result.object, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
 }
@@ -206,7 +222,7 @@ export async function handlePatch(ctx: ApiContext, req: ApiRequest): Promise<voi
     const patched = patchObject(type, current, patch, req.info.kind);
     checkPatchedIdentity(req.info, patched, current);
     return patched;
-  }, { dryRun });
+  }, { dryRun, ...admitUpdate(ctx, req, subresource) });
   writeJson(req.res, 200, renderObject(req.info, result.object, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
 }
 
@@ -244,10 +260,12 @@ async function handleApply(ctx: ApiContext, req: ApiRequest, patch: JsonValue, s
   const strategy = ctx.strategyFor(req.info);
   const result = await updateObject(ctx, req.info, namespace, req.target.name, subresource, (current) => patchObject('strategic', current, config, req.info.kind), {
     dryRun,
+    ...admitUpdate(ctx, req, subresource),
     createIfMissing: async () => {
       if (subresource !== '') return undefined;
       await admitNamespace(ctx, req.info, namespace ?? '', req.target.name);
       const fresh = cloneObject(config);
+      await ctx.admitWrite?.(req, fresh, undefined);
       prepareCreate(req.info, strategy, fresh, ctx.now());
       return fresh;
     },
