@@ -72,3 +72,10 @@ export async function scrape(url: string, timeoutMs = 10_000): Promise<ParsedMet
   if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${text.slice(0, 300)}`);
   return parsePrometheusText(text);
 }
+
+/** The distinct values one label takes across the samples of `name`. */
+export function labelValues(m: ParsedMetrics, name: string, label: string): string[] {
+  const values = new Set<string>();
+  for (const s of m.samples) if (s.name === name && s.labels[label] !== undefined) values.add(s.labels[label] as string);
+  return [...values].sort();
+}

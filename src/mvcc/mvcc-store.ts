@@ -107,7 +107,24 @@ const sortLess: Record<Exclude<RangeRequest['sortTarget'], 'KEY'>, (a: KeyRevisi
   VALUE: (a, b) => (a.value ?? '') < (b.value ?? ''),
 };
 
+/**
+ * Operations seen by this store since it started, counted as etcd's metricsTxnWrite does
+ * (etcd_mvcc_range_total, put_total, delete_total, txn_total, and
+ * etcd_debugging_mvcc_total_put_size_in_bytes): every range, put and delete, inside txns too; a
+ * txn counts when it ran more than one of them. Compares are not counted.
+ */
+export interface MvccOpCounts {
+  ranges: number;
+  puts: number;
+  deletes: number;
+  txns: number;
+  /** Sum of key + value bytes of every put. */
+  putBytes: number;
+}
+
 export class MvccStore {
+  /** Plain counters, read by the metrics when scraped. */
+  readonly ops: MvccOpCounts = { ranges: 0, puts: 0, deletes: 0, txns: 0, putBytes: 0 };
   private readonly index = new TreeIndex();
   /** Lease ID -> keys (latin1) whose current put carries it. Only current puts count. */
   private readonly leaseKeys = new Map<string, Set<string>>();
@@ -170,6 +187,7 @@ export class MvccStore {
   }
 
   private collectRange(req: RangeRequest, curRev: number): RangeRevisions {
+    this.ops.ranges++;
     assertRevision(req.revision, 'range revision');
     assertRevision(req.limit, 'range limit');
     let rev = req.revision;
@@ -330,9 +348,11 @@ export class MvccStore {
     this.comparePath(req, path);
     this.checkTxn(req, path, { next: 0 });
     const w = this.beginWrite();
+    const opsBefore = this.ops.ranges + this.ops.puts + this.ops.deletes;
     let response: TxnResponse;
     try {
       response = this.applyTxn(w, req, path, { next: 0 });
+      if (this.ops.ranges + this.ops.puts + this.ops.deletes - opsBefore > 1) this.ops.txns++;
     } catch (err) {
       // Only a put whose key an earlier op of the same txn deleted gets here (etcd would panic).
       this.undo(w);
@@ -459,6 +479,8 @@ export class MvccStore {
 
   /** etcd's applierV3backend.Put inside a write; `lease` is canonical and already checked. */
   private putIn(w: Write, req: PutRequest, lease: string, inTxn: boolean): PutResponse {
+    this.ops.puts++;
+    this.ops.putBytes += req.key.length + (req.ignoreValue ? 0 : req.value.length);
     const key = toLatin1(req.key);
     let ki = this.index.get(key);
     const prev = ki?.current();
@@ -503,6 +525,7 @@ export class MvccStore {
 
   /** etcd's applierV3backend.DeleteRange inside a write. */
   private deleteIn(w: Write, req: DeleteRangeRequest): DeleteRangeResponse {
+    this.ops.deletes++;
     const doomed: KeyIndex[] = [];
     const key = toLatin1(req.key);
     const end = rangeEndOf(req.rangeEnd);

@@ -34,6 +34,7 @@ import { LEASE_RECORD_PREFIX, Lessor } from './lessor.js';
 import { type Member, Membership } from './membership.js';
 import { clusterId as computeClusterId, memberId as computeMemberId } from './member-id.js';
 import { SLOW_APPLY_MS, ServerMetrics } from './metrics.js';
+import { processFds } from '../util/process-fds.js';
 import { Registry } from '../util/prometheus.js';
 import {
   decodeInternalRequest,
@@ -79,6 +80,8 @@ export interface ServerConfig {
 
 /** etcd's default backend quota when --quota-backend-bytes is 0. */
 const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
+/** Per-entry framing counted with entry data in etcd_disk_wal_write_bytes_total (term, index, type, crc). */
+const walEntryOverheadBytes = 24;
 /** Entries kept behind a snapshot so slightly lagging followers catch up without one (etcd: 5000). */
 const CATCH_UP_ENTRIES = 5000;
 /** How long a ReadIndex round may go unanswered before it is asked again (etcd: 500 ms). */
@@ -218,6 +221,11 @@ export class KetchServer {
         const st = this.transport.stats();
         return { sent: st.peerBytesSent, received: st.peerBytesReceived };
       },
+      activePeers: () => this.transport.activePeers(),
+      heartbeatSendFailures: () => this.transport.stats().heartbeatSendFailures,
+      mvccOps: () => this.mvcc.ops,
+      leaseCounts: () => this.leases.lessor.counts,
+      fds: () => processFds(),
     });
     this.peerCredentials = new PeerCredentials(cfg.peerTls);
     this.leases = new LeaseCoordinator(this.leaseHost(), parts.lessor);
@@ -232,6 +240,7 @@ export class KetchServer {
       dialOverrides: cfg.peerDialOverrides,
       ...(cfg.maxPeerConnections !== undefined ? { maxConnections: cfg.maxPeerConnections } : {}),
       ...(cfg.peerTls !== undefined ? { tls: cfg.peerTls } : {}),
+      onRoundTrip: (peerId, seconds) => this.metrics.observePeerRoundTrip(peerId, seconds),
       handler: {
         onMessage: (m) => this.onPeerMessage(m),
         onUnreachable: (id) => {
@@ -491,6 +500,7 @@ export class KetchServer {
       const t0 = performance.now();
       const applyMs = t0 - applyStart;
       if (applyMs > SLOW_APPLY_MS) this.metrics.slowApplies++;
+      for (const e of raft.entries) this.metrics.walWriteBytes += e.data.length + walEntryOverheadBytes;
       const write = this.store.saveReady(raft, app);
       const persisted = this.node.advanceBeforePersist();
       const afterPersist = rd.messagesAfterPersist;

@@ -66,6 +66,12 @@ interface Lease {
  * Pure: no timers or I/O. Grant and revoke return the storage ops that persist them.
  */
 export class Lessor {
+  /**
+   * Since start, for etcd's etcd_debugging_lease_granted/revoked/renewed_total and
+   * etcd_debugging_server_lease_expired_total: grants and revokes as applied (every member),
+   * renewals and expired leases handed out for revocation on the primary.
+   */
+  readonly counts = { granted: 0, revoked: 0, renewed: 0, expired: 0 };
   private readonly leases = new Map<string, Lease>();
   private primary = false;
   private readonly minTtlSeconds: number;
@@ -117,6 +123,7 @@ export class Lessor {
     const lease: Lease = { id, ttlSeconds, expiryMs: Infinity, retryAtMs: 0, waiters: [] };
     if (this.primary) this.refresh(lease, 0);
     this.leases.set(id, lease);
+    this.counts.granted++;
     const record = { id, ttl: ttlSeconds };
     return { lease: record, ops: [putOp(record)] };
   }
@@ -127,6 +134,7 @@ export class Lessor {
     const lease = this.leases.get(id);
     if (lease === undefined) throw EtcdErrors.leaseNotFound;
     this.leases.delete(id);
+    this.counts.revoked++;
     for (const w of lease.waiters.splice(0)) w('revoked');
     return [{ type: 'del', key: recordKey(id) }];
   }
@@ -187,6 +195,7 @@ export class Lessor {
       return { kind: 'expired', settled: new Promise((resolve) => lease.waiters.push(resolve)) };
     }
     this.refresh(lease, 0);
+    this.counts.renewed++;
     return { kind: 'renewed', ttlSeconds: lease.ttlSeconds };
   }
 
@@ -203,7 +212,11 @@ export class Lessor {
     }
     due.sort((a, b) => a.expiryMs - b.expiryMs || compareLease(a.id, b.id));
     const taken = due.slice(0, limit);
-    for (const lease of taken) lease.retryAtMs = now + this.retryMs;
+    for (const lease of taken) {
+      // A retry of a lease already handed out is not a new expiry.
+      if (lease.retryAtMs === 0) this.counts.expired++;
+      lease.retryAtMs = now + this.retryMs;
+    }
     return taken.map((l) => l.id);
   }
 

@@ -27,10 +27,23 @@ export interface MemberMetricsSource {
   snapshotApplyInProgress(): boolean;
   /** Peer traffic in bytes by member ID (hex). */
   peerBytes(): { sent: Record<string, number>; received: Record<string, number> };
+  /** Each peer and whether the stream to it is up. */
+  activePeers(): readonly { peerId: string; active: boolean }[];
+  /** Heartbeats the transport had to drop (queue full, peer unreachable). */
+  heartbeatSendFailures(): number;
+  /** MVCC operations since start (etcd's metricsTxnWrite counts). */
+  mvccOps(): { ranges: number; puts: number; deletes: number; txns: number; putBytes: number };
+  /** Lease grants/revokes applied, renewals and expiries on the primary, since start. */
+  leaseCounts(): { granted: number; revoked: number; renewed: number; expired: number };
+  /** File descriptors open now and the soft limit (undefined where /proc is not readable). */
+  fds(): { used: number; limit: number } | undefined;
 }
 
 /** etcd's disk histograms: 1 ms doubling to 8 s (prometheus.ExponentialBuckets(0.001, 2, 14)). */
 const DISK_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i);
+
+/** etcd's peer round-trip buckets: 0.1 ms doubling to 3.2768 s (ExponentialBuckets(0.0001, 2, 16)). */
+const RTT_BUCKETS = Array.from({ length: 16 }, (_, i) => Number((0.0001 * 2 ** i).toPrecision(6)));
 
 /** An apply slower than this is counted as slow (etcd's warnApplyDuration). */
 export const SLOW_APPLY_MS = 100;
@@ -44,8 +57,11 @@ export class ServerMetrics {
   slowReadIndexes = 0;
   healthSuccesses = 0;
   healthFailures = 0;
+  /** Bytes of raft entries and hard states handed to the log (etcd_disk_wal_write_bytes_total). */
+  walWriteBytes = 0;
 
   private readonly walFsync: Histogram;
+  private readonly peerRoundTrip: Histogram;
   private readonly backendCommit: Histogram;
 
   constructor(
@@ -89,8 +105,34 @@ export class ServerMetrics {
     readCounter(r, { name: 'etcd_network_peer_received_bytes_total', help: 'The total number of bytes received from peers.', labelNames: ['From'] }, () =>
       Object.entries(src.peerBytes().received).map(([id, n]): Sample => [{ From: id }, n]),
     );
+    readGauge(r, { name: 'etcd_network_active_peers', help: 'The current number of active peer connections.', labelNames: ['Local', 'Remote'] }, () =>
+      src.activePeers().map((p): Sample => [{ Local: src.memberId, Remote: p.peerId }, p.active ? 1 : 0]),
+    );
+    readCounter(r, { name: 'etcd_server_heartbeat_send_failures_total', help: 'The total number of leader heartbeat send failures (likely overloaded from slow disk).' }, () => src.heartbeatSendFailures());
+    // etcd 3.4 serves each MVCC count twice, as etcd_mvcc_* and (until 3.5) etcd_debugging_mvcc_*.
+    for (const prefix of ['etcd_mvcc', 'etcd_debugging_mvcc']) {
+      readCounter(r, { name: `${prefix}_range_total`, help: 'Total number of ranges seen by this member.' }, () => src.mvccOps().ranges);
+      readCounter(r, { name: `${prefix}_put_total`, help: 'Total number of puts seen by this member.' }, () => src.mvccOps().puts);
+      readCounter(r, { name: `${prefix}_delete_total`, help: 'Total number of deletes seen by this member.' }, () => src.mvccOps().deletes);
+      readCounter(r, { name: `${prefix}_txn_total`, help: 'Total number of txns seen by this member.' }, () => src.mvccOps().txns);
+    }
+    readGauge(r, { name: 'etcd_debugging_mvcc_total_put_size_in_bytes', help: 'The total size of put kv pairs seen by this member.' }, () => src.mvccOps().putBytes);
+    readCounter(r, { name: 'etcd_debugging_lease_granted_total', help: 'The total number of granted leases.' }, () => src.leaseCounts().granted);
+    readCounter(r, { name: 'etcd_debugging_lease_revoked_total', help: 'The total number of revoked leases.' }, () => src.leaseCounts().revoked);
+    readCounter(r, { name: 'etcd_debugging_lease_renewed_total', help: 'The number of renewed leases seen by the leader.' }, () => src.leaseCounts().renewed);
+    readCounter(r, { name: 'etcd_debugging_server_lease_expired_total', help: 'The total number of expired leases.' }, () => src.leaseCounts().expired);
+    // A gauge in etcd 3.4 (walWriteBytes), despite the _total.
+    readGauge(r, { name: 'etcd_disk_wal_write_bytes_total', help: 'Total number of bytes written in WAL.' }, () => this.walWriteBytes);
+    readGauge(r, { name: 'os_fd_used', help: 'The number of used file descriptors.' }, () => src.fds()?.used ?? 0);
+    readGauge(r, { name: 'os_fd_limit', help: 'The file descriptor limit.' }, () => src.fds()?.limit ?? 0);
+    this.peerRoundTrip = new Histogram({ name: 'etcd_network_peer_round_trip_time_seconds', help: 'Round-Trip-Time histogram between peers', labelNames: ['To'], buckets: RTT_BUCKETS, registers: [r] });
     this.walFsync = new Histogram({ name: 'etcd_disk_wal_fsync_duration_seconds', help: 'The latency distributions of fsync called by WAL.', buckets: DISK_BUCKETS, registers: [r] });
     this.backendCommit = new Histogram({ name: 'etcd_disk_backend_commit_duration_seconds', help: 'The latency distributions of commit called by backend.', buckets: DISK_BUCKETS, registers: [r] });
+  }
+
+  /** A probe to a peer came back after `seconds` (see transport/peer-prober.ts). */
+  observePeerRoundTrip(peerId: string, seconds: number): void {
+    this.peerRoundTrip.observe({ To: peerId }, seconds);
   }
 
   /** A raft write that was fsynced (one LevelDB batch holds what etcd splits into WAL and backend). */

@@ -17,7 +17,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 
-import type { Message } from '../raft/types.js';
+import { MessageType, type Message } from '../raft/types.js';
 import { peerChannelOptions } from './grpc-options.js';
 import { REMOVED_MEMBER_DETAILS } from './peer-service.js';
 import { toWireMessage } from './raft-codec.js';
@@ -129,11 +129,13 @@ export class PeerStream {
     if (this.state === 'closed') return;
     if (this.state === 'backoff' || this.state === 'unaddressed') {
       this.config.counters.droppedUnreachable++;
+      if (m.type === MessageType.Heartbeat) this.config.counters.heartbeatSendFailures++;
       this.reportUnreachable();
       return;
     }
     if (this.queue.length >= this.config.maxQueued) {
       this.config.counters.droppedQueueFull++;
+      if (m.type === MessageType.Heartbeat) this.config.counters.heartbeatSendFailures++;
       this.reportUnreachable();
       return;
     }

@@ -16,6 +16,7 @@ import { ConnectionLimit } from '../util/connection-limit.js';
 import { type Message, MessageType } from '../raft/types.js';
 import { peerChannelOptions, peerServerOptions } from './grpc-options.js';
 import { PeerCredentials } from './peer-credentials.js';
+import { PeerProber } from './peer-prober.js';
 import type { ClusterMember } from './peer-discovery.js';
 import { PeerService } from './peer-service.js';
 import { PeerStream } from './peer-stream.js';
@@ -70,6 +71,13 @@ export interface PeerTransportOptions {
    * closed at once (default 0: no limit). A member uses a few per peer (stream, snapshots, leases).
    */
   readonly maxConnections?: number;
+  /**
+   * Called with each measured round trip to a peer (etcd_network_peer_round_trip_time_seconds);
+   * without it no probes are sent.
+   */
+  readonly onRoundTrip?: (peerId: string, seconds: number) => void;
+  /** How often peers are probed for round-trip time (default 4000 ms, etcd's prober interval). */
+  readonly probeIntervalMs?: number;
 }
 
 /** A flood of refused peer connections is logged at most this often. */
@@ -80,6 +88,8 @@ const defaultBatchBytesMax = 4 * 1024 * 1024;
 /** A snapshot call may take this long plus one second per MiB before it counts as failed. */
 const snapshotBaseTimeoutMs = 30_000;
 const snapshotMsPerMiB = 1_000;
+/** etcd's rafthttp probes peers every ConnReadTimeout - 1 s = 4 s. */
+const defaultProbeIntervalMs = 4_000;
 
 export class PeerTransport {
   private readonly selfId: string;
@@ -107,6 +117,7 @@ export class PeerTransport {
   private lastRefusalLogMs = -Infinity;
   /** host:port targets bound (or being bound) on the server. */
   private readonly listeningOn = new Set<string>();
+  private readonly prober: PeerProber | undefined;
   private closed = false;
 
   constructor(opts: PeerTransportOptions) {
@@ -130,6 +141,19 @@ export class PeerTransport {
       members: opts.members,
       isRemoved: (id) => this.handler.isRemoved?.(id) === true,
     });
+    const onRoundTrip = opts.onRoundTrip;
+    if (onRoundTrip !== undefined) {
+      const intervalMs = positiveInteger(opts.probeIntervalMs ?? defaultProbeIntervalMs, 'probeIntervalMs');
+      this.prober = new PeerProber({
+        clusterId: this.clusterId,
+        credentials: this.credentials,
+        intervalMs,
+        timeoutMs: Math.max(intervalMs, this.dialTimeoutMs),
+        peers: () => [...this.peers].map(([id, p]) => [id, p.target === undefined || p.url === undefined ? undefined : { target: p.target, url: p.url }] as const),
+        observe: onRoundTrip,
+      });
+      this.prober.start();
+    }
   }
 
   /**
@@ -307,6 +331,11 @@ export class PeerTransport {
     return this.peers.get(peerId)?.activeSince;
   }
 
+  /** The peers and whether the stream to each is up (etcd_network_active_peers). */
+  activePeers(): { peerId: string; active: boolean }[] {
+    return [...this.peers].map(([peerId, p]) => ({ peerId, active: p.isActive }));
+  }
+
   /** Messages waiting for the peer's next write (0 for an unknown peer). */
   queueLength(peerId: string): number {
     return this.peers.get(peerId)?.queueLength ?? 0;
@@ -341,6 +370,7 @@ export class PeerTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.prober?.close();
     for (const peer of this.peers.values()) peer.close();
     this.peers.clear();
     for (const snapshot of this.snapshotCalls) {

@@ -15,6 +15,8 @@ export interface TransportCounters {
   droppedQueueFull: number;
   /** Messages lost with a broken stream, or sent while the peer was unreachable. */
   droppedUnreachable: number;
+  /** Heartbeats among the dropped ones (etcd_server_heartbeat_send_failures_total). */
+  heartbeatSendFailures: number;
   /** Messages that could not be encoded (not a valid Raft message). */
   droppedInvalid: number;
   /** Outbound streams that failed or broke. */
@@ -38,6 +40,7 @@ export function newTransportCounters(): TransportCounters {
     droppedUnknownPeer: 0,
     droppedQueueFull: 0,
     droppedUnreachable: 0,
+    heartbeatSendFailures: 0,
     droppedInvalid: 0,
     streamBreaks: 0,
     rejected: 0,

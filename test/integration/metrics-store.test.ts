@@ -4,7 +4,7 @@
 
 import { afterAll, describe, expect, it } from "vitest";
 
-import { has, labelNames, scrape, sumOf, type ParsedMetrics } from "../prometheus-text.js";
+import { has, labelNames, labelValues, scrape, sumOf, type ParsedMetrics } from "../prometheus-text.js";
 import { describeRun, destroyAllClusters, type Cluster } from "./cluster.js";
 import { useCluster } from "./cluster-fixture.js";
 
@@ -45,6 +45,28 @@ const DASHBOARD_FAMILIES = [
   "etcd_network_peer_received_bytes_total",
   "grpc_server_started_total",
   "grpc_server_handled_total",
+  "etcd_network_peer_round_trip_time_seconds",
+  "etcd_network_active_peers",
+  "etcd_server_heartbeat_send_failures_total",
+  "etcd_mvcc_range_total",
+  "etcd_mvcc_put_total",
+  "etcd_mvcc_delete_total",
+  "etcd_mvcc_txn_total",
+  "etcd_debugging_mvcc_range_total",
+  "etcd_debugging_mvcc_put_total",
+  "etcd_debugging_mvcc_delete_total",
+  "etcd_debugging_mvcc_txn_total",
+  "etcd_debugging_mvcc_total_put_size_in_bytes",
+  "etcd_debugging_lease_granted_total",
+  "etcd_debugging_lease_revoked_total",
+  "etcd_debugging_lease_renewed_total",
+  "etcd_debugging_server_lease_expired_total",
+  "etcd_disk_wal_write_bytes_total",
+  "etcd_server_client_requests_total",
+  "grpc_server_msg_received_total",
+  "grpc_server_msg_sent_total",
+  "os_fd_used",
+  "os_fd_limit",
   "process_resident_memory_bytes",
   "process_cpu_seconds_total",
   "process_open_fds",
@@ -75,7 +97,13 @@ describe("store /metrics: ketch next to etcd 3.4", () => {
     const { member } = await c.leader();
     const before = await scrape(`${member.clientUrl}/metrics`);
     await drive(c, member.clientUrl);
-    const after = await scrape(`${member.clientUrl}/metrics`);
+    // Peer round trips are probed every few seconds (etcd and ketch alike): wait for both peers'.
+    const deadline = Date.now() + 20_000;
+    let after = await scrape(`${member.clientUrl}/metrics`);
+    while (labelValues(after, "etcd_network_peer_round_trip_time_seconds_count", "To").length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      after = await scrape(`${member.clientUrl}/metrics`);
+    }
     return { before, after };
   }
 
@@ -108,6 +136,44 @@ describe("store /metrics: ketch next to etcd 3.4", () => {
       expect(has(m.after, "etcd_server_version", { server_version: "3.4.23" }), impl).toBe(true);
       expect(has(m.after, "etcd_cluster_version", { cluster_version: "3.4" }), impl).toBe(true);
       expect(sumOf(m.after, "process_resident_memory_bytes"), impl).toBeGreaterThan(1_000_000);
+      // The families added for dashboards beyond the first set, moving with the same traffic.
+      expect({ impl, puts: moved(m, "etcd_mvcc_put_total", {}), debugPuts: moved(m, "etcd_debugging_mvcc_put_total", {}) }).toEqual({ impl, puts: PUTS, debugPuts: PUTS });
+      expect(moved(m, "etcd_mvcc_range_total", {}), impl).toBeGreaterThanOrEqual(1);
+      expect(moved(m, "etcd_debugging_mvcc_total_put_size_in_bytes", {}), impl).toBe(PUTS * "metrics/k0v".length);
+      expect({ impl, received: moved(m, "grpc_server_msg_received_total", put), sent: moved(m, "grpc_server_msg_sent_total", put) }).toEqual({ impl, received: PUTS, sent: PUTS });
+      expect(moved(m, "etcd_server_client_requests_total", { type: "unary", client_api_version: "3.4" }), impl).toBeGreaterThanOrEqual(PUTS + 2);
+      expect(moved(m, "etcd_disk_wal_write_bytes_total", {}), impl).toBeGreaterThan(0);
+      expect(sumOf(m.after, "etcd_network_active_peers"), impl).toBe(2);
+      expect(labelValues(m.after, "etcd_network_peer_round_trip_time_seconds_count", "To").length, impl).toBe(2);
+      expect(sumOf(m.after, "etcd_network_peer_round_trip_time_seconds_count"), impl).toBeGreaterThan(0);
+      const rttMean = sumOf(m.after, "etcd_network_peer_round_trip_time_seconds_sum") / sumOf(m.after, "etcd_network_peer_round_trip_time_seconds_count");
+      expect(rttMean, impl).toBeGreaterThan(0);
+      expect(rttMean, impl).toBeLessThan(1);
+      expect(sumOf(m.after, "os_fd_used"), impl).toBeGreaterThan(5);
+      expect(sumOf(m.after, "os_fd_limit"), impl).toBeGreaterThan(sumOf(m.after, "os_fd_used"));
     }
+  });
+});
+
+/** Peer families have no series on a member without peers, in etcd as in ketch. */
+const PEER_FAMILIES = new Set(["etcd_network_peer_sent_bytes_total", "etcd_network_peer_received_bytes_total", "etcd_network_peer_round_trip_time_seconds", "etcd_network_active_peers"]);
+
+describe("store /metrics: one ketch member next to one etcd 3.4 member", () => {
+  const etcd = useCluster("etcd", 1);
+  const ketch = useCluster("ketch", 1);
+
+  it("serves every non-peer dashboard family with etcd's names, types and label names", async () => {
+    const families = DASHBOARD_FAMILIES.filter((f) => !PEER_FAMILIES.has(f));
+    const shapes = await Promise.all(
+      [etcd(), ketch()].map(async (c) => {
+        const { member } = await c.leader();
+        await drive(c, member.clientUrl);
+        const m = await scrape(`${member.clientUrl}/metrics`);
+        return Object.fromEntries(families.map((f) => [f, { type: m.types.get(f), labels: labelNames(m, f) }]));
+      }),
+    );
+    const [etcdShape, ketchShape] = shapes as [Record<string, { type: string | undefined }>, Record<string, unknown>];
+    for (const f of families) expect(etcdShape[f]?.type, `etcd 3.4 (1 member) serves ${f}`).toBeDefined();
+    expect(ketchShape).toEqual(etcdShape);
   });
 });

@@ -37,7 +37,13 @@ export interface ApiContext {
 }
 
 export interface ApiRequest {
+  /** The resource whose form is stored: what the store, strategies and validation work on. */
   readonly info: ResourceInfo;
+  /**
+   * The resource the client addressed: what bodies are parsed as and answers rendered as. The same
+   * as `info` except for views of another version's objects (events.k8s.io/v1 Event).
+   */
+  readonly view: ResourceInfo;
   readonly target: ResourceRequest;
   readonly verb: RequestVerb;
   readonly query: URLSearchParams;

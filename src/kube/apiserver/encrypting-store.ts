@@ -4,7 +4,7 @@
 // Everything above (object store, watch cache, handlers) sees plaintext; the store sees
 // "k8s:enc:...", which is what `ketchctl get /registry/secrets/...` shows.
 
-import { etcdKey, resourceCatalogue } from '../machinery/resources.js';
+import { etcdKey, storedResources } from '../machinery/resources.js';
 import { internalError } from '../machinery/status.js';
 import type { ResourceTransformer, ValueTransformer } from './encryption-config.js';
 import type {
@@ -22,7 +22,7 @@ import type {
 /** Key prefix → transformer, for every served resource the configuration covers (first match wins, as in kube). */
 export function transformersByPrefix(config: readonly ResourceTransformer[], registryPrefix: string): [string, ValueTransformer][] {
   const out: [string, ValueTransformer][] = [];
-  for (const info of resourceCatalogue) {
+  for (const info of storedResources) {
     if (info.etcdPrefix === '') continue;
     const match = config.find((c) => (c.anyGroup || c.group === info.group) && (c.resource === '*' || c.resource === info.resource));
     if (match !== undefined) out.push([etcdKey(info, undefined, undefined, registryPrefix), match.transformer]);

@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino';
 
-import { findResource, resourceCatalogue, type ResourceInfo } from '../machinery/resources.js';
+import { findResource, storedResources, type ResourceInfo } from '../machinery/resources.js';
 import type { ApiContext } from './api-context.js';
 import { metaOf } from './object-meta.js';
 import { deleteObject } from './rest-delete.js';
@@ -63,7 +63,7 @@ export class NamespaceCleaner {
       const ns = await ctx.objects.getMaybe(namespaceInfo, undefined, name);
       if (ns === undefined || metaOf(ns).deletionTimestamp === undefined) return;
       let remaining = 0;
-      for (const info of resourceCatalogue) {
+      for (const info of storedResources) {
         if (!info.namespaced) continue;
         const page = await ctx.objects.list(info, name);
         for (const obj of page.items) {

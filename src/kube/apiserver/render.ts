@@ -1,6 +1,7 @@
 // Turning stored objects into response bodies: plain objects and typed lists, server-side Tables
 // for kubectl get, and PartialObjectMetadata for metadata-only clients.
 
+import { fromStoredVersion } from '../machinery/conversion.js';
 import type { JsonObject } from '../machinery/json.js';
 import type { ResourceInfo } from '../machinery/resources.js';
 import { apiVersionOf } from '../machinery/resources.js';
@@ -32,7 +33,7 @@ export function partialMetadata(obj: JsonObject, metaVersion: string): JsonObjec
   return { kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${metaVersion}`, metadata: metaOf(obj) };
 }
 
-/** A single object in the requested form. */
+/** A single (stored) object in the requested form; `info` is the resource the client addressed. */
 export function renderObject(info: ResourceInfo, obj: JsonObject, format: OutputFormat, include: IncludeObject, noHeaders = false): JsonObject {
   switch (format.kind) {
     case 'table':
@@ -40,7 +41,7 @@ export function renderObject(info: ResourceInfo, obj: JsonObject, format: Output
     case 'metadata':
       return partialMetadata(obj, format.metaVersion);
     default:
-      return obj;
+      return fromStoredVersion(info, obj);
   }
 }
 
@@ -57,6 +58,6 @@ export function renderList(info: ResourceInfo, items: JsonObject[], meta: ListMe
         items: items.map((item) => partialMetadata(item, format.metaVersion)),
       };
     default:
-      return { kind: info.listKind, apiVersion: apiVersionOf(info), metadata: listMetadata(meta), items };
+      return { kind: info.listKind, apiVersion: apiVersionOf(info), metadata: listMetadata(meta), items: items.map((item) => fromStoredVersion(info, item)) };
   }
 }

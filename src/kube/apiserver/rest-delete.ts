@@ -195,12 +195,12 @@ export async function handleDelete(ctx: ApiContext, req: ApiRequest): Promise<vo
   if (req.target.subresource !== '') throw badRequest(`DELETE is not supported on the ${req.target.subresource} subresource`);
   const result = await deleteObject(ctx, req.info, requestNamespace(req), req.target.name, options);
   if (!result.deleted || returnsDeletedObject.has(req.info.kind)) {
-    writeJson(req.res, 200, renderObject(req.info, result.object, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
+    writeJson(req.res, 200, renderObject(req.view, result.object, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
     return;
   }
   const meta = metaOf(result.object);
-  const details: { name: string; kind: string; uid?: string; group?: string } = { name: req.target.name, kind: req.info.resource };
-  if (req.info.group !== '') details.group = req.info.group;
+  const details: { name: string; kind: string; uid?: string; group?: string } = { name: req.target.name, kind: req.view.resource };
+  if (req.view.group !== '') details.group = req.view.group;
   if (typeof meta.uid === 'string') details.uid = meta.uid;
   writeJson(req.res, 200, successStatus(details));
 }
@@ -210,7 +210,7 @@ export async function handleDeleteCollection(ctx: ApiContext, req: ApiRequest): 
   const format = negotiateOutput(req.http.headers.accept);
   const options = await parseDeleteOptions(req);
   const namespace = requestNamespace(req);
-  const selection = selectionOf(req.info, req.query);
+  const selection = selectionOf(req.view, req.query);
   const page = await ctx.objects.list(req.info, namespace === '' ? undefined : namespace, { filter: selection.filter });
   const deleted: JsonObject[] = [];
   for (const item of page.items) {
@@ -223,5 +223,5 @@ export async function handleDeleteCollection(ctx: ApiContext, req: ApiRequest): 
       if ((error as { reason?: string }).reason !== 'NotFound') throw error;
     }
   }
-  writeJson(req.res, 200, renderList(req.info, deleted, { resourceVersion: page.resourceVersion, continueToken: '' }, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
+  writeJson(req.res, 200, renderList(req.view, deleted, { resourceVersion: page.resourceVersion, continueToken: '' }, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
 }

@@ -2,7 +2,8 @@
 // resourceVersion semantics), in the representation the client asked for.
 
 import type { JsonObject } from '../machinery/json.js';
-import { parseFieldSelectorFor, matchesFieldSelector } from '../machinery/field-selector.js';
+import { storedFieldLabels } from '../machinery/conversion.js';
+import { checkFieldSelector, matchesFieldSelector, parseFieldSelector, renameFieldLabels } from '../machinery/field-selector.js';
 import { parseLabelSelector } from '../machinery/label-selector.js';
 import { apiVersionOf, type ResourceInfo } from '../machinery/resources.js';
 import { badRequest } from '../machinery/status.js';
@@ -16,7 +17,7 @@ import { parseIncludeObject, renderList, renderObject } from './render.js';
 export async function handleGet(ctx: ApiContext, req: ApiRequest): Promise<void> {
   const format = negotiateOutput(req.http.headers.accept);
   const obj = await ctx.objects.get(req.info, requestNamespace(req), req.target.name);
-  writeJson(req.res, 200, renderObject(req.info, obj, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
+  writeJson(req.res, 200, renderObject(req.view, obj, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
 }
 
 export interface Selection {
@@ -25,13 +26,18 @@ export interface Selection {
   readonly exactName: string | undefined;
 }
 
-/** labelSelector and fieldSelector query parameters as one filter (400 on bad syntax). */
-export function selectionOf(info: ResourceInfo, query: URLSearchParams): Selection {
+/**
+ * labelSelector and fieldSelector query parameters as one filter over stored objects (400 on bad
+ * syntax). Field labels are the addressed resource's (`view`), converted to the stored form's.
+ */
+export function selectionOf(view: ResourceInfo, query: URLSearchParams): Selection {
   const labels = parseLabelSelector(query.get('labelSelector') ?? '');
-  const fields = parseFieldSelectorFor(info.kind, query.get('fieldSelector') ?? '');
+  const parsed = parseFieldSelector(query.get('fieldSelector') ?? '');
+  const viewLabels = storedFieldLabels(view);
+  const fields = viewLabels === undefined ? checkFieldSelector(view.kind, parsed) : renameFieldLabels(parsed, viewLabels);
   if (labels.isEmpty() && fields.isEmpty()) return { filter: undefined, exactName: undefined };
   const filter: ObjectFilter = (obj: JsonObject) =>
-    (labels.isEmpty() || labels.matches(stringMap(obj, 'labels'))) && matchesFieldSelector(info.kind, fields, obj);
+    (labels.isEmpty() || labels.matches(stringMap(obj, 'labels'))) && matchesFieldSelector(view.kind, fields, obj);
   return { filter, exactName: fields.requiresExactMatch('metadata.name') };
 }
 
@@ -45,7 +51,7 @@ export function parseLimit(value: string | null): number {
 export async function handleList(ctx: ApiContext, req: ApiRequest): Promise<void> {
   const format = negotiateOutput(req.http.headers.accept);
   const namespace = requestNamespace(req);
-  const selection = selectionOf(req.info, req.query);
+  const selection = selectionOf(req.view, req.query);
   const params = {
     filter: selection.filter,
     limit: parseLimit(req.query.get('limit')),
@@ -56,7 +62,7 @@ export async function handleList(ctx: ApiContext, req: ApiRequest): Promise<void
   // A name pinned by the field selector in a known namespace narrows the range to that key.
   const narrow = selection.exactName !== undefined && selection.exactName !== '' && (!req.info.namespaced || (namespace !== undefined && namespace !== ''));
   const prefix = narrow ? ctx.objects.key(req.info, namespace, selection.exactName as string) : ctx.objects.listPrefix(req.info, namespace === '' ? undefined : namespace);
-  if (format.kind === 'object' && format.encoding === 'json') {
+  if (format.kind === 'object' && format.encoding === 'json' && req.view === req.info) {
     // Plain JSON lists are assembled from the stored texts (no parse/serialise of every item).
     const raw = await ctx.objects.listRawUnder(prefix, params);
     const meta = JSON.stringify(raw.continueToken === '' ? { resourceVersion: raw.resourceVersion } : { resourceVersion: raw.resourceVersion, continue: raw.continueToken });
@@ -65,6 +71,6 @@ export async function handleList(ctx: ApiContext, req: ApiRequest): Promise<void
     return;
   }
   const page = await ctx.objects.listUnder(prefix, params);
-  const body = renderList(req.info, page.items, page, format, parseIncludeObject(req.query.get('includeObject')));
+  const body = renderList(req.view, page.items, page, format, parseIncludeObject(req.query.get('includeObject')));
   writeJson(req.res, 200, body, format.encoding);
 }

@@ -3,7 +3,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { findResource, type ResourceInfo } from '../machinery/resources.js';
+import { findResource, storageOf, type ResourceInfo } from '../machinery/resources.js';
 import { KubeStatusError, methodNotAllowed } from '../machinery/status.js';
 import type { ApiContext, ApiRequest } from './api-context.js';
 import type { ResourceRequest } from './request-info.js';
@@ -29,8 +29,9 @@ export function pathNotFound(): KubeStatusError {
 }
 
 export async function routeResource(ctx: ApiContext, target: ResourceRequest, query: URLSearchParams, http: IncomingMessage, res: ServerResponse, user?: UserInfo): Promise<void> {
-  const info = findResource(target.group, target.version, target.resource);
-  if (info === undefined) throw pathNotFound();
+  const view = findResource(target.group, target.version, target.resource);
+  if (view === undefined) throw pathNotFound();
+  const info = storageOf(view);
   if (!info.namespaced && target.namespace !== '' && info.kind !== 'Namespace') throw pathNotFound();
   if (info.namespaced && target.name !== '' && target.namespace === '') throw pathNotFound();
   const sub = target.subresource;
@@ -44,8 +45,8 @@ export async function routeResource(ctx: ApiContext, target: ResourceRequest, qu
     const existing = query.get('fieldSelector') ?? '';
     effectiveQuery.set('fieldSelector', existing === '' ? `metadata.name=${target.name}` : `${existing},metadata.name=${target.name}`);
   }
-  if (sub === '' && !info.verbs.includes(verb)) throw methodNotAllowed(info, verb);
-  const req: ApiRequest = { info, target: { ...target, name: verb === 'watch' ? '' : target.name }, verb, query: effectiveQuery, http, res, ...(user === undefined ? {} : { user }) };
+  if (sub === '' && !view.verbs.includes(verb)) throw methodNotAllowed(view, verb);
+  const req: ApiRequest = { info, view, target: { ...target, name: verb === 'watch' ? '' : target.name }, verb, query: effectiveQuery, http, res, ...(user === undefined ? {} : { user }) };
   switch (verb) {
     case 'get':
       if (sub === 'scale') return handleScale(ctx, req);
@@ -79,7 +80,7 @@ export async function routeResource(ctx: ApiContext, target: ResourceRequest, qu
       if (sub === '') return handleDeleteCollection(ctx, req);
       break;
   }
-  throw methodNotAllowed(subresourceGr(info, sub), verb);
+  throw methodNotAllowed(subresourceGr(view, sub), verb);
 }
 
 function subresourceGr(info: ResourceInfo, sub: string): { group: string; resource: string } {

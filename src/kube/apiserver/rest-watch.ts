@@ -32,7 +32,7 @@ export async function handleWatch(ctx: ApiContext, req: ApiRequest): Promise<voi
   const { info, query, res } = req;
   const format = negotiateOutput(req.http.headers.accept);
   const include = parseIncludeObject(query.get('includeObject'));
-  const selection = selectionOf(info, query);
+  const selection = selectionOf(req.view, query);
   const namespace = requestNamespace(req);
   const rvText = query.get('resourceVersion') ?? '';
   const match = query.get('resourceVersionMatch') ?? '';
@@ -166,11 +166,12 @@ class WatchStreamWriter implements CacheWatchSink {
     }
     // Table streams carry column definitions in their first event only, as kube's do.
     const noHeaders = this.format.kind === 'table' && this.headersSent;
-    const key = `${type}:${which}:${this.format.kind}:${this.format.metaVersion}:${this.include}:${noHeaders}`;
+    // The memo is shared by every watcher of the key, whichever version it addressed.
+    const key = `${type}:${which}:${this.format.kind}:${this.format.metaVersion}:${this.include}:${noHeaders}:${apiVersionOf(this.req.view)}`;
     let line = memo.encoded.get(key);
     if (line === undefined) {
       const obj = which === 'object' ? (memo.object as JsonObject) : (memo.prev as JsonObject);
-      line = `${JSON.stringify({ type, object: renderObject(this.req.info, obj, this.format, this.include, noHeaders) })}\n`;
+      line = `${JSON.stringify({ type, object: renderObject(this.req.view, obj, this.format, this.include, noHeaders) })}\n`;
       memo.encoded.set(key, line);
     }
     this.headersSent = true;
@@ -186,13 +187,13 @@ class WatchStreamWriter implements CacheWatchSink {
   writeObject(type: string, obj: JsonObject): void {
     const noHeaders = this.format.kind === 'table' && this.headersSent;
     this.headersSent = true;
-    this.req.res.write(`${JSON.stringify({ type, object: renderObject(this.req.info, obj, this.format, this.include, noHeaders) })}\n`);
+    this.req.res.write(`${JSON.stringify({ type, object: renderObject(this.req.view, obj, this.format, this.include, noHeaders) })}\n`);
   }
 
   writeBookmark(revision: number, annotations?: Record<string, string>): void {
     const metadata: JsonObject = { resourceVersion: String(revision), creationTimestamp: null };
     if (annotations !== undefined) metadata.annotations = annotations;
-    const object: JsonObject = { kind: this.req.info.kind, apiVersion: apiVersionOf(this.req.info), metadata };
+    const object: JsonObject = { kind: this.req.view.kind, apiVersion: apiVersionOf(this.req.view), metadata };
     this.req.res.write(`${JSON.stringify({ type: 'BOOKMARK', object })}\n`);
   }
 

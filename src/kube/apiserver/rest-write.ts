@@ -2,10 +2,12 @@
 // semantics: generateName, namespace lifecycle admission, optimistic concurrency, create-on-update
 // for the kinds that allow it, dry runs, and the patch types kubectl sends.
 
+import { fromStoredVersion, toStoredVersion } from '../machinery/conversion.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../machinery/json.js';
 import { applyPatch, patchTypeOf, type PatchType } from '../machinery/patch.js';
 import { findResource, type ResourceInfo } from '../machinery/resources.js';
-import { badRequest, namespaceTerminating, notFound, type KubeStatusError } from '../machinery/status.js';
+import { badRequest, invalid, namespaceTerminating, notFound, type KubeStatusError } from '../machinery/status.js';
+import { validateForRequestVersion } from '../machinery/validation.js';
 import { requestNamespace, type ApiContext, type ApiRequest } from './api-context.js';
 import { parseBodyValue, parseObjectBody, readBody, writeJson } from './http-io.js';
 import { negotiateOutput } from './negotiation.js';
@@ -69,15 +71,17 @@ export async function createObject(ctx: ApiContext, info: ResourceInfo, body: Js
 export async function handleCreate(ctx: ApiContext, req: ApiRequest): Promise<void> {
   const format = negotiateOutput(req.http.headers.accept);
   const dryRun = isDryRun(req.query);
-  const body = parseObjectBody(await readBody(req.http), req.http.headers['content-type'], req.info.kind);
-  checkTypeMeta(req.info, body);
+  const served = parseObjectBody(await readBody(req.http), req.http.headers['content-type'], req.view.kind);
+  checkTypeMeta(req.view, served);
+  const body = toStoredVersion(req.view, served);
   const namespace = requestNamespace(req) ?? '';
   checkNamespace(req.info, body, namespace);
+  checkRequestVersion(req, body, undefined);
   ctx.admitCreate?.(req, body);
   await admitNamespace(ctx, req.info, namespace, metaString(body, 'name') ?? '');
   await ctx.admitWrite?.(req, body, undefined);
   const created = await createObject(ctx, req.info, body, dryRun);
-  writeJson(req.res, 201, renderObject(req.info, created, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
+  writeJson(req.res, 201, renderObject(req.view, created, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
 }
 
 /**
@@ -171,8 +175,9 @@ export async function handleUpdate(ctx: ApiContext, req: ApiRequest): Promise<vo
   const format = negotiateOutput(req.http.headers.accept);
   const dryRun = isDryRun(req.query);
   const subresource = subresourceOf(req);
-  const body = parseObjectBody(await readBody(req.http), req.http.headers['content-type'], req.info.kind);
-  checkTypeMeta(req.info, body);
+  const served = parseObjectBody(await readBody(req.http), req.http.headers['content-type'], req.view.kind);
+  checkTypeMeta(req.view, served);
+  const body = toStoredVersion(req.view, served);
   const namespace = requestNamespace(req);
   checkNamespace(req.info, body, namespace ?? '');
   const bodyName = metaString(body, 'name') ?? '';
@@ -185,17 +190,21 @@ export async function handleUpdate(ctx: ApiContext, req: ApiRequest): Promise<vo
       ? async (): Promise<JsonObject | undefined> => {
           await admitNamespace(ctx, req.info, namespace ?? '', bodyName);
           const fresh = cloneObject(body);
+          checkRequestVersion(req, fresh, undefined);
           await ctx.admitWrite?.(req, fresh, undefined);
           prepareCreate(req.info, strategy, fresh, ctx.now());
           return fresh;
         }
       : undefined;
-  const result = await updateObject(ctx, req.info, namespace, req.target.name, subresource, () => cloneObject(body), {
+  const result = await updateObject(ctx, req.info, namespace, req.target.name, subresource, (current) => {
+    checkRequestVersion(req, body, current);
+    return cloneObject(body);
+  }, {
     dryRun,
     ...(createIfMissing === undefined ? {} : { createIfMissing }),
     ...admitUpdate(ctx, req, subresource),
   });
-  writeJson(req.res, result.created ? 201 : 200, renderObject(req.info, result.object, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
+  writeJson(req.res, result.created ? 201 : 200, renderObject(req.view, result.object, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
 }
 
 /** The patched object, or a 4xx for a patch that does not apply or does not yield an object. */
@@ -219,11 +228,15 @@ export async function handlePatch(ctx: ApiContext, req: ApiRequest): Promise<voi
     return;
   }
   const result = await updateObject(ctx, req.info, namespace, name, subresource, (current) => {
-    const patched = patchObject(type, current, patch, req.info.kind);
-    checkPatchedIdentity(req.info, patched, current);
-    return patched;
+    // The patch is in the addressed version's terms: applied to that form, then stored back.
+    const served = fromStoredVersion(req.view, current);
+    const patched = patchObject(type, served, patch, req.view.kind);
+    checkPatchedIdentity(req.view, patched, served);
+    const next = toStoredVersion(req.view, patched);
+    checkRequestVersion(req, next, current);
+    return next;
   }, { dryRun, ...admitUpdate(ctx, req, subresource) });
-  writeJson(req.res, 200, renderObject(req.info, result.object, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
+  writeJson(req.res, 200, renderObject(req.view, result.object, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
 }
 
 /** A patch may not rename or move the object (kube answers 400 for both... via validation). */
@@ -247,7 +260,7 @@ async function handleApply(ctx: ApiContext, req: ApiRequest, patch: JsonValue, s
     throw badRequest('PATCH requests of type application/apply-patch+yaml must have a fieldManager');
   }
   const config = cloneObject(patch);
-  checkTypeMeta(req.info, config);
+  checkTypeMeta(req.view, config);
   const namespace = requestNamespace(req);
   checkNamespace(req.info, config, namespace ?? '');
   const cfgMeta = metaOf(config);
@@ -258,17 +271,31 @@ async function handleApply(ctx: ApiContext, req: ApiRequest, patch: JsonValue, s
   delete cfgMeta.resourceVersion;
   delete cfgMeta.managedFields;
   const strategy = ctx.strategyFor(req.info);
-  const result = await updateObject(ctx, req.info, namespace, req.target.name, subresource, (current) => patchObject('strategic', current, config, req.info.kind), {
+  const result = await updateObject(ctx, req.info, namespace, req.target.name, subresource, (current) => {
+    const next = toStoredVersion(req.view, patchObject('strategic', fromStoredVersion(req.view, current), config, req.view.kind));
+    checkRequestVersion(req, next, current);
+    return next;
+  }, {
     dryRun,
     ...admitUpdate(ctx, req, subresource),
     createIfMissing: async () => {
       if (subresource !== '') return undefined;
       await admitNamespace(ctx, req.info, namespace ?? '', req.target.name);
-      const fresh = cloneObject(config);
+      const fresh = toStoredVersion(req.view, cloneObject(config));
+      checkRequestVersion(req, fresh, undefined);
       await ctx.admitWrite?.(req, fresh, undefined);
       prepareCreate(req.info, strategy, fresh, ctx.now());
       return fresh;
     },
   });
-  writeJson(req.res, result.created ? 201 : 200, renderObject(req.info, result.object, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
+  writeJson(req.res, result.created ? 201 : 200, renderObject(req.view, result.object, format, parseIncludeObject(req.query.get('includeObject'))), format.encoding);
+}
+
+/**
+ * Checks that depend on the version the client wrote through (kube validates with the request's
+ * group/version): events.k8s.io/v1 Events are held to the newer, stricter rules. 422 on failure.
+ */
+function checkRequestVersion(req: ApiRequest, stored: JsonObject, current: JsonObject | undefined): void {
+  const errors = validateForRequestVersion(req.view.group, req.view.kind, stored, current);
+  if (errors.length > 0) throw invalid(req.view.group === '' ? req.view.kind : { group: req.view.group, kind: req.view.kind }, metaString(stored, 'name') ?? '', errors);
 }

@@ -1,7 +1,8 @@
 // meta.k8s.io Table responses for kubectl get, with the machinery's per-kind printers (kube's
 // columns; kinds without a printer get kube's default Name / Created At table).
 
-import type { JsonObject } from '../machinery/json.js';
+import { fromStoredVersion, needsConversion } from '../machinery/conversion.js';
+import { isJsonObject, type JsonObject } from '../machinery/json.js';
 import type { ResourceInfo } from '../machinery/resources.js';
 import { toTable } from '../machinery/tables.js';
 
@@ -21,5 +22,9 @@ export function tableFor(info: ResourceInfo, objects: JsonObject[], opts: TableO
     metaVersion: opts.metaVersion,
     noHeaders: opts.noHeaders === true,
   });
+  // Cells come from the stored form (one printer per kind); whole row objects are the served form.
+  if (needsConversion(info) && opts.includeObject === 'Object') {
+    for (const row of table.rows) if (isJsonObject(row.object)) row.object = fromStoredVersion(info, row.object);
+  }
   return table as unknown as JsonObject;
 }

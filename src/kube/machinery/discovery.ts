@@ -125,7 +125,9 @@ function resourceEntry(r: ResourceInfo): ApiResource {
   };
   if (r.shortNames.length > 0) e.shortNames = [...r.shortNames];
   if (r.categories.length > 0) e.categories = [...r.categories];
-  e.storageVersionHash = storageVersionHash(r.group, r.version, r.kind);
+  // The hash names the stored version, so a view reports its storage's hash, as kube does.
+  const stored = r.storedAs ?? r;
+  e.storageVersionHash = storageVersionHash(stored.group, stored.version, r.kind);
   return e;
 }
 

@@ -184,6 +184,20 @@ export function checkFieldSelector(kind: string, sel: FieldSelector): FieldSelec
   return out.length === 0 ? sel : new Selector(out);
 }
 
+/**
+ * The selector with its labels renamed through `labels` (a served version's names → the stored
+ * form's); a label not in the map is kube's "field label not supported: <field>".
+ */
+export function renameFieldLabels(sel: FieldSelector, labels: Readonly<Record<string, string>>): FieldSelector {
+  if (sel.isEmpty()) return sel;
+  const out = sel.requirements.map((r): FieldRequirement => {
+    const field = labels[r.field];
+    if (field === undefined) throw badRequest(`field label not supported: ${r.field}`);
+    return field === r.field ? r : { ...r, field };
+  });
+  return new Selector(out);
+}
+
 /** Parse and check against the kind in one go (what a list/watch handler wants). */
 export function parseFieldSelectorFor(kind: string, text: string): FieldSelector {
   return checkFieldSelector(kind, parseFieldSelector(text));

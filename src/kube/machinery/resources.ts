@@ -21,6 +21,12 @@ export interface ResourceInfo {
   readonly subresources: readonly Subresource[];
   /** The key segment under /registry, e.g. 'minions' for nodes, 'services/specs' for services. */
   readonly etcdPrefix: string;
+  /**
+   * Set when this resource is another version's view of objects stored as `storedAs` (kube's
+   * storage version): events.k8s.io/v1 Events are core/v1 Events under /registry/events.
+   * Handlers read and write the stored form and convert at the edge (see conversion.ts).
+   */
+  readonly storedAs?: { readonly group: string; readonly version: string };
 }
 
 const ALL_VERBS: readonly Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -30,6 +36,7 @@ const NAMESPACE_VERBS: readonly Verb[] = ['create', 'delete', 'get', 'list', 'pa
 function res(r: Omit<ResourceInfo, 'listKind' | 'singularName' | 'verbs' | 'categories' | 'shortNames' | 'subresources'> &
   Partial<Pick<ResourceInfo, 'verbs' | 'categories' | 'shortNames' | 'subresources'>>): ResourceInfo {
   return Object.freeze({
+    ...(r.storedAs === undefined ? {} : { storedAs: Object.freeze({ ...r.storedAs }) }),
     group: r.group,
     version: r.version,
     resource: r.resource,
@@ -58,6 +65,8 @@ export const resourceCatalogue: readonly ResourceInfo[] = Object.freeze([
   res({ group: '', version: 'v1', resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true, shortNames: ['sa'], etcdPrefix: 'serviceaccounts' }),
   res({ group: 'apps', version: 'v1', resource: 'deployments', kind: 'Deployment', namespaced: true, shortNames: ['deploy'], categories: ['all'], subresources: ['status', 'scale'], etcdPrefix: 'deployments' }),
   res({ group: 'apps', version: 'v1', resource: 'replicasets', kind: 'ReplicaSet', namespaced: true, shortNames: ['rs'], categories: ['all'], subresources: ['status', 'scale'], etcdPrefix: 'replicasets' }),
+  // The same stored Events through the newer API (kube serves both from one storage).
+  res({ group: 'events.k8s.io', version: 'v1', resource: 'events', kind: 'Event', namespaced: true, shortNames: ['ev'], etcdPrefix: 'events', storedAs: { group: '', version: 'v1' } }),
   res({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true, etcdPrefix: 'leases' }),
   res({ group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterrolebindings', kind: 'ClusterRoleBinding', namespaced: false, etcdPrefix: 'clusterrolebindings' }),
   res({ group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', kind: 'ClusterRole', namespaced: false, etcdPrefix: 'clusterroles' }),
@@ -67,6 +76,21 @@ export const resourceCatalogue: readonly ResourceInfo[] = Object.freeze([
   res({ group: 'authorization.k8s.io', version: 'v1', resource: 'selfsubjectaccessreviews', kind: 'SelfSubjectAccessReview', namespaced: false, verbs: ['create'], etcdPrefix: '' }),
   res({ group: 'authorization.k8s.io', version: 'v1', resource: 'subjectaccessreviews', kind: 'SubjectAccessReview', namespaced: false, verbs: ['create'], etcdPrefix: '' }),
 ]);
+
+/**
+ * The resources that own their keys (views left out): what code walking every stored resource
+ * (namespace cleanup, encryption prefixes) iterates, so a view's objects are not visited twice.
+ */
+export const storedResources: readonly ResourceInfo[] = Object.freeze(resourceCatalogue.filter((r) => r.storedAs === undefined));
+
+/** The resource whose form is stored for `info`: itself, or for a view the stored version's entry. */
+export function storageOf(info: ResourceInfo): ResourceInfo {
+  const stored = info.storedAs;
+  if (stored === undefined) return info;
+  const found = findResource(stored.group, stored.version, info.resource);
+  if (found === undefined) throw new Error(`${info.resource}.${info.group}: stored version ${stored.group}/${stored.version} is not served`);
+  return found;
+}
 
 /** "v1" for core, "apps/v1" otherwise: the apiVersion field of objects of this resource. */
 export function apiVersionOf(info: Pick<ResourceInfo, 'group' | 'version'>): string {

@@ -639,3 +639,73 @@ function validateNode(obj: JsonObject): FieldError[] {
   });
   return errs;
 }
+
+// ---- rules that depend on the version written through ------------------------------------------
+
+const eventTextLimits = { reportingInstance: 128, action: 128, reason: 128 } as const;
+const eventNoteLimit = 1024;
+
+/**
+ * Validation kube applies according to the request's group (ValidateEventCreate/Update in
+ * pkg/apis/core/validation/events.go): an Event created through events.k8s.io/v1 must carry
+ * eventTime, reportingController, reportingInstance, action, reason and a Normal/Warning type and
+ * leave the deprecated core fields unset; an update through it may not change what identifies the
+ * occurrence. `obj` and `oldObj` are in the stored (core/v1) form, so paths are core's names, as in
+ * kube's messages. Core requests get no extra rules here.
+ */
+export function validateForRequestVersion(group: string, kind: string, obj: JsonObject, oldObj: JsonObject | undefined): FieldError[] {
+  if (group !== 'events.k8s.io' || kind !== 'Event') return [];
+  const errs: FieldError[] = [];
+  const eventTime = obj.eventTime;
+  const hasEventTime = typeof eventTime === 'string' && eventTime !== '';
+  if (hasEventTime) {
+    const ns = str(getPath(obj, 'metadata', 'namespace'));
+    if (str(getPath(obj, 'involvedObject', 'namespace')) === '' && ns !== 'default' && ns !== 'kube-system') {
+      errs.push(invalidValue('involvedObject.namespace', '', 'does not match event.namespace'));
+    }
+    const controller = str(obj.reportingComponent);
+    if (controller === '') errs.push(required('reportingController', ''));
+    for (const m of isQualifiedName(controller)) errs.push(invalidValue('reportingController', controller, m));
+    for (const field of ['reportingInstance', 'action', 'reason'] as const) {
+      const value = str(obj[field]);
+      if (value === '') errs.push(required(field, ''));
+      if (value.length > eventTextLimits[field]) errs.push(invalidValue(field, '', `can have at most ${eventTextLimits[field]} characters`));
+    }
+    if (str(obj.message).length > eventNoteLimit) errs.push(invalidValue('message', '', `can have at most ${eventNoteLimit} characters`));
+  }
+  if (oldObj === undefined) {
+    errs.push(...eventSeriesErrors(obj));
+    if (!hasEventTime) errs.push(required('eventTime', ''));
+    const type = str(obj.type);
+    if (type !== 'Normal' && type !== 'Warning') errs.push(invalidValue('type', '', `has invalid value: ${type}`));
+    for (const field of ['firstTimestamp', 'lastTimestamp'] as const) {
+      if (str(obj[field]) !== '') errs.push(invalidValue(field, '', 'needs to be unset'));
+    }
+    if (typeof obj.count === 'number' && obj.count !== 0) errs.push(invalidValue('count', '', 'needs to be unset'));
+    if (str(getPath(obj, 'source', 'component')) !== '' || str(getPath(obj, 'source', 'host')) !== '') errs.push(invalidValue('source', '', 'needs to be unset'));
+    return errs;
+  }
+  if (!jsonEqual(obj.series ?? null, oldObj.series ?? null)) errs.push(...eventSeriesErrors(obj));
+  const immutable = ['involvedObject', 'reason', 'message', 'source', 'firstTimestamp', 'lastTimestamp', 'count', 'type', 'eventTime', 'action', 'related', 'reportingComponent', 'reportingInstance'];
+  for (const field of immutable) {
+    if (!jsonEqual(emptyAsNull(obj[field]), emptyAsNull(oldObj[field]))) {
+      errs.push(invalidValue(field === 'reportingComponent' ? 'reportingController' : field, obj[field] ?? null, 'field is immutable'));
+    }
+  }
+  return errs;
+}
+
+function emptyAsNull(v: JsonValue | undefined): JsonValue {
+  if (v === undefined || v === '' || v === 0) return null;
+  if (isJsonObject(v) && Object.keys(v).length === 0) return null;
+  return v;
+}
+
+function eventSeriesErrors(obj: JsonObject): FieldError[] {
+  const series = obj.series;
+  if (!isJsonObject(series)) return [];
+  const errs: FieldError[] = [];
+  if (typeof series.count !== 'number' || series.count < 2) errs.push(invalidValue('series.count', '', 'should be at least 2'));
+  if (str(series.lastObservedTime) === '') errs.push(required('series.lastObservedTime', ''));
+  return errs;
+}

@@ -16,8 +16,8 @@ import {
   type KubeView,
   type LeaseView,
   type NodeView,
-  POD_NAMES_MAX,
   type PodName,
+  podNamesPerRow,
   type ProcessState,
   type StoreView,
   type TimelineEntry,
@@ -45,6 +45,12 @@ export const PROBE_INTERVAL_MS = 1000;
 const PROBE_TIMEOUT_MS = 1500;
 /** Informer events arrive in bursts (a deployment's pods): the kube section is rebuilt at most this often. */
 const KUBE_REBUILD_DELAY_MS = 200;
+/**
+ * With many pods each rebuild is a whole section sent to every page (about 40 KB at 100 nodes and
+ * 3,000 pods): then at most once a second.
+ */
+const KUBE_REBUILD_DELAY_LARGE_MS = 1000;
+const LARGE_POD_COUNT = 1000;
 
 const COMPONENT_KINDS = new Set(['apiserver', 'lb', 'scheduler', 'controller-manager', 'kubelet']);
 
@@ -226,6 +232,7 @@ export class ClusterObserver {
   /** A watch event: rebuild the kube section soon (once for a burst of events). */
   private kubeChanged(): void {
     if (this.kubeTimer !== undefined || this.stop.signal.aborted) return;
+    const delayMs = (this.kube?.pods.list().length ?? 0) > LARGE_POD_COUNT ? KUBE_REBUILD_DELAY_LARGE_MS : KUBE_REBUILD_DELAY_MS;
     this.kubeTimer = setTimeout(() => {
       this.kubeTimer = undefined;
       try {
@@ -236,7 +243,7 @@ export class ClusterObserver {
       } catch (err) {
         this.log?.warn({ err: (err as Error).message }, 'rebuilding the Kubernetes view failed');
       }
-    }, KUBE_REBUILD_DELAY_MS);
+    }, delayMs);
   }
 
   private buildKube(state: ClusterState, components: readonly ComponentView[], nowMs: number): KubeView {
@@ -247,10 +254,14 @@ export class ClusterObserver {
     const podsByNode = new Map<string, Pod[]>();
     for (const p of kube.pods.list()) {
       const node = p.spec.nodeName ?? '';
-      podsByNode.set(node, [...(podsByNode.get(node) ?? []), p]);
+      const list = podsByNode.get(node);
+      if (list === undefined) podsByNode.set(node, [p]);
+      else list.push(p);
     }
-    const nodes = kube.nodes
-      .list()
+    const nodeList = kube.nodes.list();
+    // One more row for pods not scheduled yet.
+    const namesPerRow = podNamesPerRow(nodeList.length + 1);
+    const nodes = nodeList
       .map((n): NodeView => {
         const conditions = n.status?.conditions ?? [];
         const ready = conditions.find((c) => c.type === 'Ready');
@@ -260,7 +271,7 @@ export class ClusterObserver {
           ...(ready?.reason === undefined ? {} : { readyReason: ready.reason }),
           problems: conditions.filter((c) => c.type !== 'Ready' && c.status === 'True').map((c) => c.type),
           unschedulable: n.spec?.unschedulable === true,
-          ...podSummary(podsByNode.get(n.metadata.name ?? '') ?? []),
+          ...podSummary(podsByNode.get(n.metadata.name ?? '') ?? [], namesPerRow),
         };
       })
       .sort((a, b) => a.name.localeCompare(b.name));
@@ -287,7 +298,7 @@ export class ClusterObserver {
       synced,
       ...(apiUp ? {} : { error: 'no apiserver is running: the Kubernetes view is frozen until one starts' }),
       nodes,
-      unscheduled: podSummary(podsByNode.get('') ?? []),
+      unscheduled: podSummary(podsByNode.get('') ?? [], namesPerRow),
       leases,
     };
   }
@@ -313,15 +324,37 @@ function processState(pid: number): ProcessState {
   return isPaused(pid) ? 'paused' : 'up';
 }
 
-function podSummary(pods: readonly Pod[]): { pods: Record<string, number>; podNames: PodName[] } {
+/** Counts by phase of every pod, and the first `namesMax` of them by name. */
+function podSummary(pods: readonly Pod[], namesMax: number): { pods: Record<string, number>; podNames: PodName[] } {
   const counts: Record<string, number> = {};
-  const names: PodName[] = [];
-  for (const p of [...pods].sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''))) {
-    const phase = p.metadata.deletionTimestamp != null ? 'Terminating' : (p.status?.phase ?? 'Pending');
+  for (const p of pods) {
+    const phase = podPhase(p);
     counts[phase] = (counts[phase] ?? 0) + 1;
-    if (names.length < POD_NAMES_MAX) names.push({ name: p.metadata.name ?? '', namespace: p.metadata.namespace ?? '', phase });
   }
-  return { pods: counts, podNames: names };
+  const byName = (a: Pod, b: Pod): number => {
+    const x = a.metadata.name ?? '';
+    const y = b.metadata.name ?? '';
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+  const first = pods.length <= namesMax ? [...pods].sort(byName) : smallest(pods, namesMax, byName);
+  return { pods: counts, podNames: first.map((p) => ({ name: p.metadata.name ?? '', namespace: p.metadata.namespace ?? '', phase: podPhase(p) })) };
+}
+
+function podPhase(p: Pod): string {
+  return p.metadata.deletionTimestamp != null ? 'Terminating' : (p.status?.phase ?? 'Pending');
+}
+
+/** The `k` smallest items in order, without sorting them all (k is small, the list may be long). */
+function smallest<T>(items: readonly T[], k: number, compare: (a: T, b: T) => number): T[] {
+  const out: T[] = [];
+  for (const item of items) {
+    if (out.length === k && compare(item, out[k - 1] as T) >= 0) continue;
+    let i = out.length === k ? k - 1 : out.length;
+    if (out.length === k) out.pop();
+    while (i > 0 && compare(item, out[i - 1] as T) < 0) i--;
+    out.splice(i, 0, item);
+  }
+  return out;
 }
 
 function emptyKube(state: ClusterState): KubeView {

@@ -65,7 +65,7 @@ export interface NodeView {
   unschedulable: boolean;
   /** Pods bound to it, by phase (Terminating for pods being deleted). */
   pods: Record<string, number>;
-  /** Up to POD_NAMES_MAX of its pods, for the table. */
+  /** The first of its pods by name (podNamesPerRow: the table shares POD_NAMES_TOTAL_MAX out), for the table. */
   podNames: PodName[];
 }
 
@@ -75,7 +75,19 @@ export interface PodName {
   phase: string;
 }
 
+/** Pod names one node's row shows at most. */
 export const POD_NAMES_MAX = 40;
+/**
+ * Pod names the whole table shows at most, shared out between the rows (at least one each): the
+ * page's size then stays bounded however many nodes and pods there are; counts by phase are always
+ * complete. At 100 nodes and 3,000 pods the rows show 4 names each and "+26 more".
+ */
+export const POD_NAMES_TOTAL_MAX = 400;
+
+/** The names one row may show when `rows` rows share the table's budget. */
+export function podNamesPerRow(rows: number): number {
+  return Math.max(1, Math.min(POD_NAMES_MAX, Math.floor(POD_NAMES_TOTAL_MAX / Math.max(1, rows))));
+}
 
 /** What the Kubernetes side of the page knows (through an apiserver's watches). */
 export interface KubeView {

@@ -78,6 +78,7 @@ function request(resource: string, verb: RequestVerb, user: UserInfo | undefined
   if (info === undefined) throw new Error(resource);
   return {
     info,
+    view: info,
     target: { group: g, version: 'v1', namespace, resource, name, subresource: '', verb },
     verb,
     query: new URLSearchParams(),

@@ -34,7 +34,7 @@ describe('discovery', () => {
     const l = apiGroupList();
     expect(l.kind).toBe('APIGroupList');
     expect(l.apiVersion).toBe('v1');
-    expect(l.groups.map((g) => g.name)).toEqual(['apps', 'coordination.k8s.io', 'rbac.authorization.k8s.io', 'authorization.k8s.io']);
+    expect(l.groups.map((g) => g.name)).toEqual(['apps', 'events.k8s.io', 'coordination.k8s.io', 'rbac.authorization.k8s.io', 'authorization.k8s.io']);
     expect(l.groups[0]).toEqual({
       name: 'apps',
       versions: [{ groupVersion: 'apps/v1', version: 'v1' }],
@@ -95,7 +95,9 @@ describe('discovery', () => {
     expect(entry('apps', 'v1', 'deployments').storageVersionHash).toBe(storageVersionHash('apps', 'v1', 'Deployment'));
     expect(entry('coordination.k8s.io', 'v1', 'leases').shortNames).toBeUndefined();
     expect(apiResourceList('apps', 'v2')).toBeUndefined();
-    expect(allApiResourceLists()).toHaveLength(5);
+    // The view of core Events reports the core storage hash ("/v1/Event"), as kube does.
+    expect(entry('events.k8s.io', 'v1', 'events').storageVersionHash).toBe(entry('', 'v1', 'events').storageVersionHash);
+    expect(allApiResourceLists()).toHaveLength(6);
   });
 
   it('answers served checks for resources and subresources', () => {

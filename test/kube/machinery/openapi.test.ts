@@ -142,6 +142,7 @@ describe('OpenAPI v3', () => {
       'apis/authorization.k8s.io/v1',
       'apis/autoscaling/v1',
       'apis/coordination.k8s.io/v1',
+      'apis/events.k8s.io/v1',
       'apis/rbac.authorization.k8s.io/v1',
     ]);
     const apps = paths['apis/apps/v1'] as JsonObject;

@@ -13,6 +13,8 @@ import {
   qualifiedKind,
   qualifiedResource,
   resourceCatalogue,
+  storageOf,
+  storedResources,
 } from '../../../src/kube/machinery/resources.js';
 
 function must<T>(v: T | undefined): T {
@@ -77,11 +79,19 @@ describe('resource catalogue', () => {
   it('has unique resource names, kinds and short names', () => {
     const names = resourceCatalogue.map((r) => `${r.group}/${r.resource}`);
     expect(new Set(names).size).toBe(names.length);
-    const shorts = resourceCatalogue.flatMap((r) => r.shortNames);
+    // A view (events.k8s.io/v1 events) repeats its storage's short names, as kube's discovery does.
+    const shorts = storedResources.flatMap((r) => r.shortNames);
     expect(new Set(shorts).size).toBe(shorts.length);
+    for (const view of resourceCatalogue.filter((r) => r.storedAs !== undefined)) {
+      expect(view.shortNames).toEqual(storageOf(view).shortNames);
+      expect(storageOf(view).etcdPrefix).toBe(view.etcdPrefix);
+    }
+    expect(storageOf(findResource('events.k8s.io', 'v1', 'events')!)).toBe(findResource('', 'v1', 'events'));
+    expect(storedResources.some((r) => r.group === 'events.k8s.io')).toBe(false);
     expect(groupVersions()).toEqual([
       { group: '', version: 'v1' },
       { group: 'apps', version: 'v1' },
+      { group: 'events.k8s.io', version: 'v1' },
       { group: 'coordination.k8s.io', version: 'v1' },
       { group: 'rbac.authorization.k8s.io', version: 'v1' },
       { group: 'authorization.k8s.io', version: 'v1' },

@@ -22,6 +22,7 @@ const MODULES: Record<string, string> = {
   'core/v1': 'io.k8s.api.core.v1',
   'apps/v1': 'io.k8s.api.apps.v1',
   'coordination/v1': 'io.k8s.api.coordination.v1',
+  'events/v1': 'io.k8s.api.events.v1',
   'autoscaling/v1': 'io.k8s.api.autoscaling.v1',
   'rbac/v1': 'io.k8s.api.rbac.v1',
   'authorization/v1': 'io.k8s.api.authorization.v1',
@@ -36,7 +37,7 @@ const INT_OR_STRING = 'io.k8s.apimachinery.pkg.util.intstr.IntOrString';
 const ROOTS = [
   'core/v1:Pod', 'core/v1:PodList', 'core/v1:Node', 'core/v1:NodeList', 'core/v1:Service', 'core/v1:ServiceList',
   'core/v1:Endpoints', 'core/v1:EndpointsList', 'core/v1:ConfigMap', 'core/v1:ConfigMapList', 'core/v1:Secret',
-  'core/v1:SecretList', 'core/v1:Event', 'core/v1:EventList', 'core/v1:ServiceAccount', 'core/v1:ServiceAccountList',
+  'core/v1:SecretList', 'core/v1:Event', 'core/v1:EventList', 'events/v1:Event', 'events/v1:EventList', 'core/v1:ServiceAccount', 'core/v1:ServiceAccountList',
   'core/v1:Namespace', 'core/v1:NamespaceList', 'core/v1:Binding', 'apps/v1:Deployment', 'apps/v1:DeploymentList',
   'apps/v1:ReplicaSet', 'apps/v1:ReplicaSetList', 'coordination/v1:Lease', 'coordination/v1:LeaseList',
   'autoscaling/v1:Scale', 'rbac/v1:Role', 'rbac/v1:RoleList', 'rbac/v1:ClusterRole', 'rbac/v1:ClusterRoleList',
