@@ -5,7 +5,6 @@
 // own Node and Lease only), and Secrets encrypted at rest (ciphertext in the store, plaintext
 // through kubectl).
 
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +16,7 @@ import { kubeconfigText } from '../../src/launcher/cluster-pki.js';
 import { httpGet } from '../../src/launcher/probes.js';
 import { freePorts } from '../api/free-port.js';
 import { runEtcdctl, startCluster, type Cluster } from '../integration/cluster.js';
-import { ApiServerProcess, kubectlBinary, requireApiserverBuild, requireKubectl } from './apiserver/apiserver-harness.js';
+import { ApiServerProcess, kubectlBinary, requireApiserverBuild, requireKubectl, runCommand } from './apiserver/apiserver-harness.js';
 
 interface Run {
   code: number;
@@ -26,20 +25,7 @@ interface Run {
 }
 
 function run(binary: string, args: readonly string[], input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
+  return runCommand(binary, args, input === undefined ? {} : { input });
 }
 
 describe('ketch-apiserver security (HTTPS, authentication, RBAC, Node restriction, encryption at rest)', () => {

@@ -116,6 +116,38 @@ export interface KubectlResult {
   stderr: string;
 }
 
+/**
+ * Runs a program to completion with `input` on its stdin (default: none), killing it after
+ * `timeoutMs`; never throws on a non-zero exit. Used for kubectl and etcdctl in the e2e tests.
+ */
+export function runCommand(
+  binary: string,
+  args: readonly string[],
+  opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<KubectlResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { stdio: ["pipe", "pipe", "pipe"], env: opts.env ?? process.env });
+    liveChildren.add(child);
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+    child.stderr?.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      liveChildren.delete(child);
+      reject(error);
+    });
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      liveChildren.delete(child);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(opts.input ?? "");
+  });
+}
+
 export interface KubectlOptions {
   /** Which apiserver (index); default 0. */
   server?: number;
@@ -182,26 +214,7 @@ export class ApiCluster {
   /** Runs kubectl to completion; never throws on a non-zero exit. */
   kubectl(args: readonly string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
     const { binary, argv, env } = this.kubectlArgs(args, opts);
-    return new Promise((resolve, reject) => {
-      const child = spawn(binary, argv, { stdio: ["pipe", "pipe", "pipe"], env });
-      liveChildren.add(child);
-      let stdout = "";
-      let stderr = "";
-      child.stdout?.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-      child.stderr?.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-      const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
-      child.once("error", (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      child.once("close", (code) => {
-        clearTimeout(timer);
-        liveChildren.delete(child);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-      child.stdin?.on("error", () => undefined);
-      child.stdin?.end(opts.input ?? "");
-    });
+    return runCommand(binary, argv, { env, ...(opts.input === undefined ? {} : { input: opts.input }), timeoutMs: opts.timeoutMs ?? 60_000 });
   }
 
   /** kubectl that must succeed; returns stdout. */

@@ -6,7 +6,6 @@
 // ClusterRole by name, and can write wider Roles once granted `escalate`; `kubectl auth can-i`
 // answers the same throughout.
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,23 +16,10 @@ import { httpGet } from '../../../src/launcher/probes.js';
 import { CertificateAuthority, writePemFiles } from '../../../src/tls/cert-authority.js';
 import { freePorts } from '../../api/free-port.js';
 import { startCluster, type Cluster } from '../../integration/cluster.js';
-import { ApiServerProcess, kubectlBinary, requireApiserverBuild, requireKubectl, type KubectlResult } from './apiserver-harness.js';
+import { ApiServerProcess, kubectlBinary, requireApiserverBuild, requireKubectl, runCommand, type KubectlResult } from './apiserver-harness.js';
 
 function run(args: readonly string[], input?: string): Promise<KubectlResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(kubectlBinary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
+  return runCommand(kubectlBinary, args, input === undefined ? {} : { input });
 }
 
 const held = (what: string): string =>
