@@ -8,10 +8,12 @@ import { KetchServer } from '../server/ketch-server.js';
 import { PeerCredentials } from '../transport/peer-credentials.js';
 import { discoverCluster } from '../transport/peer-discovery.js';
 import { dialUrl, parseDialOverrides } from '../transport/peer-url.js';
+import { capHeapGrowth } from './heap-growth.js';
 import { FlagError, parseFlags, usage } from './ketch-flags.js';
 import { clientTls, peerTls } from './ketch-tls.js';
 
 async function main(): Promise<number> {
+  capHeapGrowth(process.execArgv, process.env.NODE_OPTIONS);
   let flags;
   try {
     flags = parseFlags(process.argv.slice(2), process.env);
