@@ -306,19 +306,19 @@ export class LocalCluster {
     const state = this.readState();
     for (const kinds of [...START_TIERS].reverse()) {
       const tier = state.members.filter((m) => kinds.includes(m.kind));
-      for (const m of tier) if (isAlive(m.pid)) process.kill(m.pid, 'SIGCONT');
-      for (const m of tier) if (isAlive(m.pid)) process.kill(m.pid, 'SIGTERM');
+      for (const m of tier) signalIfAlive(m.pid, 'SIGCONT');
+      for (const m of tier) signalIfAlive(m.pid, 'SIGTERM');
       const deadline = Date.now() + graceMs;
       while (tier.some((m) => isAlive(m.pid)) && Date.now() < deadline) await sleep(100);
-      for (const m of tier) if (isAlive(m.pid)) process.kill(m.pid, 'SIGKILL');
+      for (const m of tier) signalIfAlive(m.pid, 'SIGKILL');
     }
     // Members of kinds this version does not know (an old state file) must not be left behind.
-    for (const m of state.members) if (isAlive(m.pid)) process.kill(m.pid, 'SIGKILL');
+    for (const m of state.members) signalIfAlive(m.pid, 'SIGKILL');
     if (state.links !== undefined && isAlive(state.links.pid)) {
-      process.kill(state.links.pid, 'SIGTERM');
+      signalIfAlive(state.links.pid, 'SIGTERM');
       const until = Date.now() + 5_000;
       while (isAlive(state.links.pid) && Date.now() < until) await sleep(50);
-      if (isAlive(state.links.pid)) process.kill(state.links.pid, 'SIGKILL');
+      signalIfAlive(state.links.pid, 'SIGKILL');
     }
     rmSync(this.partitionPath(), { force: true });
     rmSync(this.partitionAppliedPath(), { force: true });
@@ -428,6 +428,19 @@ export class LocalCluster {
       case 'kubelet':
         return nodesReady(this.apiUrls(state), m.nodes ?? [], this.apiAccess(state));
     }
+  }
+}
+
+/**
+ * Sends `signal` to a process that is still running; one that exits between the check and the
+ * signal (ESRCH: a tier member that ended on the previous signal) is not an error.
+ */
+function signalIfAlive(pid: number, signal: NodeJS.Signals): void {
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
   }
 }
 
