@@ -982,11 +982,17 @@ export class KetchServer {
     return since !== undefined && now - since >= HEALTH_INTERVAL_MS;
   }
 
-  /** etcd's strict reconfiguration check: the change must leave a quorum of started voters. */
+  /**
+   * etcd 3.4's strict reconfiguration check. Started, as etcd counts it, means the member has
+   * published its name (it has run at least once), so a change that would leave fewer than a
+   * quorum of started voters is 'not enough started members'. Then a quorum of the current
+   * voters must have been connected to us for HEALTH_INTERVAL_MS, else 'unhealthy cluster' (etcd
+   * asks all voters for an add; we ask a quorum). Both run before anything is proposed.
+   */
   private checkReconfig(votersAfter: readonly string[]): void {
-    const now = Date.now();
-    const started = votersAfter.filter((id) => this.connectedSince(id, now)).length;
+    const started = votersAfter.filter((id) => id === this.memberId || (this.membership.members.get(id)?.name ?? '') !== '').length;
     if (started < Math.floor(votersAfter.length / 2) + 1) throw EtcdErrors.memberNotEnoughStarted;
+    const now = Date.now();
     const voters = this.node.status().voters;
     const connected = voters.filter((id) => this.connectedSince(id, now)).length;
     if (connected < Math.floor(voters.length / 2) + 1) throw EtcdErrors.unhealthy;
