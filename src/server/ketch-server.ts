@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 import type { Logger } from 'pino';
 import { EtcdError, EtcdErrors } from '../util/etcd-errors.js';
 import type { Event, StorageOp } from '../mvcc/types.js';
@@ -154,6 +156,13 @@ export class KetchServer {
   private stopped = false;
   private ticker: NodeJS.Timeout | undefined;
   private compactor: AutoCompactor | undefined;
+  /**
+   * Proposal and read ids are `<this prefix><seq>`, the prefix drawn anew by every process: seq
+   * restarts from 1 after a restart, while the log (or a peer's delayed answer) may still carry ids
+   * of this member's previous life, and a match would answer a new request with an old result
+   * before the new one is even committed (etcd's id generator mixes in the start time likewise).
+   */
+  private readonly requestIdPrefix: string;
   private proposalSeq = 0;
   private readonly waiters = new Map<string, Waiter>();
   private readonly appliedWaiters: Array<{ index: number; d: Deferred<void> }> = [];
@@ -188,6 +197,7 @@ export class KetchServer {
     this.cfg = cfg;
     this.log = cfg.logger;
     this.memberId = parts.memberId;
+    this.requestIdPrefix = `${parts.memberId}:${randomBytes(6).toString('hex')}:`;
     this.clusterId = parts.clusterId;
     this.store = parts.store;
     this.node = parts.node;
@@ -727,7 +737,7 @@ export class KetchServer {
    */
   async propose(body: Omit<InternalRequest, 'id'>, auth?: AuthInfo): Promise<ApplyOutcome> {
     this.checkUsable();
-    const id = `${this.memberId}:${++this.proposalSeq}`;
+    const id = `${this.requestIdPrefix}${++this.proposalSeq}`;
     const header = auth === undefined ? {} : { auth: { username: auth.username, auth_revision: String(auth.revision) } };
     const data = encodeInternalRequest({ ...body, ...header, id } as InternalRequest);
     if (data.length > this.cfg.maxRequestBytes) throw EtcdErrors.requestTooLarge;
@@ -816,7 +826,7 @@ export class KetchServer {
     if (this.readRound !== undefined || this.readQueue.length === 0 || this.stopped) return;
     const waiters = this.readQueue;
     this.readQueue = [];
-    const ctx = `${this.memberId}:r${++this.readSeq}`;
+    const ctx = `${this.requestIdPrefix}r${++this.readSeq}`;
     try {
       this.node.readIndex(ctx);
     } catch (err) {
@@ -1003,7 +1013,7 @@ export class KetchServer {
     const id = computeMemberId(peerURLs, this.cfg.initialClusterToken, Math.floor(Date.now() / 1000));
     if (this.membership.members.has(id) || this.membership.removed.has(id)) throw EtcdErrors.memberExist;
     if (!isLearner) this.checkReconfig([...this.node.status().voters, id]);
-    const ctx: MemberContext = { request_id: `${this.memberId}:c${++this.proposalSeq}`, id, name: '', peer_urls: peerURLs, client_urls: [], is_learner: isLearner };
+    const ctx: MemberContext = { request_id: `${this.requestIdPrefix}c${++this.proposalSeq}`, id, name: '', peer_urls: peerURLs, client_urls: [], is_learner: isLearner };
     await this.proposeConfChange(isLearner ? ConfChangeType.AddLearner : ConfChangeType.AddNode, id, ctx);
     return this.membership.members.get(id) ?? { id, name: '', peerURLs, clientURLs: [], isLearner };
   }
@@ -1013,7 +1023,7 @@ export class KetchServer {
     const member = this.membership.members.get(id);
     if (member === undefined) throw EtcdErrors.memberNotFound;
     if (!member.isLearner) this.checkReconfig(this.node.status().voters.filter((v) => v !== id));
-    const ctx: MemberContext = { request_id: `${this.memberId}:c${++this.proposalSeq}`, id, name: member.name, peer_urls: member.peerURLs, client_urls: member.clientURLs, is_learner: member.isLearner };
+    const ctx: MemberContext = { request_id: `${this.requestIdPrefix}c${++this.proposalSeq}`, id, name: member.name, peer_urls: member.peerURLs, client_urls: member.clientURLs, is_learner: member.isLearner };
     await this.proposeConfChange(ConfChangeType.RemoveNode, id, ctx);
   }
 
@@ -1030,7 +1040,7 @@ export class KetchServer {
     const match = st.progress.get(id)?.match ?? 0;
     if (match < 0.9 * st.lastIndex) throw EtcdErrors.learnerNotReady;
     this.checkReconfig([...st.voters, id]);
-    const ctx: MemberContext = { request_id: `${this.memberId}:c${++this.proposalSeq}`, id, name: member.name, peer_urls: member.peerURLs, client_urls: member.clientURLs, is_learner: false };
+    const ctx: MemberContext = { request_id: `${this.requestIdPrefix}c${++this.proposalSeq}`, id, name: member.name, peer_urls: member.peerURLs, client_urls: member.clientURLs, is_learner: false };
     await this.proposeConfChange(ConfChangeType.AddNode, id, ctx);
   }
 

@@ -144,4 +144,64 @@ describe('regressions found by the torture suite', () => {
       for (const cl of clients) cl.close();
     }
   }, 300_000);
+  // CI run of 4a3ed48, crash-durability: three acknowledged puts were found at other revisions
+  // (acked 1091-1093, stored 1098-1100), written once each. A member numbered its proposals from 1
+  // again after every restart, so a new proposal shared its id with one of its previous life that
+  // the log still carried; applying the old entry answered the new request with the old entry's
+  // result, before the new request was even committed.
+  it('a restarted member never answers a new request with the result of its previous life\'s proposal', async () => {
+    const c = await threeMembers('proposal-ids');
+    const leader = await c.leader();
+    if (leader === undefined) throw new Error('no leader');
+    const victim = c.slots.find((s) => s !== leader) as Slot;
+    // The leader's messages reach the victim 300 ms late (a new peer stream still gets accepted
+    // within the transport's 2 s); the victim's proposals reach the leader at once.
+    c.delayLink(leader.index, victim.index, 300);
+    await sleep(1500);
+    const before = new RawClient(victim.clientUrl);
+    // Proposed by the victim and committed by the other two, but not yet received by the victim.
+    const early = Array.from({ length: 5 }, (_, i) => before.put(`old-${i}`, `old-${i}`, { timeoutMs: 10_000 }).catch(() => undefined));
+    await sleep(150);
+    const committedBefore = Number((await leader.admin.status(5000)).raftIndex);
+    await c.kill(victim);
+    await Promise.all(early);
+    before.close();
+    const reader = new RawClient(leader.clientUrl);
+    try {
+      for (let i = 0; i < 5; i++) {
+        const got = await reader.range(`old-${i}`, { timeoutMs: 10_000 });
+        expect(got.kvs.length, `old-${i} was not committed before the victim died: the test did not set up its case`).toBe(1);
+      }
+      await c.start(victim);
+      const after = new RawClient(victim.clientUrl);
+      try {
+        // Its new proposals commit after its old ones, which it applies first.
+        const acks = await Promise.all(
+          Array.from({ length: 5 }, async (_, i) => {
+            for (const deadline = Date.now() + 60_000; ; ) {
+              try {
+                return { key: `new-${i}`, rev: Number((await after.put(`new-${i}`, `new-${i}`, { timeoutMs: 20_000 })).header.revision) };
+              } catch (err) {
+                // Only failures that proposed nothing: a retry must not race an earlier attempt.
+                const proposedNothing = err instanceof CallError && (err.definite || /etcdserver: no leader$/.test(err.message));
+                if (!proposedNothing || Date.now() > deadline) throw err;
+                await sleep(200);
+              }
+            }
+          }),
+        );
+        const recovered = [...readFileSync(victim.logPath, 'utf8').matchAll(/"lastIndex":(\d+).*"recovered member store"/g)].at(-1);
+        expect(Number(recovered?.[1]), 'the victim had the entries of its old proposals: the test did not set up its case').toBeLessThan(committedBefore);
+        for (const a of acks) {
+          const got = await reader.range(a.key, { timeoutMs: 10_000 });
+          expect(got.kvs.map((kv) => Number(kv.mod_revision)), `${a.key} acknowledged at revision ${a.rev}; log ${victim.logPath}`).toEqual([a.rev]);
+        }
+      } finally {
+        after.close();
+      }
+    } finally {
+      reader.close();
+      c.healNetwork(false);
+    }
+  }, 180_000);
 });

@@ -302,6 +302,14 @@ export class TortureCluster {
     this.log(`peer links delayed by ${ms} ms`);
   }
 
+  /** ketch only: the connection `from` dials to `to` (carrying from's raft messages to it) gets this latency. */
+  delayLink(from: number, to: number, ms: number): void {
+    const proxy = this.proxies[from]?.[to];
+    if (this.opts.impl !== 'ketch' || proxy === undefined) throw new Error(`no link proxy ${from}->${to} (ketch only)`);
+    proxy.setDelay(ms);
+    this.log(`peer link ${this.slots[from]?.name}->${this.slots[to]?.name} delayed by ${ms} ms`);
+  }
+
   /** Running, unpaused slots of the cluster. */
   reachable(): Slot[] {
     return this.slots.filter((s) => s.running && !s.paused && s.inCluster);
