@@ -1,8 +1,11 @@
+import { type ChunkAllocator, LogEntries } from './log-entries.js';
 import { type Entry, type Snapshot, RaftError, RaftErrorCode } from './types.js';
+
+const ENTRY_OVERHEAD_BYTES = 16;
 
 /** Bytes an entry counts for in size limits: its payload plus a small fixed overhead. */
 export function entryBytes(e: Entry): number {
-  return e.data.length + 16;
+  return e.data.length + ENTRY_OVERHEAD_BYTES;
 }
 
 /**
@@ -11,13 +14,14 @@ export function entryBytes(e: Entry): number {
  * application for persisting and applying.
  *
  * Invariants: prevIndex <= applied <= applying <= committed <= lastIndex();
- * entries[i].index == prevIndex + 1 + i.
+ * entries[i] is the entry at index prevIndex + 1 + i.
  */
 export class RaftLog {
   /** The last compacted index and its term (the snapshot's, or the log's start). */
   private prevIndex: number;
   private prevTerm: number;
-  private entries: Entry[];
+  /** Packed (see LogEntries); Entry objects are built when asked for. */
+  private entries: LogEntries;
   /** The newest snapshot this node has, kept to send to followers that fell behind. */
   snapshot: Snapshot | undefined;
   /** A snapshot received from the leader and not yet handed out for persisting. */
@@ -30,14 +34,16 @@ export class RaftLog {
   /** Highest index the application confirmed applied (through advance). */
   applied: number;
 
-  constructor(snapshot: Snapshot | undefined, entries: readonly Entry[], committed: number, applied: number) {
+  /** `allocate` makes the chunks entry payloads are packed into (see LogEntries). */
+  constructor(snapshot: Snapshot | undefined, entries: readonly Entry[], committed: number, applied: number, allocate: ChunkAllocator = (n) => new Uint8Array(n)) {
     this.snapshot = snapshot;
     this.pendingSnapshot = undefined;
     this.prevIndex = snapshot?.metadata.index ?? 0;
     this.prevTerm = snapshot?.metadata.term ?? 0;
-    this.entries = [...entries];
-    this.entries.forEach((e, i) => {
+    this.entries = new LogEntries(allocate);
+    entries.forEach((e, i) => {
       if (e.index !== this.prevIndex + 1 + i) throw new Error(`log entries not contiguous at ${e.index}`);
+      this.entries.push(e);
     });
     this.unstableFrom = this.lastIndex() + 1;
     if (committed < this.prevIndex || committed > this.lastIndex()) {
@@ -59,14 +65,14 @@ export class RaftLog {
   }
 
   lastTerm(): number {
-    return this.entries.length > 0 ? (this.entries[this.entries.length - 1] as Entry).term : this.prevTerm;
+    return this.entries.length > 0 ? this.entries.term(this.entries.length - 1) : this.prevTerm;
   }
 
   /** The term of the entry at index, or undefined when it is compacted or beyond the end. */
   term(index: number): number | undefined {
     if (index === this.prevIndex) return this.prevTerm;
     if (index < this.prevIndex || index > this.lastIndex()) return undefined;
-    return (this.entries[index - this.prevIndex - 1] as Entry).term;
+    return this.entries.term(index - this.prevIndex - 1);
   }
 
   matchTerm(index: number, term: number): boolean {
@@ -75,7 +81,7 @@ export class RaftLog {
 
   entryAt(index: number): Entry | undefined {
     if (index <= this.prevIndex || index > this.lastIndex()) return undefined;
-    return this.entries[index - this.prevIndex - 1];
+    return this.entries.entry(index - this.prevIndex - 1, index);
   }
 
   /** Raft's election restriction: is a log ending at (index, term) at least as up to date as ours? */
@@ -129,7 +135,7 @@ export class RaftLog {
     const first = (entries[0] as Entry).index;
     if (first <= this.committed) throw new Error(`append at ${first} would overwrite committed ${this.committed}`);
     if (first > this.lastIndex() + 1) throw new Error(`append at ${first} leaves a gap after ${this.lastIndex()}`);
-    this.entries.length = first - this.prevIndex - 1;
+    this.entries.truncate(first - this.prevIndex - 1);
     for (const e of entries) this.entries.push(e);
     if (first < this.unstableFrom) this.unstableFrom = first;
   }
@@ -156,16 +162,18 @@ export class RaftLog {
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = lo; i < hi; i++) {
-      const e = this.entries[i - this.prevIndex - 1] as Entry;
-      bytes += entryBytes(e);
+      const k = i - this.prevIndex - 1;
+      bytes += this.entries.dataBytes(k) + ENTRY_OVERHEAD_BYTES;
       if (out.length > 0 && bytes > maxBytes) break;
-      out.push(e);
+      out.push(this.entries.entry(k, i));
     }
     return out;
   }
 
   unstableEntries(): Entry[] {
-    return this.entries.slice(this.unstableFrom - this.prevIndex - 1);
+    const out: Entry[] = [];
+    for (let i = this.unstableFrom; i <= this.lastIndex(); i++) out.push(this.entries.entry(i - this.prevIndex - 1, i));
+    return out;
   }
 
   hasNextCommittedEntries(): boolean {
@@ -182,7 +190,7 @@ export class RaftLog {
     const { index, term } = snapshot.metadata;
     this.prevIndex = index;
     this.prevTerm = term;
-    this.entries = [];
+    this.entries.truncate(0);
     this.snapshot = snapshot;
     this.pendingSnapshot = snapshot;
     this.unstableFrom = index + 1;
@@ -205,7 +213,7 @@ export class RaftLog {
       throw new Error(`compact ${index} is beyond the newest snapshot`);
     }
     this.prevTerm = this.term(index) as number;
-    this.entries = this.entries.slice(index - this.prevIndex);
+    this.entries.dropFirst(index - this.prevIndex);
     this.prevIndex = index;
   }
 
@@ -213,7 +221,7 @@ export class RaftLog {
   bytesBetween(from: number, to: number): number {
     let bytes = 0;
     for (let i = Math.max(from, this.prevIndex) + 1; i <= Math.min(to, this.lastIndex()); i++) {
-      bytes += entryBytes(this.entries[i - this.prevIndex - 1] as Entry);
+      bytes += this.entries.dataBytes(i - this.prevIndex - 1) + ENTRY_OVERHEAD_BYTES;
     }
     return bytes;
   }

@@ -71,7 +71,7 @@ export class Raft {
     const hs = persisted.hardState;
     this.term = hs.term;
     this.vote = hs.vote;
-    this.log = new RaftLog(persisted.snapshot, persisted.entries, hs.commit, persisted.applied);
+    this.log = new RaftLog(persisted.snapshot, persisted.entries, hs.commit, persisted.applied, config.allocateLogChunk);
     this.tracker = new ProgressTracker(config.maxInflightMsgs, config.maxInflightBytes);
     // Membership is the snapshot's (or the bootstrap one) plus every conf change already applied.
     let cs: ConfState = persisted.snapshot?.metadata.confState ?? persisted.confState;

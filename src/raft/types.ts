@@ -182,6 +182,11 @@ export interface RaftConfig {
   readonly maxInflightBytes: number;
   /** Bytes of uncommitted entries the leader accepts before dropping proposals (0 = no limit). */
   readonly maxUncommittedEntriesBytes: number;
+  /**
+   * Allocates the chunks the log packs entry payloads into; entries' data are views of them, so this
+   * picks their class (default Uint8Array; a Node server passes Buffer.allocUnsafeSlow).
+   */
+  readonly allocateLogChunk?: (bytes: number) => Uint8Array;
 }
 
 /** What a node recovers from its disk when it starts. */

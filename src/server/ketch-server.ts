@@ -300,6 +300,8 @@ export class KetchServer {
       maxInflightMsgs: 512,
       maxInflightBytes: 64 * 1024 * 1024,
       maxUncommittedEntriesBytes: 512 * 1024 * 1024,
+      // Entries' data then stay Buffers, which the request decoder and codecs expect.
+      allocateLogChunk: (bytes) => Buffer.allocUnsafeSlow(bytes),
     };
   }
 
