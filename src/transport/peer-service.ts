@@ -30,6 +30,8 @@ export interface PeerServiceConfig {
   readonly members: (() => readonly ClusterMember[]) | undefined;
   /** Whether a member ID was removed from the cluster: its streams are refused with REMOVED_MEMBER_DETAILS. */
   readonly isRemoved?: (memberId: string) => boolean;
+  /** A member's stream to us was accepted (it is up). */
+  readonly onPeerStream?: (memberId: string) => void;
 }
 
 /**
@@ -175,6 +177,7 @@ export class PeerService {
     }
     call.sendMetadata(new grpc.Metadata());
     this.config.logger.debug({ peer: from, address: call.getPeer() }, 'accepted peer stream');
+    this.config.onPeerStream?.(from);
   }
 
   private sendSnapshot(

@@ -27,8 +27,8 @@ import { peerUrlToTarget } from './peer-url.js';
 import { countPeerBytes, type TransportCounters } from './transport-counters.js';
 
 const streamMethod = peerMethod('Stream');
-const backoffInitialMs = 100;
-const backoffMaxMs = 2_000;
+/** Reconnect backoff: doubles from `initial` after each failure, up to `max`. */
+export const defaultReconnectBackoff = { initialMs: 100, maxMs: 2_000 } as const;
 
 export interface PeerStreamConfig {
   readonly selfId: string;
@@ -48,6 +48,7 @@ export interface PeerStreamConfig {
   readonly onUnreachable: () => void;
   /** The peer refused us because this member was removed from the cluster. */
   readonly onRemoved?: () => void;
+  readonly reconnectBackoff?: { readonly initialMs: number; readonly maxMs: number };
 }
 
 /** `unaddressed`: the peer has no usable URL, so everything sent to it is dropped. */
@@ -82,7 +83,8 @@ export class PeerStream {
   private flushImmediate: NodeJS.Immediate | undefined;
   private dialTimer: NodeJS.Timeout | undefined;
   private backoffTimer: NodeJS.Timeout | undefined;
-  private backoffMs = backoffInitialMs;
+  private readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+  private backoffMs: number;
   private activeSinceMs: number | undefined;
   /** onUnreachable was called for the current outage; cleared when the stream makes progress. */
   private unreachableReported = false;
@@ -96,6 +98,8 @@ export class PeerStream {
   ) {
     this.urls = urls;
     this.log = config.logger.child({ peer: config.peerId });
+    this.backoff = config.reconnectBackoff ?? defaultReconnectBackoff;
+    this.backoffMs = this.backoff.initialMs;
     if (urls.length === 0) this.state = 'unaddressed';
     else this.connect();
   }
@@ -167,13 +171,26 @@ export class PeerStream {
     const lost = this.dropStream();
     this.config.counters.droppedUnreachable += lost;
     if (lost > 0) this.reportUnreachable();
-    this.backoffMs = backoffInitialMs;
+    this.backoffMs = this.backoff.initialMs;
     if (urls.length === 0) {
       this.state = 'unaddressed';
       this.log.warn('peer has no usable URL; dropping what is sent to it');
       return;
     }
     this.log.info({ urls }, 'peer URLs changed; reconnecting');
+    this.connect();
+  }
+
+  /**
+   * The peer has just opened its own stream to us, so it is up again (e.g. restarted): dial now
+   * instead of at the end of a backoff of up to 2 s, during which it would hear nothing from us
+   * (as leader: no heartbeats, so it cannot serve).
+   */
+  retryNow(): void {
+    if (this.state !== 'backoff') return;
+    clearTimeout(this.backoffTimer);
+    this.backoffTimer = undefined;
+    this.backoffMs = this.backoff.initialMs;
     this.connect();
   }
 
@@ -232,7 +249,7 @@ export class PeerStream {
     this.state = 'active';
     this.writtenUnaccepted = 0;
     this.activeSinceMs = Date.now();
-    this.backoffMs = backoffInitialMs;
+    this.backoffMs = this.backoff.initialMs;
     this.unreachableReported = false;
     this.lastFailure = '';
     this.log.info({ url: this.currentUrl() }, 'peer stream active');
@@ -341,7 +358,7 @@ export class PeerStream {
     this.urlIndex = (this.urlIndex + 1) % this.urls.length;
     this.state = 'backoff';
     const delayMs = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, backoffMaxMs);
+    this.backoffMs = Math.min(this.backoffMs * 2, this.backoff.maxMs);
     this.backoffTimer = setTimeout(() => {
       this.backoffTimer = undefined;
       if (this.state === 'backoff') this.connect();

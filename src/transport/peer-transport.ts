@@ -52,6 +52,8 @@ export interface PeerTransportOptions {
   readonly dialTimeoutMs?: number;
   /** Approximate encoded size at which a batch is cut (default 4 MiB; one message always fits). */
   readonly batchBytesMax?: number;
+  /** Reconnect backoff per peer (default 100 ms doubling to 2 s); tests stretch it. */
+  readonly reconnectBackoff?: { readonly initialMs: number; readonly maxMs: number };
   /**
    * The current membership, served on the peer URL to members joining with
    * --initial-cluster-state existing (see discoverCluster). Without it that request is refused.
@@ -98,6 +100,7 @@ export class PeerTransport {
   private readonly logger: Logger;
   private readonly maxQueuedPerPeer: number;
   private readonly dialTimeoutMs: number;
+  private readonly reconnectBackoff: { readonly initialMs: number; readonly maxMs: number } | undefined;
   private readonly batchBytesMax: number;
   private readonly counters: TransportCounters = newTransportCounters();
   private readonly peers = new Map<string, PeerStream>();
@@ -128,6 +131,7 @@ export class PeerTransport {
     this.maxQueuedPerPeer = positiveInteger(opts.maxQueuedPerPeer ?? defaultMaxQueuedPerPeer, 'maxQueuedPerPeer');
     this.dialTimeoutMs = positiveInteger(opts.dialTimeoutMs ?? defaultDialTimeoutMs, 'dialTimeoutMs');
     this.batchBytesMax = positiveInteger(opts.batchBytesMax ?? defaultBatchBytesMax, 'batchBytesMax');
+    this.reconnectBackoff = opts.reconnectBackoff;
     this.extraServices = opts.services ?? [];
     this.dialOverrides = opts.dialOverrides;
     this.credentials = new PeerCredentials(opts.tls);
@@ -140,6 +144,7 @@ export class PeerTransport {
       onMessage: (m) => this.handler.onMessage(m),
       members: opts.members,
       isRemoved: (id) => this.handler.isRemoved?.(id) === true,
+      onPeerStream: (id) => this.peers.get(id)?.retryNow(),
     });
     const onRoundTrip = opts.onRoundTrip;
     if (onRoundTrip !== undefined) {
@@ -281,6 +286,7 @@ export class PeerTransport {
         credentials: this.credentials,
         onUnreachable: () => this.handler.onUnreachable(id),
         onRemoved: () => this.handler.onRemovedFromCluster?.(),
+        reconnectBackoff: this.reconnectBackoff,
       },
       this.usableUrls(id, urls),
     );

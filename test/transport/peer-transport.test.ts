@@ -150,6 +150,20 @@ describe('peer transport', () => {
     expect(a.transport.stats().streamBreaks).toBeGreaterThanOrEqual(1);
   });
 
+  it('reconnects at once, not after its backoff, when the peer that went away opens a stream to it', async () => {
+    // A backoff longer than the test: only the peer's own stream can bring the link back in time
+    // (a leader would otherwise send a restarted follower nothing for up to 2 s).
+    const [a, b] = await cluster([ids.a, ids.b], { reconnectBackoff: { initialMs: 60_000, maxMs: 60_000 } });
+    if (a === undefined || b === undefined) throw new Error('cluster');
+    await b.transport.close();
+    await until(() => a.recorder.unreachable.includes(b.id), 'onUnreachable after the peer closed');
+    const back = transport(b.id, new Recorder());
+    await back.listen(b.url);
+    back.addPeer(a.id, [a.url]);
+    await until(() => back.isActive(a.id), 'the restarted peer reaches a');
+    await until(() => a.transport.isActive(b.id), 'a reconnects to the restarted peer');
+  });
+
   it('gives up on a peer that accepts connections but never answers, after dialTimeoutMs', async () => {
     const sockets: Socket[] = [];
     const blackHole = createServer((socket) => sockets.push(socket));
