@@ -8,8 +8,8 @@
  * default 100 ms heartbeat / 1 s election), the same rows and the same load generators against
  * both. Prints one table (median over rounds per implementation, min .. max, ratio ketch/etcd, the
  * generator's and the servers' CPU, verification), writes the samples and the summary as JSON to
- * bench/results/ and a markdown summary to docs/benchmarks.md (--quick: next to the JSON, so a CI
- * run never rewrites the docs). docs/benchmarks.md says what each row measures and how.
+ * bench/results/ and a markdown summary to docs/benchmarks.md (a quick, partial or profiled run: next
+ * to the JSON, so a CI run or a single row never rewrites the docs). docs/benchmarks.md says what each row measures and how.
  *
  * --rows: names or aliases (watch, put, range, rss); rows on the N-key data set pull in the loader.
  * --quick: 1 round, 1 s windows, 1,000 keys, 1 leader kill (what CI runs; under 2 minutes on an
@@ -293,7 +293,10 @@ async function main(): Promise<void> {
   const outDir = args['out-dir'] ?? join(repoRoot, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   const jsonFile = join(outDir, `${name}.json`);
-  const mdFile = args.markdown ?? (quick ? join(outDir, `${name}.md`) : join(repoRoot, 'docs', 'benchmarks.md'));
+  // Only a full run (every row, both implementations, results in bench/results) replaces the docs page;
+  // a quick, partial or profiled run writes its markdown next to its JSON.
+  const fullRun = !quick && rows.length === catalogue.length && impls.length === 2 && args['out-dir'] === undefined && profile === undefined;
+  const mdFile = args.markdown ?? (fullRun ? join(repoRoot, 'docs', 'benchmarks.md') : join(outDir, `${name}.md`));
   publish(summary, meta, samples, jsonFile, mdFile);
   if (profile !== undefined) {
     const text = profile.rows.map((r) => `== ${r.row}: ketch ${r.what}, measured window only (${r.file})\n${formatSummary(r.summary)}\n`).join('\n');
