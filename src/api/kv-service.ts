@@ -6,17 +6,19 @@ import type { RequestOp, TxnRequest } from '../mvcc/types.js';
 import { checkTxnDuplicateKeys } from '../mvcc/txn-check.js';
 import { EtcdErrors } from '../util/etcd-errors.js';
 import { checkTxn as checkTxnPermission } from '../server/auth/request-permissions.js';
-import { requestAuth } from './auth-context.js';
+import { requestAuth, requestToken } from './auth-context.js';
+import { installPutReplyCodec, PutReply } from './put-codec.js';
 import { type Msg, unary } from './grpc-handler.js';
 import { etcdServiceDefinitions } from './etcd-proto.js';
 import { DecodedRangeRequest, installRangeCodec, RangeReply } from './range-codec.js';
 
 /** etcdserverpb.KV: thin handlers that validate as etcd's v3rpc/key.go does, then call the server. */
 export function kvService(server: KetchServer, log: Logger, limits: { maxTxnOps: number }) {
-  // Range's handler and wire codec go together: every server that serves these handlers with the
+  // Range's and Put's handlers and wire codecs go together: every server that serves these handlers with the
   // shared etcd definitions (grpc-js, or an HTTP/2 server calling the definitions' serializers)
   // gets the codec; clients built from the definitions are unaffected.
   installRangeCodec(etcdServiceDefinitions().KV.Range as MethodDefinition<unknown, unknown>);
+  installPutReplyCodec(etcdServiceDefinitions().KV.Put as MethodDefinition<unknown, unknown>);
   return {
     // The request comes from decodeRangeRequest (src/api/range-codec.ts) when the definition has the
     // Range codec installed, else as protobufjs decoded it; the reply is written from the store's
@@ -34,11 +36,16 @@ export function kvService(server: KetchServer, log: Logger, limits: { maxTxnOps:
       return new RangeReply(server.header(), res) as unknown as Msg;
     }),
 
+    // The hottest write: without a token nothing is awaited before the proposal, and the common
+    // answer (no prev_kv) is a PutReply the Put codec writes by hand (src/api/put-codec.ts).
     Put: unary(log, 'Put', async (req, call) => {
       checkKey(req);
-      const info = await requestAuth(server, call);
-      await server.checkQuota();
+      const token = requestToken(call);
+      const info = token === undefined ? undefined : await server.authInfo(token);
+      if (server.quotaExceeded()) await server.checkQuota();
       const out = await server.propose({ request: 'put', put: req }, info);
+      const prevKv = (out.response as { prev_kv?: unknown } | undefined)?.prev_kv;
+      if (prevKv === undefined) return new PutReply(server.header(out.revision)) as unknown as Msg;
       return { header: server.header(out.revision), ...out.response };
     }),
 

@@ -263,7 +263,7 @@ function decimalVarint(s: string): Uint8Array {
 }
 
 /** A header field's value: small non-negative numbers directly, IDs through the cache. */
-type FieldValue = number | Uint8Array;
+export type FieldValue = number | Uint8Array;
 
 function fieldValue(s: string): FieldValue {
   if (s.length < 16) {
@@ -290,14 +290,38 @@ function writeField(buf: Buffer, at: number, tag: number, v: FieldValue): number
   return at + v.length;
 }
 
-/** etcdserverpb.RangeResponse bytes, zero values left out as Go's encoder does. */
-export function encodeRangeReply(reply: RangeReply): Buffer {
-  const h = reply.header;
+/** A ResponseHeader's fields ready to write, and the size of the message they make. */
+export interface PreparedHeader {
+  clusterId: FieldValue;
+  memberId: FieldValue;
+  revision: FieldValue;
+  raftTerm: FieldValue;
+  size: number;
+}
+
+export function prepareHeader(h: HeaderFields): PreparedHeader {
   const clusterId = fieldValue(h.cluster_id);
   const memberId = fieldValue(h.member_id);
   const revision = fieldValue(h.revision);
   const raftTerm = fieldValue(h.raft_term);
-  const headerSize = fieldSize(clusterId) + fieldSize(memberId) + fieldSize(revision) + fieldSize(raftTerm);
+  const size = fieldSize(clusterId) + fieldSize(memberId) + fieldSize(revision) + fieldSize(raftTerm);
+  return { clusterId, memberId, revision, raftTerm, size };
+}
+
+/** Writes the header as field 1 of the enclosing response (every etcd response has it there). */
+export function writeHeader(buf: Buffer, at: number, h: PreparedHeader): number {
+  buf[at++] = 0x0a;
+  at = writeVarint(buf, at, h.size);
+  at = writeField(buf, at, 0x08, h.clusterId);
+  at = writeField(buf, at, 0x10, h.memberId);
+  at = writeField(buf, at, 0x18, h.revision);
+  return writeField(buf, at, 0x20, h.raftTerm);
+}
+
+/** etcdserverpb.RangeResponse bytes, zero values left out as Go's encoder does. */
+export function encodeRangeReply(reply: RangeReply): Buffer {
+  const header = prepareHeader(reply.header);
+  const headerSize = header.size;
 
   const { revs, keysOnly, more, count } = reply.range;
   const kvSizes = new Array<number>(revs.length);
@@ -312,12 +336,7 @@ export function encodeRangeReply(reply: RangeReply): Buffer {
 
   const buf = Buffer.allocUnsafe(size);
   let at = 0;
-  buf[at++] = 0x0a;
-  at = writeVarint(buf, at, headerSize);
-  at = writeField(buf, at, 0x08, clusterId);
-  at = writeField(buf, at, 0x10, memberId);
-  at = writeField(buf, at, 0x18, revision);
-  at = writeField(buf, at, 0x20, raftTerm);
+  at = writeHeader(buf, at, header);
   for (let i = 0; i < revs.length; i++) {
     buf[at++] = 0x12;
     at = writeVarint(buf, at, (kvSizes[i] as number));

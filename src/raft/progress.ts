@@ -169,6 +169,8 @@ export class ProgressTracker {
   learners = new Set<NodeId>();
   readonly progress = new Map<NodeId, Progress>();
   readonly votes = new Map<NodeId, boolean>();
+  /** committedIndex's work array, sorted descending over its first voters.size slots. */
+  private readonly matchScratch: number[] = [];
 
   constructor(
     private readonly maxInflightMsgs: number,
@@ -203,7 +205,15 @@ export class ProgressTracker {
   /** The highest index replicated on a quorum of voters. */
   committedIndex(): number {
     if (this.voters.size === 0) return 0;
-    const matches = [...this.voters].map((id) => this.progress.get(id)?.match ?? 0).sort((a, b) => b - a);
+    // Called on every append response: an insertion sort into a reused array, no allocation.
+    const matches = this.matchScratch;
+    let n = 0;
+    for (const id of this.voters) {
+      const match = this.progress.get(id)?.match ?? 0;
+      let i = n++;
+      for (; i > 0 && (matches[i - 1] as number) < match; i--) matches[i] = matches[i - 1] as number;
+      matches[i] = match;
+    }
     return matches[this.quorum() - 1] as number;
   }
 

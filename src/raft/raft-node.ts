@@ -85,6 +85,17 @@ export class RaftNode {
     this.proposeEntry(EntryType.Normal, data);
   }
 
+  /**
+   * Proposes several entries as one message: the leader appends them together and sends one append
+   * per follower for all of them. Taken or dropped as a whole (ProposalDropped, as propose).
+   */
+  proposeBatch(data: readonly Uint8Array[]): void {
+    if (data.length === 0) return;
+    const entries = data.map((d) => ({ term: 0, index: 0, type: EntryType.Normal, data: d }));
+    const err = this.raft.step(message({ type: MessageType.Prop, from: this.raft.id, entries }));
+    if (err !== undefined) throw err;
+  }
+
   proposeConfChange(cc: ConfChange): void {
     this.proposeEntry(EntryType.ConfChange, encodeConfChange(cc));
   }

@@ -105,6 +105,13 @@ interface Waiter extends Deferred<ApplyOutcome> {
   timer: NodeJS.Timeout;
 }
 
+interface QueuedProposal {
+  id: string;
+  data: Uint8Array;
+  /** Until when it may wait for a leader (its waiter's timer fires then). */
+  deadline: number;
+}
+
 interface ReadRound {
   ctx: string;
   waiters: Array<Deferred<void>>;
@@ -164,7 +171,11 @@ export class KetchServer {
    */
   private readonly requestIdPrefix: string;
   private proposalSeq = 0;
+  /** Proposals made since the last flushProposals, in order. */
+  private proposalBatch: QueuedProposal[] = [];
   private readonly waiters = new Map<string, Waiter>();
+  /** header()'s decimal cluster and member IDs, for the cluster ID they were made from. */
+  private decimalIds: { clusterId: string; cluster: string; member: string } | undefined;
   private readonly appliedWaiters: Array<{ index: number; d: Deferred<void> }> = [];
   private readSeq = 0;
   private readQueue: Array<Deferred<void>> = [];
@@ -743,7 +754,6 @@ export class KetchServer {
     const header = auth === undefined ? {} : { auth: { username: auth.username, auth_revision: String(auth.revision) } };
     const data = encodeInternalRequest({ ...body, ...header, id } as InternalRequest);
     if (data.length > this.cfg.maxRequestBytes) throw EtcdErrors.requestTooLarge;
-    const deadline = Date.now() + this.requestTimeoutMs();
     const outcome = new Promise<ApplyOutcome>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(id);
@@ -752,18 +762,48 @@ export class KetchServer {
       }, this.requestTimeoutMs());
       this.waiters.set(id, { resolve, reject, timer });
     });
-    // The timer can reject `outcome` while we still wait for a leader below, before anyone awaits
-    // it; unobserved, that rejection would end the process. Callers still see it through `return`.
+    // The timer can reject `outcome` while we still wait for a leader, before anyone awaits it;
+    // unobserved, that rejection would end the process. Callers still see it through `return`.
     outcome.catch(() => undefined);
+    if (this.proposalBatch.length === 0) setImmediate(() => this.flushProposals());
+    this.proposalBatch.push({ id, data, deadline: Date.now() + this.requestTimeoutMs() });
+    return outcome;
+  }
+
+  /**
+   * Proposes the requests of this turn of the event loop as one raft message, so the leader appends
+   * them together and sends one append per follower for all of them (one per request before: under
+   * load most of the leader's work and allocation was per message). A batch raft does not take
+   * whole (no leader yet, a leadership transfer, the uncommitted-bytes limit) falls back to proposing
+   * each request alone, waiting for a leader as long as its deadline allows.
+   */
+  private flushProposals(): void {
+    const batch = this.proposalBatch;
+    this.proposalBatch = [];
+    if (batch.length === 0 || this.stopped) return;
     try {
-      await this.withLeader(deadline, () => this.node.propose(data));
+      this.checkUsable();
+      this.node.proposeBatch(batch.map((p) => p.data));
+    } catch {
+      for (const p of batch) void this.proposeAlone(p);
+      return;
+    }
+    // Straight on to the Ready unless one is already queued: a lone request waits one turn, not two.
+    if (this.scheduled) return;
+    void this.processReady();
+  }
+
+  private async proposeAlone(p: QueuedProposal): Promise<void> {
+    try {
+      await this.withLeader(p.deadline, () => this.node.propose(p.data));
     } catch (err) {
-      this.takeWaiter(id);
+      const waiter = this.takeWaiter(p.id);
+      if (waiter === undefined) return; // it timed out meanwhile
       this.metrics.proposalsFailed++;
-      throw err;
+      waiter.reject(err as Error);
+      return;
     }
     this.schedule();
-    return outcome;
   }
 
   /** Runs a raft input that needs a leader, waiting for one (up to the deadline) while there is none. */
@@ -917,9 +957,17 @@ export class KetchServer {
   // ---- What the API layer reads ----------------------------------------------------------------
 
   header(revision?: number): ResponseHeader {
+    if (this.decimalIds?.clusterId !== this.clusterId) {
+      // Every response carries both IDs in decimal; converting them once saves two BigInts a call.
+      this.decimalIds = {
+        clusterId: this.clusterId,
+        cluster: BigInt(`0x${this.clusterId}`).toString(),
+        member: BigInt(`0x${this.memberId}`).toString(),
+      };
+    }
     return {
-      cluster_id: BigInt(`0x${this.clusterId}`).toString(),
-      member_id: BigInt(`0x${this.memberId}`).toString(),
+      cluster_id: this.decimalIds.cluster,
+      member_id: this.decimalIds.member,
       revision: String(revision ?? this.mvcc.currentRevision),
       raft_term: String(this.node.basicStatus().term),
     };
@@ -951,6 +999,16 @@ export class KetchServer {
   }
 
   /** Writes that add data are refused once the NOSPACE alarm is raised (etcd's quota). */
+  /**
+   * True when checkQuota has something to do (an alarm, a size refresh due, or the size over the
+   * quota): writes call it first and skip the await in the common case.
+   */
+  quotaExceeded(): boolean {
+    return (
+      this.membership.hasAlarm('NOSPACE') || Date.now() - this.dbSizeCheckedAt > DB_SIZE_REFRESH_MS || this.dbSizeBytes > this.quotaBytes()
+    );
+  }
+
   async checkQuota(): Promise<void> {
     if (this.membership.hasAlarm('NOSPACE')) throw EtcdErrors.noSpace;
     if (Date.now() - this.dbSizeCheckedAt > DB_SIZE_REFRESH_MS) {
