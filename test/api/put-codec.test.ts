@@ -16,19 +16,19 @@ installPutReplyCodec(withCodec);
 const U64_MAX = 2n ** 64n - 1n;
 
 function randomU64(rng: SeededRandom): string {
-  switch (rng.int(0, 5)) {
+  switch (rng.int(5)) {
     case 0:
       return '0';
     case 1:
-      return String(rng.int(1, 200));
+      return String(1 + rng.int(200));
     case 2:
-      return String(rng.int(0, 2 ** 31));
+      return String(rng.int(2 ** 31));
     case 3:
       return U64_MAX.toString();
     default: {
       // A random 64-bit ID, as a member or cluster ID in decimal.
-      const hi = BigInt(rng.int(0, 2 ** 32 - 1));
-      const lo = BigInt(rng.int(0, 2 ** 32 - 1));
+      const hi = BigInt(rng.int(2 ** 32));
+      const lo = BigInt(rng.int(2 ** 32));
       return ((hi << 32n) | lo).toString();
     }
   }
