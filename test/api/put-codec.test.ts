@@ -41,7 +41,8 @@ describe('the hand-written Put response codec', () => {
     const seed = 4242;
     const rng = new SeededRandom(seed);
     for (let i = 0; i < 3000; i++) {
-      const header = { cluster_id: randomU64(rng), member_id: randomU64(rng), revision: randomU64(rng), raft_term: randomU64(rng) };
+      // revision is an int64 (a store revision, never negative); the others are uint64.
+      const header = { cluster_id: randomU64(rng), member_id: randomU64(rng), revision: String(rng.int(2 ** 31)), raft_term: randomU64(rng) };
       const hand = encodePutReply(new PutReply(header));
       const reference = protobufSerialize({ header });
       const noZero = Object.values(header).every((v) => v !== '0');
