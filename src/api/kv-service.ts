@@ -14,9 +14,9 @@ import { DecodedRangeRequest, installRangeCodec, RangeReply } from './range-code
 
 /** etcdserverpb.KV: thin handlers that validate as etcd's v3rpc/key.go does, then call the server. */
 export function kvService(server: KetchServer, log: Logger, limits: { maxTxnOps: number }) {
-  // Range's and Put's handlers and wire codecs go together: every server that serves these handlers with the
-  // shared etcd definitions (grpc-js, or an HTTP/2 server calling the definitions' serializers)
-  // gets the codec; clients built from the definitions are unaffected.
+  // Range's and Put's handlers and wire codecs go together: every server that serves these
+  // handlers with the shared etcd definitions (grpc-js, or an HTTP/2 server calling the
+  // definitions' serializers) gets the codec; clients built from the definitions are unaffected.
   installRangeCodec(etcdServiceDefinitions().KV.Range as MethodDefinition<unknown, unknown>);
   installPutReplyCodec(etcdServiceDefinitions().KV.Put as MethodDefinition<unknown, unknown>);
   return {
@@ -42,7 +42,7 @@ export function kvService(server: KetchServer, log: Logger, limits: { maxTxnOps:
       checkKey(req);
       const token = requestToken(call);
       const info = token === undefined ? undefined : await server.authInfo(token);
-      if (server.quotaExceeded()) await server.checkQuota();
+      if (server.quotaCheckNeeded()) await server.checkQuota();
       const out = await server.propose({ request: 'put', put: req }, info);
       const prevKv = (out.response as { prev_kv?: unknown } | undefined)?.prev_kv;
       if (prevKv === undefined) return new PutReply(server.header(out.revision)) as unknown as Msg;

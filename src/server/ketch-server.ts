@@ -174,8 +174,8 @@ export class KetchServer {
   /** Proposals made since the last flushProposals, in order. */
   private proposalBatch: QueuedProposal[] = [];
   private readonly waiters = new Map<string, Waiter>();
-  /** header()'s decimal cluster and member IDs, for the cluster ID they were made from. */
-  private decimalIds: { clusterId: string; cluster: string; member: string } | undefined;
+  /** header()'s decimal cluster and member IDs (both fixed for the life of the process). */
+  private decimalIds: { cluster: string; member: string } | undefined;
   private readonly appliedWaiters: Array<{ index: number; d: Deferred<void> }> = [];
   private readSeq = 0;
   private readQueue: Array<Deferred<void>> = [];
@@ -957,14 +957,8 @@ export class KetchServer {
   // ---- What the API layer reads ----------------------------------------------------------------
 
   header(revision?: number): ResponseHeader {
-    if (this.decimalIds?.clusterId !== this.clusterId) {
-      // Every response carries both IDs in decimal; converting them once saves two BigInts a call.
-      this.decimalIds = {
-        clusterId: this.clusterId,
-        cluster: BigInt(`0x${this.clusterId}`).toString(),
-        member: BigInt(`0x${this.memberId}`).toString(),
-      };
-    }
+    // Every response carries both IDs in decimal; converting them once saves two BigInts a call.
+    this.decimalIds ??= { cluster: BigInt(`0x${this.clusterId}`).toString(), member: BigInt(`0x${this.memberId}`).toString() };
     return {
       cluster_id: this.decimalIds.cluster,
       member_id: this.decimalIds.member,
@@ -998,17 +992,17 @@ export class KetchServer {
     return this.cfg.quotaBackendBytes > 0 ? this.cfg.quotaBackendBytes : DEFAULT_QUOTA_BYTES;
   }
 
-  /** Writes that add data are refused once the NOSPACE alarm is raised (etcd's quota). */
   /**
    * True when checkQuota has something to do (an alarm, a size refresh due, or the size over the
    * quota): writes call it first and skip the await in the common case.
    */
-  quotaExceeded(): boolean {
+  quotaCheckNeeded(): boolean {
     return (
       this.membership.hasAlarm('NOSPACE') || Date.now() - this.dbSizeCheckedAt > DB_SIZE_REFRESH_MS || this.dbSizeBytes > this.quotaBytes()
     );
   }
 
+  /** Writes that add data are refused once the NOSPACE alarm is raised (etcd's quota). */
   async checkQuota(): Promise<void> {
     if (this.membership.hasAlarm('NOSPACE')) throw EtcdErrors.noSpace;
     if (Date.now() - this.dbSizeCheckedAt > DB_SIZE_REFRESH_MS) {
