@@ -14,6 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 
 const profileDir = process.env.KETCH_BENCH_CPU_PROF_DIR;
 const realEntry =
@@ -57,6 +58,30 @@ if (heapProfileDir !== undefined && heapProfileDir !== '') {
       }
       writeFileSync(join(heapProfileDir, `ketch-${process.pid}.heapprofile`), JSON.stringify(result.profile));
     });
+  });
+}
+
+// GC pauses (KETCH_BENCH_GC_LOG_DIR): every pause the main thread took, as `ketch-<pid>.gc.json`
+// ({kind, startMs, ms} per pause, kinds as perf_hooks names them), to tell GC stalls from other
+// causes of tail latency. Written at exit, like the profiles.
+const gcLogDir = process.env.KETCH_BENCH_GC_LOG_DIR;
+if (gcLogDir !== undefined && gcLogDir !== '') {
+  const kinds: Record<number, string> = {
+    [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+  };
+  const pauses: { kind: string; startMs: number; ms: number }[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = ((e as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind ?? -1;
+      pauses.push({ kind: kinds[kind] ?? String(kind), startMs: Math.round(e.startTime), ms: Number(e.duration.toFixed(3)) });
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  process.once('exit', () => {
+    writeFileSync(join(gcLogDir, `ketch-${process.pid}.gc.json`), JSON.stringify(pauses));
   });
 }
 

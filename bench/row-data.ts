@@ -34,16 +34,48 @@ export function rssRow(name: string, title: string, settleMs: (quick: boolean) =
       const leader = await ctx.leader();
       const rss = ctx.cluster.members.map((m) => ({ name: m.name, leader: m === leader, mib: (procRssBytes(m.pid) ?? NaN) / MiB }));
       const ok = rss.every((r) => Number.isFinite(r.mib));
+      const memory = await Promise.all(ctx.cluster.members.map((m) => runtimeMemoryMiB(m.clientUrl)));
+      ctx.log(`  ${ctx.impl} ${name}: ${rss.map((r, i) => `${r.name}${r.leader ? ' (leader)' : ''} rss ${r.mib.toFixed(1)} ${describeMemory(memory[i] ?? {})}`).join('; ')} MiB`);
       return sample(
         ctx,
         name,
         { meanMiB: rss.reduce((a, r) => a + r.mib, 0) / rss.length, maxMiB: Math.max(...rss.map((r) => r.mib)) },
         ok,
         ok ? 'VmRSS of all 3 members read' : 'a member had no VmRSS (not running?)',
-        { members: rss },
+        { members: rss.map((r, i) => ({ ...r, runtimeMiB: memory[i] })) },
       );
     },
   };
+}
+
+/** What a member's /metrics says about its memory, in MiB: the Node heap and off-heap, or Go's heap. */
+const MEMORY_GAUGES: Record<string, string> = {
+  nodejs_heap_size_used_bytes: 'heapUsed',
+  nodejs_heap_size_total_bytes: 'heapTotal',
+  nodejs_external_memory_bytes: 'external',
+  go_memstats_heap_inuse_bytes: 'goHeapInuse',
+  go_memstats_heap_idle_bytes: 'goHeapIdle',
+};
+
+async function runtimeMemoryMiB(clientUrl: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  try {
+    const text = await (await fetch(`${clientUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    for (const line of text.split('\n')) {
+      const [metric, value] = line.split(' ');
+      const key = metric === undefined ? undefined : MEMORY_GAUGES[metric];
+      if (key !== undefined && value !== undefined) out[key] = Number(value) / MiB;
+    }
+  } catch {
+    // Memory detail is a diagnosis aid; the RSS read from /proc is the measurement.
+  }
+  return out;
+}
+
+function describeMemory(m: Record<string, number>): string {
+  return Object.entries(m)
+    .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+    .join(' ');
 }
 
 export const DATA_PREFIX = 'k';

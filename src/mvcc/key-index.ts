@@ -19,28 +19,38 @@ export interface KeyRevision {
   readonly value: string | null;
 }
 
-const NOTHING: readonly KeyRevision[] = Object.freeze([]);
+/**
+ * A revision as its KeyIndex keeps it. Once a newer revision supersedes it, its value may move to
+ * the store's ColdValues (src/mvcc/cold-values.ts) and `value` is then that value's handle; the
+ * store hands out KeyRevisions, with the value read back.
+ */
+export interface KeptRevision extends Omit<KeyRevision, 'value'> {
+  /** The value as latin1, a ColdHandle, or null for a tombstone. */
+  value: string | number | null;
+}
+
+const NOTHING: readonly KeptRevision[] = Object.freeze([]);
 
 export class KeyIndex {
   /**
    * Kept revisions, strictly increasing by (main, sub). Never empty while the key is indexed; never
    * starts with a tombstone (compaction drops a tombstone together with what it ended).
    */
-  revs: KeyRevision[] = [];
+  revs: KeptRevision[] = [];
   /** Main revision of the last write that touched the key; lets a write list touched keys once. */
   touchedAt = 0;
 
   constructor(readonly key: string) {}
 
   /** Appends a revision (the caller keeps the order). */
-  push(r: KeyRevision): void {
+  push(r: KeptRevision): void {
     // Most keys hold one revision: an exact-size array instead of push's 16 preallocated slots.
     if (this.revs.length === 0) this.revs = [r];
     else this.revs.push(r);
   }
 
   /** The key's put at the newest revision, or undefined if the key is deleted (or never was). */
-  current(): KeyRevision | undefined {
+  current(): KeptRevision | undefined {
     const last = this.revs[this.revs.length - 1];
     return last !== undefined && last.value !== null ? last : undefined;
   }
@@ -49,13 +59,13 @@ export class KeyIndex {
   private newestAtOrBefore(rev: number): number {
     const revs = this.revs;
     let hi = revs.length - 1;
-    if (hi < 0 || (revs[hi] as KeyRevision).main <= rev) return hi;
+    if (hi < 0 || (revs[hi] as KeptRevision).main <= rev) return hi;
     let lo = 0;
-    if ((revs[0] as KeyRevision).main > rev) return -1;
+    if ((revs[0] as KeptRevision).main > rev) return -1;
     // Invariant: revs[lo].main <= rev < revs[hi].main.
     while (hi - lo > 1) {
       const mid = (lo + hi) >>> 1;
-      if ((revs[mid] as KeyRevision).main <= rev) lo = mid;
+      if ((revs[mid] as KeptRevision).main <= rev) lo = mid;
       else hi = mid;
     }
     return lo;
@@ -65,10 +75,10 @@ export class KeyIndex {
    * The put visible at main revision `rev`: the newest revision <= rev unless it is a tombstone.
    * This is also what etcd's keyIndex.keep(rev) keeps.
    */
-  at(rev: number): KeyRevision | undefined {
+  at(rev: number): KeptRevision | undefined {
     const i = this.newestAtOrBefore(rev);
     if (i < 0) return undefined;
-    const r = this.revs[i] as KeyRevision;
+    const r = this.revs[i] as KeptRevision;
     return r.value !== null ? r : undefined;
   }
 
@@ -76,10 +86,10 @@ export class KeyIndex {
    * etcd's keyIndex.compact(rev): keeps the newest revision <= rev unless it is a tombstone, and
    * everything newer; drops the rest. Returns the dropped revisions, oldest first.
    */
-  compact(rev: number): readonly KeyRevision[] {
+  compact(rev: number): readonly KeptRevision[] {
     const i = this.newestAtOrBefore(rev);
     if (i < 0) return NOTHING;
-    const dropCount = (this.revs[i] as KeyRevision).value === null ? i + 1 : i;
+    const dropCount = (this.revs[i] as KeptRevision).value === null ? i + 1 : i;
     if (dropCount === 0) return NOTHING;
     const dropped = this.revs.slice(0, dropCount);
     // A fresh exact-size array: splice would keep the capacity a busy key's history grew to.

@@ -4,9 +4,10 @@
 // number or depends on anything but its input. Each write returns the LevelDB batch that makes it
 // durable; `load` rebuilds the identical store from those records.
 
+import { ColdValues } from './cold-values.js';
 import { Crc32c } from './crc32c.js';
 import { goSort } from './go-sort.js';
-import type { KeyIndex, KeyRevision } from './key-index.js';
+import type { KeptRevision, KeyIndex, KeyRevision } from './key-index.js';
 import { fromLatin1, toLatin1 } from './latin1.js';
 import {
   COMPACT_REVISION_KEY,
@@ -68,6 +69,12 @@ interface Write {
   /** Keys changed by this write, each once: for lease bookkeeping at commit and for undo. */
   readonly touched: KeyIndex[];
 }
+
+/**
+ * Values shorter than this stay on the heap when superseded: a cold value costs 12 bytes of handle
+ * table plus a pread to read back, a short string little more than its bytes.
+ */
+const DEFAULT_COLD_MIN_BYTES = 48;
 
 /** Where a range goes: a single key (end null), [key, end), or every key >= key (end ''). */
 function rangeEndOf(rangeEnd: Buffer): string | null {
@@ -140,6 +147,11 @@ export class MvccStore {
   private liveKeyCount = 0;
   private revisionCount = 0;
   private keptBytes = 0;
+  /** Where superseded values go; undefined keeps every value on the heap. */
+  private readonly cold: ColdValues | undefined;
+  private readonly coldMinBytes: number;
+  /** Set when a cold file could not be written: values stay on the heap from then on. */
+  private coldFailure: Error | undefined;
 
   /**
    * `leaseExists` is the lessor's lookup. Without it every lease is taken to exist (a store used
@@ -147,6 +159,19 @@ export class MvccStore {
    */
   constructor(opts: MvccStoreOptions = {}) {
     this.leaseExists = opts.leaseExists ?? (() => true);
+    const cold = opts.coldValues;
+    this.cold = cold === undefined ? undefined : new ColdValues(cold.dir, { segmentBytes: cold.segmentBytes });
+    this.coldMinBytes = cold?.minBytes ?? DEFAULT_COLD_MIN_BYTES;
+  }
+
+  /** Deletes the cold value files; the store must not be used afterwards. */
+  close(): void {
+    this.cold?.close();
+  }
+
+  /** Bytes of superseded values kept in files rather than on the heap; why spilling stopped, if it did. */
+  get coldValues(): { bytes: number; failure: string | undefined } {
+    return { bytes: this.cold?.bytes ?? 0, failure: this.coldFailure?.message };
   }
 
   get currentRevision(): number {
@@ -204,7 +229,7 @@ export class MvccStore {
     const fetchLimit = req.sortOrder !== 'NONE' || filtered ? 0 : req.limit > 0 ? req.limit + 1 : 0;
 
     let count = 0;
-    let found: KeyRevision[] = [];
+    let found: KeptRevision[] = [];
     const key = toLatin1(req.key);
     const end = rangeEndOf(req.rangeEnd);
     if (end === null) {
@@ -232,24 +257,25 @@ export class MvccStore {
       );
     }
 
+    const resolved = this.resolveAll(found);
     // etcd: results come in key order; any other target with order NONE sorts ascending. Go's
     // sort.Sort is not stable, so equal kvs are ordered exactly as it would (keys are unique, so
     // by key a reverse is all it takes).
     let order = req.sortOrder;
     if (req.sortTarget !== 'KEY' && order === 'NONE') order = 'ASCEND';
     if (req.sortTarget === 'KEY') {
-      if (order === 'DESCEND') found.reverse();
+      if (order === 'DESCEND') resolved.reverse();
     } else if (order === 'ASCEND' || order === 'DESCEND') {
       const less = sortLess[req.sortTarget];
-      goSort(found, order === 'ASCEND' ? less : (a, b) => less(b, a));
+      goSort(resolved, order === 'ASCEND' ? less : (a, b) => less(b, a));
     }
 
     let more = false;
-    if (req.limit > 0 && found.length > req.limit) {
-      found.length = req.limit;
+    if (req.limit > 0 && resolved.length > req.limit) {
+      resolved.length = req.limit;
       more = true;
     }
-    return { revs: found, keysOnly: req.keysOnly, more, count, revision: curRev };
+    return { revs: resolved, keysOnly: req.keysOnly, more, count, revision: curRev };
   }
 
   /** Current keys (bytewise ascending) attached to a lease: what revoking it deletes. */
@@ -292,7 +318,7 @@ export class MvccStore {
     } else {
       this.index.forRange(toLatin1(key), end, visit);
     }
-    const rev = (p: { ki: KeyIndex; i: number }): KeyRevision => p.ki.revs[p.i] as KeyRevision;
+    const rev = (p: { ki: KeyIndex; i: number }): KeptRevision => p.ki.revs[p.i] as KeptRevision;
     picked.sort((a, b) => rev(a).main - rev(b).main || rev(a).sub - rev(b).sub);
     const events: Event[] = [];
     let revisions = 0;
@@ -306,11 +332,11 @@ export class MvccStore {
       const kv: KeyValue =
         r.value === null
           ? { key: fromLatin1(r.key), createRevision: 0, modRevision: r.main, version: 0, value: EMPTY, lease: '0' }
-          : toKeyValue(r);
-      const before = p.i > 0 ? (p.ki.revs[p.i - 1] as KeyRevision) : undefined;
+          : toKeyValue(this.resolve(r));
+      const before = p.i > 0 ? (p.ki.revs[p.i - 1] as KeptRevision) : undefined;
       const isCreate = r.value !== null && r.createRevision === r.main;
       if (opts.prevKv && !isCreate && before !== undefined && before.value !== null && r.main - 1 >= this.compactRev) {
-        events.push({ type: r.value === null ? 'DELETE' : 'PUT', kv, prevKv: toKeyValue(before) });
+        events.push({ type: r.value === null ? 'DELETE' : 'PUT', kv, prevKv: toKeyValue(this.resolve(before)) });
       } else {
         events.push({ type: r.value === null ? 'DELETE' : 'PUT', kv });
       }
@@ -392,7 +418,8 @@ export class MvccStore {
       for (const r of ki.compact(revision)) {
         ops.push({ type: 'del', key: encodeRevisionKey(r.main, r.sub, r.value === null) });
         this.revisionCount--;
-        this.keptBytes -= revisionBytes(r);
+        this.keptBytes -= this.revisionBytes(r);
+        if (typeof r.value === 'number') this.cold?.free(r.value);
       }
       if (ki.revs.length === 0) emptied.push(ki.key);
     });
@@ -411,7 +438,10 @@ export class MvccStore {
   private commit<R>(w: Write, response: R): WriteResult<R> {
     if (w.sub > 0) {
       this.rev = w.main;
-      for (const ki of w.touched) this.updateLease(ki, w.beginRev);
+      for (const ki of w.touched) {
+        this.updateLease(ki, w.beginRev);
+        this.spillSuperseded(ki, w.main);
+      }
     }
     return { response, revision: this.rev, events: w.events, ops: w.ops };
   }
@@ -449,20 +479,76 @@ export class MvccStore {
     }
   }
 
-  private pushRevision(ki: KeyIndex, r: KeyRevision): void {
+  private pushRevision(ki: KeyIndex, r: KeptRevision): void {
     const wasLive = ki.current() !== undefined;
     ki.push(r);
     this.liveKeyCount += (r.value !== null ? 1 : 0) - (wasLive ? 1 : 0);
     this.revisionCount++;
-    this.keptBytes += revisionBytes(r);
+    this.keptBytes += this.revisionBytes(r);
   }
 
   private popRevision(ki: KeyIndex): void {
-    const r = ki.revs.pop() as KeyRevision;
+    const r = ki.revs.pop() as KeptRevision;
     const isLive = ki.current() !== undefined;
     this.liveKeyCount += (isLive ? 1 : 0) - (r.value !== null ? 1 : 0);
     this.revisionCount--;
-    this.keptBytes -= revisionBytes(r);
+    this.keptBytes -= this.revisionBytes(r);
+  }
+
+  private revisionBytes(r: KeptRevision): number {
+    const v = r.value;
+    const valueBytes = v === null ? 0 : typeof v === 'number' ? (this.cold as ColdValues).length(v) : v.length;
+    return r.key.length + valueBytes + REVISION_OVERHEAD_BYTES;
+  }
+
+  // ---- Cold values.
+
+  /** The revision with its value on hand: `r` itself unless its value is in the cold files. */
+  private resolve(r: KeptRevision): KeyRevision {
+    const v = r.value;
+    if (typeof v !== 'number') return r as KeyRevision;
+    const value = (this.cold as ColdValues).read(v);
+    return { key: r.key, main: r.main, sub: r.sub, createRevision: r.createRevision, version: r.version, lease: r.lease, value };
+  }
+
+  /** A revision's value, read back from the cold files if it is there; null for a tombstone. */
+  private readValue(r: KeptRevision): string | null {
+    const v = r.value;
+    return typeof v === 'number' ? (this.cold as ColdValues).read(v) : v;
+  }
+
+  /** resolve over an array, in place. */
+  private resolveAll(revs: KeptRevision[]): KeyRevision[] {
+    for (let i = 0; i < revs.length; i++) {
+      const r = revs[i] as KeptRevision;
+      if (typeof r.value === 'number') revs[i] = this.resolve(r);
+    }
+    return revs as KeyRevision[];
+  }
+
+  /** Moves a value to the cold files, if there are any and it is worth it. */
+  private spill(r: KeptRevision): void {
+    const v = r.value;
+    if (this.cold === undefined || typeof v !== 'string' || v.length < this.coldMinBytes || this.coldFailure !== undefined) return;
+    try {
+      r.value = this.cold.add(v);
+    } catch (err) {
+      // A full or failing disk must not fail a write whose data LevelDB already holds.
+      this.coldFailure = err as Error;
+    }
+  }
+
+  /**
+   * After write `main`: the revisions it superseded on this key (the put that was current before
+   * it, and any of its own but the last) go cold. Older ones went when they were superseded.
+   */
+  private spillSuperseded(ki: KeyIndex, main: number): void {
+    const revs = ki.revs;
+    for (let i = revs.length - 2; i >= 0; i--) {
+      const r = revs[i] as KeptRevision;
+      this.spill(r);
+      if (r.main < main) break;
+    }
   }
 
   private touch(w: Write, ki: KeyIndex): void {
@@ -488,11 +574,12 @@ export class MvccStore {
       // In a txn the check before it saw the key, so an earlier op of the txn deleted it.
       throw inTxn ? new MvccError('KeyNotFound', DELETED_IN_TXN) : new MvccError('KeyNotFound');
     }
-    const value = req.ignoreValue ? (prev?.value as string) : toLatin1(req.value);
+    const prevValue = prev === undefined ? null : this.readValue(prev);
+    const value = req.ignoreValue ? (prevValue as string) : toLatin1(req.value);
     const newLease = req.ignoreLease ? (prev as KeyRevision).lease : lease;
 
     if (ki === undefined) ki = this.index.insert(key);
-    const r: KeyRevision = {
+    const r: KeptRevision = {
       key: ki.key,
       main: w.main,
       sub: w.sub++,
@@ -506,7 +593,7 @@ export class MvccStore {
     const data = encodeKeyValue(key, r.createRevision, r.main, r.version, value, newLease);
     w.ops.push({ type: 'put', key: encodeRevisionKey(r.main, r.sub, false), value: data });
     // The event's kv views the record's bytes, and the prevKv shares its key: no copies.
-    const kv = viewKeyValue(data, r);
+    const kv = viewKeyValue(data, r as KeyRevision);
     if (prev === undefined) {
       w.events.push({ type: 'PUT', kv });
       return { revision: w.main };
@@ -516,7 +603,7 @@ export class MvccStore {
       createRevision: prev.createRevision,
       modRevision: prev.main,
       version: prev.version,
-      value: prev.value === null || prev.value.length === 0 ? EMPTY : fromLatin1(prev.value),
+      value: prevValue === null || prevValue.length === 0 ? EMPTY : fromLatin1(prevValue),
       lease: prev.lease,
     };
     w.events.push({ type: 'PUT', kv, prevKv });
@@ -591,7 +678,7 @@ export class MvccStore {
     if (end === null) {
       const r = this.index.get(key)?.current();
       if (r === undefined && c.target === 'VALUE') return false;
-      return compareKV(c, r);
+      return compareKV(c, r === undefined ? undefined : this.resolve(r));
     }
     let any = false;
     let ok = true;
@@ -600,7 +687,7 @@ export class MvccStore {
       const r = ki.current();
       if (r === undefined) return;
       any = true;
-      ok = compareKV(c, r);
+      ok = compareKV(c, this.resolve(r));
     });
     if (!any) return c.target === 'VALUE' ? false : compareKV(c, undefined);
     return ok;
@@ -674,7 +761,7 @@ export class MvccStore {
     this.index.forEach((ki) => {
       if (!anyKept && ki.at(rev) !== undefined) anyKept = true;
     });
-    const picked: KeyRevision[] = [];
+    const picked: KeptRevision[] = [];
     this.index.forEach((ki) => {
       const kept = ki.at(rev);
       for (const r of ki.revs) {
@@ -687,7 +774,7 @@ export class MvccStore {
     const h = new Crc32c().update(Buffer.from('key', 'latin1'));
     for (const r of picked) {
       h.update(encodeRevisionKey(r.main, r.sub, r.value === null).subarray(REVISION_PREFIX.length));
-      h.update(encodeRecordValue(r));
+      h.update(encodeRecordValue(this.resolve(r)));
     }
     return { hash: h.digest(), compactRevision: this.compactRev, hashRevision: rev };
   }
@@ -696,7 +783,7 @@ export class MvccStore {
   exportSnapshot(): Buffer {
     const all: KeyRevision[] = [];
     this.index.forEach((ki) => {
-      for (const r of ki.revs) all.push(r);
+      for (const r of ki.revs) all.push(this.resolve(r));
     });
     return encodeSnapshotOfRevisions(this.rev, this.compactRev, all);
   }
@@ -744,6 +831,8 @@ export class MvccStore {
       if (kv.key.length === 0) throw new MvccError('Corrupt', `mvcc: record ${rk.main}/${rk.sub} has no key`);
       const ki = store.index.get(kv.key) ?? store.index.insert(kv.key);
       const last = ki.revs[ki.revs.length - 1];
+      // Records come oldest first: the one before this is superseded now.
+      if (last !== undefined) store.spill(last);
       if (last !== undefined && (last.main > rk.main || (last.main === rk.main && last.sub >= rk.sub))) {
         throw new MvccError('Corrupt', `mvcc: records of a key out of revision order at ${rk.main}/${rk.sub}`);
       }
@@ -791,10 +880,6 @@ export interface MvccLoader {
 /** The KeyValue bytes etcd stores for a revision. */
 function encodeRecordValue(r: KeyRevision): Buffer {
   return encodeKeyValue(r.key, r.createRevision, r.main, r.version, r.value, r.lease);
-}
-
-function revisionBytes(r: KeyRevision): number {
-  return r.key.length + (r.value?.length ?? 0) + REVISION_OVERHEAD_BYTES;
 }
 
 /** etcd's compareKV; `r` undefined compares as the zero KeyValue. */

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 
 import type { Logger } from 'pino';
 import { EtcdError, EtcdErrors } from '../util/etcd-errors.js';
@@ -287,6 +289,8 @@ export class KetchServer {
   static async open(cfg: ServerConfig): Promise<KetchServer> {
     const store = await MemberStore.open(cfg.dataDir, { logger: cfg.logger });
     try {
+      // Cold values are a cache of this process's stores; a previous process may have left some.
+      await rm(KetchServer.coldValuesRoot(cfg), { recursive: true, force: true });
       return store.isNew ? await KetchServer.bootstrap(cfg, store) : await KetchServer.recover(cfg, store);
     } catch (err) {
       await store.close();
@@ -392,7 +396,7 @@ export class KetchServer {
       clusterId,
       store,
       node,
-      mvcc: new MvccStore({ leaseExists: lessor.exists }),
+      mvcc: new MvccStore({ leaseExists: lessor.exists, coldValues: { dir: KetchServer.coldValuesDir(cfg) } }),
       membership: new Membership(),
       lessor,
       auth: new AuthStore(),
@@ -409,7 +413,7 @@ export class KetchServer {
     }
     const rec = await store.recover();
     const lessor = KetchServer.newLessor(cfg);
-    const mvccLoader = MvccStore.loader({ leaseExists: lessor.exists });
+    const mvccLoader = MvccStore.loader({ leaseExists: lessor.exists, coldValues: { dir: KetchServer.coldValuesDir(cfg) } });
     for await (const batch of store.appRecordBatches(Buffer.from('m'))) for (const [k, v] of batch) mvccLoader.add(k, v);
     const clusterRecords: Array<[Buffer, Buffer]> = [];
     for await (const r of store.appRecords(Buffer.from('c'))) clusterRecords.push(r);
@@ -655,21 +659,30 @@ export class KetchServer {
 
   private async installSnapshot(snap: Snapshot, raft: RaftWrite): Promise<void> {
     const state = decodeStateSnapshot(Buffer.from(snap.data));
-    const imported = MvccStore.importSnapshot(state.mvcc, { leaseExists: this.leases.lessor.exists });
+    const imported = MvccStore.importSnapshot(state.mvcc, {
+      leaseExists: this.leases.lessor.exists,
+      coldValues: { dir: KetchServer.coldValuesDir(this.cfg) },
+    });
     const membership = Membership.fromJSON(state.membership);
     const leases = state.leases ?? [];
     const auth = AuthStore.fromJSON(state.auth);
-    await this.store.installSnapshot(
-      { ...raft, snapshot: snap.metadata },
-      {
-        prefixes: [Buffer.from('m'), Buffer.from('c'), LEASE_RECORD_PREFIX, AUTH_RECORD_PREFIX],
-        ops: [...imported.ops, ...membership.allOps(), ...Lessor.opsFor(leases), ...AuthStore.opsFor(state.auth)],
-        applied: state.applied,
-      },
-    );
+    try {
+      await this.store.installSnapshot(
+        { ...raft, snapshot: snap.metadata },
+        {
+          prefixes: [Buffer.from('m'), Buffer.from('c'), LEASE_RECORD_PREFIX, AUTH_RECORD_PREFIX],
+          ops: [...imported.ops, ...membership.allOps(), ...Lessor.opsFor(leases), ...AuthStore.opsFor(state.auth)],
+          applied: state.applied,
+        },
+      );
+    } catch (err) {
+      imported.store.close();
+      throw err;
+    }
     this.auth = auth;
     if (!auth.enabled) this.tokens.clear();
     this.leases.lessor.restore(leases);
+    this.mvcc.close();
     this.mvcc = imported.store;
     this.watchHub.restore(); // watch hub: synced watchers catch up from the new store
     this.membership = membership;
@@ -1216,6 +1229,19 @@ export class KetchServer {
     while (this.processing) await new Promise((r) => setTimeout(r, 5));
     await this.transport.close();
     await this.store.close();
+    this.mvcc.close();
+  }
+
+  /** Where the MVCC stores of this data dir keep the values of superseded revisions. */
+  private static coldValuesRoot(cfg: ServerConfig): string {
+    return join(cfg.dataDir, 'member', 'cold-values');
+  }
+
+  private static coldStores = 0;
+
+  /** A folder of its own for each store (a snapshot install builds the next beside the current). */
+  private static coldValuesDir(cfg: ServerConfig): string {
+    return join(KetchServer.coldValuesRoot(cfg), String(++KetchServer.coldStores));
   }
 
   private static newLessor(cfg: ServerConfig): Lessor {

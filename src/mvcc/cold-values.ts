@@ -1,0 +1,220 @@
+// Values of superseded revisions, moved off the heap into files. The MVCC store is in memory
+// (DESIGN.md), but history is read rarely (ranges at a past revision, watchers catching up, hashes,
+// snapshots) while it can be most of the data: after 500k puts over 100k keys, four values in five
+// are history. On the heap each of their bytes cost about two bytes of RSS (V8 lets the old
+// generation grow to twice its live size) and every full GC walked them. Here a value costs its
+// bytes in a file, that is in the OS page cache, which the kernel can reclaim, and 12 bytes of
+// typed arrays; reading one back is a pread, so reads stay synchronous.
+//
+// The files are a cache of what LevelDB holds durably: never synced, deleted when the store closes
+// or is replaced, and wiped by the next process (ketch-server clears the folder at startup).
+// Appends collect in a buffer written when full. Values are superseded in revision order and
+// compaction frees them in the same order, so a segment empties as a whole and is then deleted.
+
+import { closeSync, mkdirSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { fromLatin1, toLatin1, writeLatin1 } from './latin1.js';
+
+/** A segment file takes appends until it holds this many bytes (by default). */
+const SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Appends collect in memory up to this many bytes before one write. */
+const PENDING_BYTES = 256 * 1024;
+/** A read fetches at least this much, so that a walk over neighbouring values is one pread per block. */
+const READ_BLOCK_BYTES = 16 * 1024;
+
+interface Segment {
+  readonly fd: number;
+  readonly path: string;
+  /** Bytes appended, the pending ones included. */
+  size: number;
+  /** Values in it not yet freed. */
+  live: number;
+}
+
+/** Where a value went: an index into the handle table, reused once freed. */
+export type ColdHandle = number;
+
+export class ColdValues {
+  // Handle table: the segment, offset and length of each value.
+  private segmentOf: Uint32Array<ArrayBuffer> = new Uint32Array(4096);
+  private offsetOf: Uint32Array<ArrayBuffer> = new Uint32Array(4096);
+  private lengthOf: Uint32Array<ArrayBuffer> = new Uint32Array(4096);
+  private handles = 0;
+  private readonly freeHandles: ColdHandle[] = [];
+  private readonly segments: (Segment | undefined)[] = [];
+  private active!: Segment;
+  private activeId = -1;
+  /** Appended bytes not yet written; they belong to the active segment from `pendingAt` on. */
+  private readonly pending = Buffer.allocUnsafeSlow(PENDING_BYTES);
+  private pendingUsed = 0;
+  private pendingAt = 0;
+  // The last block read, which serves reads of values it holds.
+  private readonly block = Buffer.allocUnsafeSlow(READ_BLOCK_BYTES);
+  private blockSegment = -1;
+  private blockAt = 0;
+  private blockLength = 0;
+  private liveBytes = 0;
+  private closed = false;
+
+  private readonly segmentBytes: number;
+
+  /** Takes `dir` (created, or emptied if it exists) for this instance alone. */
+  constructor(
+    private readonly dir: string,
+    opts: { segmentBytes?: number | undefined } = {},
+  ) {
+    this.segmentBytes = opts.segmentBytes ?? SEGMENT_BYTES;
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    this.startSegment();
+  }
+
+  /** Bytes of the values held. */
+  get bytes(): number {
+    return this.liveBytes;
+  }
+
+  /** Segment files on disk. */
+  get segmentCount(): number {
+    return this.segments.filter((s) => s !== undefined).length;
+  }
+
+  /** Stores a latin1 value (one char per byte); throws if the file cannot be written. */
+  add(value: string): ColdHandle {
+    if (this.closed) throw new Error('mvcc: cold values are closed');
+    const n = value.length;
+    if (this.active.size > 0 && this.active.size + n > this.segmentBytes) {
+      this.flush();
+      this.startSegment();
+    }
+    const at = this.active.size;
+    if (n > PENDING_BYTES) {
+      this.flush();
+      this.writeFully(fromLatin1(value), at);
+      this.pendingAt = at + n;
+    } else {
+      if (this.pendingUsed + n > PENDING_BYTES) this.flush();
+      writeLatin1(this.pending, value, this.pendingUsed);
+      this.pendingUsed += n;
+    }
+    this.active.size += n;
+    this.active.live++;
+    this.liveBytes += n;
+    const h = this.freeHandles.pop() ?? this.newHandle();
+    this.segmentOf[h] = this.activeId;
+    this.offsetOf[h] = at;
+    this.lengthOf[h] = n;
+    return h;
+  }
+
+  /** The value's length in bytes. */
+  length(h: ColdHandle): number {
+    return this.lengthOf[h] as number;
+  }
+
+  /** The value `add` stored, as the same latin1 string. */
+  read(h: ColdHandle): string {
+    const segmentId = this.segmentOf[h] as number;
+    const at = this.offsetOf[h] as number;
+    const n = this.lengthOf[h] as number;
+    if (n === 0) return '';
+    if (segmentId === this.activeId && at >= this.pendingAt) {
+      const from = at - this.pendingAt;
+      return toLatin1(this.pending, from, from + n);
+    }
+    const inBlock = segmentId === this.blockSegment && at >= this.blockAt && at + n <= this.blockAt + this.blockLength;
+    if (!inBlock) {
+      if (n > READ_BLOCK_BYTES) {
+        const buf = Buffer.allocUnsafe(n);
+        this.readFully(segmentId, buf, n, at);
+        return toLatin1(buf, 0, n);
+      }
+      this.blockSegment = -1;
+      this.blockLength = this.readFully(segmentId, this.block, READ_BLOCK_BYTES, at, n);
+      this.blockSegment = segmentId;
+      this.blockAt = at;
+    }
+    const from = at - this.blockAt;
+    return toLatin1(this.block, from, from + n);
+  }
+
+  /** Forgets a value; a segment with none left is deleted (but for the one taking appends). */
+  free(h: ColdHandle): void {
+    const segmentId = this.segmentOf[h] as number;
+    const segment = this.segments[segmentId] as Segment;
+    this.liveBytes -= this.lengthOf[h] as number;
+    this.freeHandles.push(h);
+    if (--segment.live === 0 && segmentId !== this.activeId) {
+      this.segments[segmentId] = undefined;
+      if (this.blockSegment === segmentId) this.blockSegment = -1;
+      closeSync(segment.fd);
+      unlinkSync(segment.path);
+    }
+  }
+
+  /** Closes and deletes every file; the values are gone. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.segments) if (s !== undefined) closeSync(s.fd);
+    this.segments.length = 0;
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private startSegment(): void {
+    if (this.activeId >= 0 && this.active.live === 0) {
+      // The old active segment emptied while it took appends: nothing else will delete it.
+      this.segments[this.activeId] = undefined;
+      closeSync(this.active.fd);
+      unlinkSync(this.active.path);
+    }
+    const id = this.segments.length;
+    const path = join(this.dir, `segment-${String(id).padStart(6, '0')}`);
+    const segment: Segment = { fd: openSync(path, 'w+'), path, size: 0, live: 0 };
+    this.segments.push(segment);
+    this.active = segment;
+    this.activeId = id;
+    this.pendingAt = 0;
+    this.pendingUsed = 0;
+  }
+
+  private flush(): void {
+    if (this.pendingUsed === 0) return;
+    this.writeFully(this.pending.subarray(0, this.pendingUsed), this.pendingAt);
+    this.pendingAt += this.pendingUsed;
+    this.pendingUsed = 0;
+  }
+
+  private writeFully(buf: Uint8Array, position: number): void {
+    let done = 0;
+    while (done < buf.length) done += writeSync(this.active.fd, buf, done, buf.length - done, position + done);
+  }
+
+  /** Reads up to `want` bytes at `position` (at least `need`, default all); returns how many. */
+  private readFully(segmentId: number, buf: Buffer, want: number, position: number, need = want): number {
+    const segment = this.segments[segmentId];
+    if (segment === undefined) throw new Error(`mvcc: cold value in deleted segment ${segmentId}`);
+    let done = 0;
+    while (done < need) {
+      const n = readSync(segment.fd, buf, done, want - done, position + done);
+      if (n === 0) throw new Error(`mvcc: cold value segment ${segment.path} is shorter than expected`);
+      done += n;
+    }
+    return done;
+  }
+
+  private newHandle(): ColdHandle {
+    if (this.handles === this.segmentOf.length) {
+      const grow = (a: Uint32Array): Uint32Array<ArrayBuffer> => {
+        const b = new Uint32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.segmentOf = grow(this.segmentOf);
+      this.offsetOf = grow(this.offsetOf);
+      this.lengthOf = grow(this.lengthOf);
+    }
+    return this.handles++;
+  }
+}
