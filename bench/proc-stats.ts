@@ -35,6 +35,18 @@ export function procRssBytes(pid: number | undefined): number | undefined {
   }
 }
 
+/** RssAnon and RssFile of a process (bytes), to tell heap-like memory from mapped files. */
+export function procRssParts(pid: number | undefined): { anon: number; file: number } | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+    return { anon: kb('RssAnon'), file: kb('RssFile') };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whole-machine busy and total CPU seconds (all cores) from /proc/stat. */
 export function machineCpuSeconds(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] as string;

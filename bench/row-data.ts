@@ -11,7 +11,7 @@ import { decodeSnapshotResponse, rangeRequest, snapshotRequest } from './grpc-me
 import { paths } from './grpc-wire.js';
 import { GrpcConnection } from './h2-grpc-client.js';
 import { key8, loadKeys, range, valueOf } from './kv-ops.js';
-import { CpuWindow, procRssBytes } from './proc-stats.js';
+import { CpuWindow, procRssBytes, procRssParts } from './proc-stats.js';
 import { monoUs, sleep } from './stats.js';
 
 const MiB = 1024 * 1024;
@@ -34,7 +34,18 @@ export function rssRow(name: string, title: string, settleMs: (quick: boolean) =
       const leader = await ctx.leader();
       const rss = ctx.cluster.members.map((m) => ({ name: m.name, leader: m === leader, mib: (procRssBytes(m.pid) ?? NaN) / MiB }));
       const ok = rss.every((r) => Number.isFinite(r.mib));
-      const memory = await Promise.all(ctx.cluster.members.map((m) => runtimeMemoryMiB(m.clientUrl)));
+      const memory = await Promise.all(
+        ctx.cluster.members.map(async (m) => {
+          const parts = procRssParts(m.pid);
+          const runtime = await runtimeMemoryMiB(m.clientUrl);
+          return parts === undefined ? runtime : { rssAnon: parts.anon / MiB, rssFile: parts.file / MiB, ...runtime };
+        }),
+      );
+      // Diagnosis: with NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2 the members write heap snapshots.
+      if (process.env.KETCH_BENCH_HEAP_SNAPSHOTS === name && ctx.impl === 'ketch') {
+        for (const m of ctx.cluster.members) if (m.pid !== undefined) process.kill(m.pid, 'SIGUSR2');
+        await sleep(30_000);
+      }
       ctx.log(`  ${ctx.impl} ${name}: ${rss.map((r, i) => `${r.name}${r.leader ? ' (leader)' : ''} rss ${r.mib.toFixed(1)} ${describeMemory(memory[i] ?? {})}`).join('; ')} MiB`);
       return sample(
         ctx,

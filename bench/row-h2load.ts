@@ -11,8 +11,8 @@
  * increments (every put landed, nobody else wrote) and the window's revision delta matches h2load's
  * completed count within the requests in flight.
  */
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 
 import type { MetricSpec, RowContext, RowSample, RowSpec } from './bench-types.js';
 import { casTxnRequest, putRequest, rangeRequest, txnPutsRequest } from './grpc-messages.js';
@@ -195,6 +195,13 @@ async function runH2loadRow(ctx: RowContext, row: string, shape: Shape, t: Timin
 
     const windowSeconds = (w1 - w0) / 1e6;
     const reqs = windowRequests(gens, w0, w1, t.tailSeconds);
+    // Diagnosis: keep h2load's per-request logs (start time, status, latency) and the window.
+    const keep = process.env.KETCH_BENCH_KEEP_H2LOAD_LOGS;
+    if (keep !== undefined && keep !== '') {
+      mkdirSync(keep, { recursive: true });
+      for (const f of files) if (f.endsWith('.log')) copyFileSync(f, join(keep, `${ctx.impl}-${basename(f)}`));
+      writeFileSync(join(keep, `${ctx.impl}-${row}-window.json`), JSON.stringify({ w0, w1 }));
+    }
     const summaries = outs.map((o) => parseH2loadSummary(o.stdout));
     const sum = (f: (s: H2loadSummary) => number): number => summaries.reduce((a, s) => a + (s === undefined ? NaN : f(s)), 0);
     const succeeded = sum((s) => s.succeeded);

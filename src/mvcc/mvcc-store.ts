@@ -160,8 +160,14 @@ export class MvccStore {
   constructor(opts: MvccStoreOptions = {}) {
     this.leaseExists = opts.leaseExists ?? (() => true);
     const cold = opts.coldValues;
-    this.cold = cold === undefined ? undefined : new ColdValues(cold.dir, { segmentBytes: cold.segmentBytes });
     this.coldMinBytes = cold?.minBytes ?? DEFAULT_COLD_MIN_BYTES;
+    try {
+      this.cold = cold === undefined ? undefined : new ColdValues(cold.dir, { segmentBytes: cold.segmentBytes });
+    } catch (err) {
+      // No folder for cold values (read-only, full disk): everything stays on the heap, as without.
+      this.cold = undefined;
+      this.coldFailure = err as Error;
+    }
   }
 
   /** Deletes the cold value files; the store must not be used afterwards. */

@@ -104,13 +104,16 @@ interface Deferred<T> {
 }
 
 interface Waiter extends Deferred<ApplyOutcome> {
-  timer: NodeJS.Timeout;
+  /** Date.now() after which the request times out (see expireWaiters). */
+  deadline: number;
+  /** A membership change, which times out with a plain timeout and is not a failed proposal. */
+  confChange: boolean;
 }
 
 interface QueuedProposal {
   id: string;
   data: Uint8Array;
-  /** Until when it may wait for a leader (its waiter's timer fires then). */
+  /** Until when it may wait for a leader (its waiter times out then). */
   deadline: number;
 }
 
@@ -460,6 +463,7 @@ export class KetchServer {
     this.dbSizeBytes = await this.store.approximateSizeBytes();
     this.ticker = setInterval(() => {
       this.node.tick();
+      this.expireWaiters();
       this.schedule();
     }, this.cfg.heartbeatIntervalMs);
     // A lone voter need not wait an election timeout for itself.
@@ -749,7 +753,6 @@ export class KetchServer {
     const w = this.waiters.get(id);
     if (w === undefined) return undefined;
     this.waiters.delete(id);
-    clearTimeout(w.timer);
     return w;
   }
 
@@ -767,20 +770,34 @@ export class KetchServer {
     const header = auth === undefined ? {} : { auth: { username: auth.username, auth_revision: String(auth.revision) } };
     const data = encodeInternalRequest({ ...body, ...header, id } as InternalRequest);
     if (data.length > this.cfg.maxRequestBytes) throw EtcdErrors.requestTooLarge;
+    const deadline = Date.now() + this.requestTimeoutMs();
+    // Returned at once, so awaited before expireWaiters (a later tick) can reject it.
     const outcome = new Promise<ApplyOutcome>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(id);
-        this.metrics.proposalsFailed++;
-        reject(this.leader === NONE ? EtcdErrors.timeoutDueToLeaderFail : EtcdErrors.timeout);
-      }, this.requestTimeoutMs());
-      this.waiters.set(id, { resolve, reject, timer });
+      this.waiters.set(id, { resolve, reject, deadline, confChange: false });
     });
-    // The timer can reject `outcome` while we still wait for a leader, before anyone awaits it;
-    // unobserved, that rejection would end the process. Callers still see it through `return`.
-    outcome.catch(() => undefined);
     if (this.proposalBatch.length === 0) setImmediate(() => this.flushProposals());
-    this.proposalBatch.push({ id, data, deadline: Date.now() + this.requestTimeoutMs() });
+    this.proposalBatch.push({ id, data, deadline });
     return outcome;
+  }
+
+  /**
+   * Rejects the requests whose time is up; runs every tick. One sweep instead of a timer per
+   * request (a timer object, a timer-list insert and a clearTimeout on every write). Every waiter
+   * gets the same timeout, so the map's insertion order is deadline order and the sweep stops at
+   * the first one still in time.
+   */
+  private expireWaiters(): void {
+    const now = Date.now();
+    for (const [id, w] of this.waiters) {
+      if (w.deadline > now) break;
+      this.waiters.delete(id);
+      if (w.confChange) {
+        w.reject(EtcdErrors.timeout);
+      } else {
+        this.metrics.proposalsFailed++;
+        w.reject(this.leader === NONE ? EtcdErrors.timeoutDueToLeaderFail : EtcdErrors.timeout);
+      }
+    }
   }
 
   /**
@@ -1126,13 +1143,9 @@ export class KetchServer {
   private async proposeConfChange(type: ConfChangeType, nodeId: string, ctx: MemberContext): Promise<void> {
     const deadline = Date.now() + this.requestTimeoutMs();
     const done = new Promise<ApplyOutcome>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(ctx.request_id);
-        reject(EtcdErrors.timeout);
-      }, this.requestTimeoutMs());
-      this.waiters.set(ctx.request_id, { resolve, reject, timer });
+      this.waiters.set(ctx.request_id, { resolve, reject, deadline, confChange: true });
     });
-    // As in propose(): a timeout while waiting for a leader must not be an unhandled rejection.
+    // It can time out while we still wait for a leader, before it is awaited: not an unhandled rejection.
     done.catch(() => undefined);
     try {
       await this.withLeader(deadline, () => this.node.proposeConfChange({ type, nodeId, context: encodeMemberContext(ctx) }));
@@ -1220,7 +1233,6 @@ export class KetchServer {
     clearTimeout(this.readRetry);
     if (this.readRound !== undefined) clearTimeout(this.readRound.timer);
     for (const w of this.waiters.values()) {
-      clearTimeout(w.timer);
       w.reject(EtcdErrors.stopped);
     }
     this.waiters.clear();

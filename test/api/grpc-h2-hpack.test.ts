@@ -5,7 +5,7 @@ import { encodeHeaders, HeaderListTooLarge, HpackDecoder, HpackError } from '../
 const LIMIT = 64 * 1024;
 
 /** hpack.js's compressor as an independent encoder (one dynamic table, like a real connection). */
-function otherEncoder(): (headers: Array<{ name: string; value: string; huffman?: boolean }>) => Buffer {
+function otherEncoder(): (headers: Array<{ name: string; value: string; huffman?: boolean; neverIndex?: boolean }>) => Buffer {
   const c = (hpack as unknown as { compressor: { create(o: object): { write(h: object[]): void; read(): Buffer | null } } }).compressor.create({
     table: { maxSize: 4096 },
   });
@@ -56,6 +56,20 @@ describe('HpackDecoder', () => {
       ];
       const got = d.decode(encode(headers), LIMIT);
       expect(got).toEqual(headers.map((h) => [h.name, h.value]));
+    }
+  });
+
+  it('decodes never-indexed Huffman literals sent again and again (the recent-strings cache) exactly', () => {
+    const encode = otherEncoder();
+    const d = new HpackDecoder();
+    // 12 paths of one length (more than the decoder remembers), cycled in an irregular order.
+    const paths = Array.from({ length: 12 }, (_u, i) => `/etcdserverpb.KV/P${String.fromCharCode(97 + i)}t`);
+    for (let i = 0; i < 300; i++) {
+      const headers = [
+        { name: ':path', value: paths[(i * 7 + (i >> 3)) % paths.length] as string, huffman: true, neverIndex: true },
+        { name: 'x-n', value: `v${i % 3}`, huffman: true, neverIndex: true },
+      ];
+      expect(d.decode(encode(headers), LIMIT)).toEqual(headers.map((h) => [h.name, h.value]));
     }
   });
 

@@ -89,6 +89,8 @@ function huffmanDecode(buf: Buffer, start: number, end: number): string {
 export class HpackDecoder {
   /** Newest first. */
   private dynamic: HeaderField[] = [];
+  /** Recently decoded Huffman strings, newest first (huffmanRecent). */
+  private readonly recent: { bytes: Buffer; value: string }[] = [];
   private dynamicSize = 0;
   private maxSize: number;
 
@@ -188,9 +190,32 @@ export class HpackDecoder {
     const [len, start] = this.readInt(buf, pos, 7);
     const end = start + len;
     if (end > buf.length) throw new HpackError('truncated string');
-    return [huffman ? huffmanDecode(buf, start, end) : buf.toString('latin1', start, end), end];
+    return [huffman ? this.huffmanRecent(buf, start, end) : buf.toString('latin1', start, end), end];
+  }
+
+  /**
+   * huffmanDecode through a few recent results: clients send the same literals on every request
+   * without indexing them (nghttp2 never indexes :path), and decoding one bit at a time into a new
+   * string each time was a large share of a put's allocation.
+   */
+  private huffmanRecent(buf: Buffer, start: number, end: number): string {
+    const n = end - start;
+    if (n > RECENT_MAX_BYTES) return huffmanDecode(buf, start, end);
+    for (const r of this.recent) {
+      if (r.bytes.length === n && buf.compare(r.bytes, 0, n, start, end) === 0) return r.value;
+    }
+    const value = huffmanDecode(buf, start, end);
+    const bytes = Buffer.allocUnsafeSlow(n);
+    buf.copy(bytes, 0, start, end);
+    if (this.recent.length === RECENT_COUNT) this.recent.pop();
+    this.recent.unshift({ bytes, value });
+    return value;
   }
 }
+
+/** How many decoded Huffman strings a decoder remembers, and up to what encoded length. */
+const RECENT_COUNT = 8;
+const RECENT_MAX_BYTES = 128;
 
 /** The decoded header list is larger than our SETTINGS_MAX_HEADER_LIST_SIZE (a stream error, not a connection one). */
 export class HeaderListTooLarge extends Error {}
