@@ -31,6 +31,9 @@ export interface KeptRevision extends Omit<KeyRevision, 'value'> {
 
 const NOTHING: readonly KeptRevision[] = Object.freeze([]);
 
+/** Histories up to this long are kept in exact-size arrays (see push). */
+const EXACT_SIZE_UP_TO = 16;
+
 export class KeyIndex {
   /**
    * Kept revisions, strictly increasing by (main, sub). Never empty while the key is indexed; never
@@ -44,9 +47,18 @@ export class KeyIndex {
 
   /** Appends a revision (the caller keeps the order). */
   push(r: KeptRevision): void {
-    // Most keys hold one revision: an exact-size array instead of push's 16 preallocated slots.
-    if (this.revs.length === 0) this.revs = [r];
-    else this.revs.push(r);
+    const revs = this.revs;
+    const n = revs.length;
+    if (n >= EXACT_SIZE_UP_TO) {
+      revs.push(r);
+      return;
+    }
+    // Most keys hold a short history: exact-size copies. push grows a full array to 1.5x + 16
+    // slots, which cost 100k keys of a few revisions each ~11 MB of empty slots.
+    const next = new Array<KeptRevision>(n + 1);
+    for (let i = 0; i < n; i++) next[i] = revs[i] as KeptRevision;
+    next[n] = r;
+    this.revs = next;
   }
 
   /** The key's put at the newest revision, or undefined if the key is deleted (or never was). */
