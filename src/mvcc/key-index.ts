@@ -21,12 +21,12 @@ export interface KeyRevision {
 
 /**
  * A revision as its KeyIndex keeps it. Once a newer revision supersedes it, its value may move to
- * the store's ColdValues (src/mvcc/cold-values.ts) and `value` is then that value's handle; the
- * store hands out KeyRevisions, with the value read back.
+ * the store's ColdValues (src/mvcc/cold-values.ts): the store then replaces it with a copy whose
+ * `value` is that value's handle. The store hands out KeyRevisions, with the value read back.
  */
 export interface KeptRevision extends Omit<KeyRevision, 'value'> {
   /** The value as latin1, a ColdHandle, or null for a tombstone. */
-  value: string | number | null;
+  readonly value: string | number | null;
 }
 
 const NOTHING: readonly KeptRevision[] = Object.freeze([]);

@@ -532,16 +532,24 @@ export class MvccStore {
     return revs as KeyRevision[];
   }
 
-  /** Moves a value to the cold files, if there are any and it is worth it. */
-  private spill(r: KeptRevision): void {
+  /**
+   * Moves the value of ki.revs[i] to the cold files, if there are any and it is worth it. The
+   * revision is replaced, not changed: rangeRevisions hands out the objects themselves, which must
+   * not change under an encoder.
+   */
+  private spill(ki: KeyIndex, i: number): void {
+    const r = ki.revs[i] as KeptRevision;
     const v = r.value;
     if (this.cold === undefined || typeof v !== 'string' || v.length < this.coldMinBytes || this.coldFailure !== undefined) return;
+    let value: number;
     try {
-      r.value = this.cold.add(v);
+      value = this.cold.add(v);
     } catch (err) {
       // A full or failing disk must not fail a write whose data LevelDB already holds.
       this.coldFailure = err as Error;
+      return;
     }
+    ki.revs[i] = { key: r.key, main: r.main, sub: r.sub, createRevision: r.createRevision, version: r.version, lease: r.lease, value };
   }
 
   /**
@@ -551,9 +559,8 @@ export class MvccStore {
   private spillSuperseded(ki: KeyIndex, main: number): void {
     const revs = ki.revs;
     for (let i = revs.length - 2; i >= 0; i--) {
-      const r = revs[i] as KeptRevision;
-      this.spill(r);
-      if (r.main < main) break;
+      this.spill(ki, i);
+      if ((revs[i] as KeptRevision).main < main) break;
     }
   }
 
@@ -838,7 +845,7 @@ export class MvccStore {
       const ki = store.index.get(kv.key) ?? store.index.insert(kv.key);
       const last = ki.revs[ki.revs.length - 1];
       // Records come oldest first: the one before this is superseded now.
-      if (last !== undefined) store.spill(last);
+      if (last !== undefined) store.spill(ki, ki.revs.length - 1);
       if (last !== undefined && (last.main > rk.main || (last.main === rk.main && last.sub >= rk.sub))) {
         throw new MvccError('Corrupt', `mvcc: records of a key out of revision order at ${rk.main}/${rk.sub}`);
       }

@@ -124,6 +124,13 @@ describe('MvccStore with cold values', () => {
     expect(cold.hashKV(1800)).toEqual(hot.hashKV(1800));
     expect(cold.exportSnapshot().equals(hot.exportSnapshot())).toBe(true);
     expect(cold.stats()).toEqual(hot.stats());
+    // A revision handed out stays as it was when a later write sends its value cold.
+    const held = cold.rangeRevisions(rangeReq('k1')).revs[0];
+    const before = held?.value;
+    expect(typeof before).toBe('string');
+    cold.put(putReq('k1', 'w'.repeat(100)));
+    expect(held?.value).toBe(before);
+    expect(cold.range(rangeReq('k1', { revision: cold.currentRevision - 1 })).kvs[0]?.value.toString('latin1')).toBe(before);
     cold.close();
     expect(existsSync(dir)).toBe(false);
   });
