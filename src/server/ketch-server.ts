@@ -179,6 +179,8 @@ export class KetchServer {
   /** Proposals made since the last flushProposals, in order. */
   private proposalBatch: QueuedProposal[] = [];
   private readonly waiters = new Map<string, Waiter>();
+  /** The store whose cold-value failure was logged (reportColdValueFailure). */
+  private coldFailureReported: MvccStore | undefined;
   /** header()'s decimal cluster and member IDs (both fixed for the life of the process). */
   private decimalIds: { cluster: string; member: string } | undefined;
   private readonly appliedWaiters: Array<{ index: number; d: Deferred<void> }> = [];
@@ -239,6 +241,7 @@ export class KetchServer {
       dbSizeBytesFresh: () => (this.dbSizeReading ??= this.dbSize().finally(() => (this.dbSizeReading = undefined))),
       quotaBytes: () => this.quotaBytes(),
       keysTotal: () => this.mvcc.indexedKeys,
+      coldValueBytes: () => this.mvcc.coldValues.bytes,
       currentRevision: () => this.mvcc.currentRevision,
       compactRevision: () => this.mvcc.compactRevision,
       watchers: () => this.watchHub.stats.synced + this.watchHub.stats.unsynced,
@@ -464,6 +467,7 @@ export class KetchServer {
     this.ticker = setInterval(() => {
       this.node.tick();
       this.expireWaiters();
+      this.reportColdValueFailure();
       this.schedule();
     }, this.cfg.heartbeatIntervalMs);
     // A lone voter need not wait an election timeout for itself.
@@ -778,6 +782,17 @@ export class KetchServer {
     if (this.proposalBatch.length === 0) setImmediate(() => this.flushProposals());
     this.proposalBatch.push({ id, data, deadline });
     return outcome;
+  }
+
+  /** Says once per store that superseded values stay on the heap because their files failed. */
+  private reportColdValueFailure(): void {
+    const failure = this.mvcc.coldValues.failure;
+    if (failure === undefined || this.coldFailureReported === this.mvcc) return;
+    this.coldFailureReported = this.mvcc;
+    this.log.warn(
+      { err: failure, dir: KetchServer.coldValuesRoot(this.cfg) },
+      'cold value files failed: superseded values stay in memory from now on (check the disk; a restart retries)',
+    );
   }
 
   /**

@@ -155,6 +155,29 @@ describe("store /metrics: ketch next to etcd 3.4", () => {
   });
 });
 
+describe("store /metrics: ketch's own", () => {
+  const ketch = useCluster("ketch", 3);
+
+  it("ketch_mvcc_cold_value_bytes counts a superseded value on every member", async () => {
+    const c = ketch();
+    const { member } = await c.leader();
+    const value = "c".repeat(100);
+    for (const v of [value, "short"]) {
+      const put = await c.etcdctl(["put", "metrics/cold", v], { endpoints: [member.clientUrl] });
+      expect(put.code, describeRun(["put"], put)).toBe(0);
+    }
+    // The first value is history now: moved off the heap on each member once it applied the second put.
+    const deadline = Date.now() + 10_000;
+    let cold: number[] = [];
+    do {
+      cold = await Promise.all(c.members.map(async (m) => sumOf(await scrape(`${m.clientUrl}/metrics`), "ketch_mvcc_cold_value_bytes")));
+      if (cold.every((b) => b === value.length)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    } while (Date.now() < deadline);
+    expect(cold).toEqual([value.length, value.length, value.length]);
+  });
+});
+
 /** Peer families have no series on a member without peers, in etcd as in ketch. */
 const PEER_FAMILIES = new Set(["etcd_network_peer_sent_bytes_total", "etcd_network_peer_received_bytes_total", "etcd_network_peer_round_trip_time_seconds", "etcd_network_active_peers"]);
 

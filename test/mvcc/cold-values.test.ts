@@ -2,7 +2,7 @@
 // read-ahead block, a plain read, across segments), emptied segments are deleted, close removes
 // the folder. A store with cold values answers watch history, ranges, hashes and snapshots exactly
 // as one without (model.test.ts compares more requests with the reference model).
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -91,6 +91,19 @@ describe('ColdValues', () => {
 });
 
 describe('MvccStore with cold values', () => {
+  it('keeps values on the heap, and says why, when the cold folder cannot be made', () => {
+    const parent = freshDir();
+    writeFileSync(`${parent}`, 'a file where the folder would go');
+    const store = new MvccStore({ coldValues: { dir: join(parent, 'cold') } });
+    const v1 = 'a'.repeat(100);
+    store.put(putReq('k', v1));
+    store.put(putReq('k', 'b'.repeat(100)));
+    expect(store.coldValues.bytes).toBe(0);
+    expect(store.coldValues.failure).toMatch(/ENOTDIR|EEXIST/);
+    expect(store.range(rangeReq('k', { revision: 2 })).kvs[0]?.value.toString('latin1')).toBe(v1);
+    store.close();
+  });
+
   it('gives the same history (with prev_kv), ranges at every revision, hash and snapshot as a store without', () => {
     const rnd = new SeededRandom(5);
     const dir = freshDir();
