@@ -1,5 +1,7 @@
 // Registers: clients read, write and compare-and-swap (Txn on the value) a few keys. Every written
-// value is unique, so the checker can tell which write a read saw.
+// value is unique, so the checker can tell which write a read saw. Values are padded past the
+// MVCC store's cold-value threshold (48 bytes), so superseded ones go to its cold files and every
+// restart, snapshot install and compare reads them back through that path.
 
 import { SeededRandom } from '../../../src/util/prng.js';
 import type { CasOp, ReadOp, WriteOp } from '../history.js';
@@ -7,6 +9,11 @@ import { EndpointClient, errorText, recordWriteError, sleep, value, type WorkerC
 
 export function registerKeys(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}reg/${i}`);
+}
+
+/** A unique value of 64 bytes or more. */
+function registerValue(name: string, seq: number): string {
+  return `${name}-${seq}-`.padEnd(64, '.');
 }
 
 export async function registerWorker(ctx: WorkerContext, name: string, keys: readonly string[], seed: number): Promise<void> {
@@ -34,7 +41,7 @@ export async function registerWorker(ctx: WorkerContext, name: string, keys: rea
           ec.switchEndpoint();
         }
       } else if (roll < 0.7 || seen === undefined) {
-        const v = `${name}-${++seq}`;
+        const v = registerValue(name, ++seq);
         const op = history.invoke<WriteOp>({ process: name, key, endpoint, f: 'write', value: v });
         try {
           const res = await ec.client.put(key, v, { timeoutMs: ctx.opTimeoutMs });
@@ -45,7 +52,7 @@ export async function registerWorker(ctx: WorkerContext, name: string, keys: rea
           ec.switchEndpoint();
         }
       } else {
-        const v = `${name}-${++seq}`;
+        const v = registerValue(name, ++seq);
         const op = history.invoke<CasOp>({ process: name, key, endpoint, f: 'cas', from: seen, to: v });
         try {
           const res = await ec.client.txn([{ target: 'VALUE', key, value: seen }], [{ put: { key, value: v } }], [{ range: { key } }], ctx.opTimeoutMs);
