@@ -22,6 +22,8 @@ const SEGMENT_BYTES = 64 * 1024 * 1024;
 const PENDING_BYTES = 256 * 1024;
 /** A read fetches at least this much, so that a walk over neighbouring values is one pread per block. */
 const READ_BLOCK_BYTES = 16 * 1024;
+/** readMany's reads. */
+const MANY_READ_BYTES = 1024 * 1024;
 
 interface Segment {
   readonly fd: number;
@@ -137,6 +139,45 @@ export class ColdValues {
     }
     const from = at - this.blockAt;
     return toLatin1(this.block, from, from + n);
+  }
+
+  /**
+   * The values of many handles, in their order, read in file order with large reads: for walks
+   * over the whole history (snapshots, hashes), which visit keys in key order while the files
+   * hold values in the order they were superseded (one pread per value took seconds).
+   */
+  readMany(handles: readonly ColdHandle[]): string[] {
+    const out = new Array<string>(handles.length);
+    const order = Array.from(handles.keys());
+    const seg = this.segmentOf;
+    const off = this.offsetOf;
+    order.sort((a, b) => {
+      const ha = handles[a] as number;
+      const hb = handles[b] as number;
+      return (seg[ha] as number) - (seg[hb] as number) || (off[ha] as number) - (off[hb] as number);
+    });
+    const chunk = Buffer.allocUnsafe(MANY_READ_BYTES);
+    let chunkSegment = -1;
+    let chunkAt = 0;
+    let chunkLength = 0;
+    for (const i of order) {
+      const h = handles[i] as number;
+      const segmentId = seg[h] as number;
+      const at = off[h] as number;
+      const n = this.lengthOf[h] as number;
+      const inChunk = segmentId === chunkSegment && at >= chunkAt && at + n <= chunkAt + chunkLength;
+      if (inChunk) {
+        out[i] = toLatin1(chunk, at - chunkAt, at - chunkAt + n);
+      } else if (n === 0 || n > MANY_READ_BYTES || (segmentId === this.activeId && at >= this.pendingAt)) {
+        out[i] = this.read(h);
+      } else {
+        chunkLength = this.readFully(segmentId, chunk, MANY_READ_BYTES, at, n);
+        chunkSegment = segmentId;
+        chunkAt = at;
+        out[i] = toLatin1(chunk, 0, n);
+      }
+    }
+    return out;
   }
 
   /** Forgets a value; a segment with none left is deleted (but for the one taking appends). */

@@ -517,6 +517,28 @@ export class MvccStore {
     return { key: r.key, main: r.main, sub: r.sub, createRevision: r.createRevision, version: r.version, lease: r.lease, value };
   }
 
+  /** resolveAll for walks over much of the history: the cold values are read in file order. */
+  private resolveMany(revs: KeptRevision[]): KeyRevision[] {
+    if (this.cold === undefined) return revs as KeyRevision[];
+    const at: number[] = [];
+    const handles: number[] = [];
+    for (let i = 0; i < revs.length; i++) {
+      const v = (revs[i] as KeptRevision).value;
+      if (typeof v === 'number') {
+        at.push(i);
+        handles.push(v);
+      }
+    }
+    const values = this.cold.readMany(handles);
+    for (let j = 0; j < at.length; j++) {
+      const i = at[j] as number;
+      const r = revs[i] as KeptRevision;
+      const value = values[j] as string;
+      revs[i] = { key: r.key, main: r.main, sub: r.sub, createRevision: r.createRevision, version: r.version, lease: r.lease, value };
+    }
+    return revs as KeyRevision[];
+  }
+
   /** A revision's value, read back from the cold files if it is there; null for a tombstone. */
   private readValue(r: KeptRevision): string | null {
     const v = r.value;
@@ -785,20 +807,20 @@ export class MvccStore {
     });
     picked.sort((a, b) => a.main - b.main || a.sub - b.sub);
     const h = new Crc32c().update(Buffer.from('key', 'latin1'));
-    for (const r of picked) {
+    for (const r of this.resolveMany(picked)) {
       h.update(encodeRevisionKey(r.main, r.sub, r.value === null).subarray(REVISION_PREFIX.length));
-      h.update(encodeRecordValue(this.resolve(r)));
+      h.update(encodeRecordValue(r));
     }
     return { hash: h.digest(), compactRevision: this.compactRev, hashRevision: rev };
   }
 
   /** The whole state (every kept revision, current and compact revision) as bytes. */
   exportSnapshot(): Buffer {
-    const all: KeyRevision[] = [];
+    const all: KeptRevision[] = [];
     this.index.forEach((ki) => {
-      for (const r of ki.revs) all.push(this.resolve(r));
+      for (const r of ki.revs) all.push(r);
     });
-    return encodeSnapshotOfRevisions(this.rev, this.compactRev, all);
+    return encodeSnapshotOfRevisions(this.rev, this.compactRev, this.resolveMany(all));
   }
 
   /** The store a snapshot describes, and the batch that persists it into an empty 'm' keyspace. */

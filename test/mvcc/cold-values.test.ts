@@ -55,6 +55,14 @@ describe('ColdValues', () => {
     // In add order again: served mostly from the read-ahead block.
     for (const [h, v] of [...kept].sort((a, b) => a[0] - b[0])) expect(cold.read(h)).toBe(v);
     expect(cold.bytes).toBe([...kept.values()].reduce((a, v) => a + v.length, 0));
+    // readMany: any order, duplicates, the append buffer and values larger than its reads.
+    const asked = [...kept.keys()];
+    for (let i = asked.length - 1; i > 0; i--) {
+      const j = rnd.int(i + 1);
+      [asked[i], asked[j]] = [asked[j] as number, asked[i] as number];
+    }
+    asked.push(asked[0] as number, asked[1] as number);
+    expect(cold.readMany(asked)).toEqual(asked.map((h) => kept.get(h)));
     cold.close();
   });
 
