@@ -154,19 +154,27 @@ describe('regressions found by the torture suite', () => {
     const leader = await c.leader();
     if (leader === undefined) throw new Error('no leader');
     const victim = c.slots.find((s) => s !== leader) as Slot;
-    // The leader's messages reach the victim 300 ms late (a new peer stream still gets accepted
+    // The leader's messages reach the victim 1 s late (a new peer stream still gets accepted
     // within the transport's 2 s); the victim's proposals reach the leader at once.
-    c.delayLink(leader.index, victim.index, 300);
-    await sleep(1500);
+    c.delayLink(leader.index, victim.index, 1000);
+    await sleep(2500);
     const before = new RawClient(victim.clientUrl);
-    // Proposed by the victim and committed by the other two, but not yet received by the victim.
+    const reader = new RawClient(leader.clientUrl);
+    // Proposed by the victim and committed by the other two, but not yet received by the victim:
+    // the victim dies as soon as the leader has them all (a fixed 150 ms wait was too short for a
+    // loaded CI machine once), well within the 1 s before they could reach it.
     const early = Array.from({ length: 5 }, (_, i) => before.put(`old-${i}`, `old-${i}`, { timeoutMs: 10_000 }).catch(() => undefined));
-    await sleep(150);
+    for (const deadline = Date.now() + 600; Date.now() < deadline; await sleep(20)) {
+      const got = await reader.range('old-', { rangeEnd: 'old.', timeoutMs: 1000 }).catch(() => undefined);
+      if (got?.kvs.length === 5) break;
+    }
     const committedBefore = Number((await leader.admin.status(5000)).raftIndex);
     await c.kill(victim);
+    // Back to 300 ms for the restarted victim: it hears its leader within an election timeout,
+    // and its old proposals still reach it after its new ones are made.
+    c.delayLink(leader.index, victim.index, 300);
     await Promise.all(early);
     before.close();
-    const reader = new RawClient(leader.clientUrl);
     try {
       for (let i = 0; i < 5; i++) {
         const got = await reader.range(`old-${i}`, { timeoutMs: 10_000 });
