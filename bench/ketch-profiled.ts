@@ -20,21 +20,36 @@ const profileDir = process.env.KETCH_BENCH_CPU_PROF_DIR;
 const realEntry =
   process.env.KETCH_BENCH_REAL_ENTRY ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cmd', 'ketch.js');
 
-if (profileDir !== undefined && profileDir !== '') {
+/**
+ * Starts an in-thread inspector profiler; at exit, `stopMethod` answers synchronously (the session
+ * is in-thread) and its `profile` is written to `<dir>/ketch-<pid>.<extension>`.
+ */
+function profileUntilExit(dir: string, extension: string, start: (session: Session) => void, stopMethod: 'Profiler.stop' | 'HeapProfiler.stopSampling'): void {
   const session = new Session();
   session.connect();
-  session.post('Profiler.enable');
-  session.post('Profiler.setSamplingInterval', { interval: 1000 });
-  session.post('Profiler.start');
+  start(session);
   process.once('exit', () => {
-    session.post('Profiler.stop', (err, result) => {
+    session.post(stopMethod, (err: Error | null, result: { profile: unknown }) => {
       if (err !== null) {
-        process.stderr.write(`ketch-profiled: Profiler.stop failed: ${err.message}\n`);
+        process.stderr.write(`ketch-profiled: ${stopMethod} failed: ${err.message}\n`);
         return;
       }
-      writeFileSync(join(profileDir, `ketch-${process.pid}.cpuprofile`), JSON.stringify(result.profile));
+      writeFileSync(join(dir, `ketch-${process.pid}.${extension}`), JSON.stringify(result.profile));
     });
   });
+}
+
+if (profileDir !== undefined && profileDir !== '') {
+  profileUntilExit(
+    profileDir,
+    'cpuprofile',
+    (session) => {
+      session.post('Profiler.enable');
+      session.post('Profiler.setSamplingInterval', { interval: 1000 });
+      session.post('Profiler.start');
+    },
+    'Profiler.stop',
+  );
 }
 
 // Allocation sampling (KETCH_BENCH_HEAP_PROF_DIR): every sampled allocation counts, also those the
@@ -42,23 +57,19 @@ if (profileDir !== undefined && profileDir !== '') {
 // from, not only what is still live. Written as `ketch-<pid>.heapprofile` at exit.
 const heapProfileDir = process.env.KETCH_BENCH_HEAP_PROF_DIR;
 if (heapProfileDir !== undefined && heapProfileDir !== '') {
-  const session = new Session();
-  session.connect();
-  session.post('HeapProfiler.enable');
-  session.post('HeapProfiler.startSampling', {
-    samplingInterval: 16384,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
-  });
-  process.once('exit', () => {
-    session.post('HeapProfiler.stopSampling', (err, result) => {
-      if (err !== null) {
-        process.stderr.write(`ketch-profiled: HeapProfiler.stopSampling failed: ${err.message}\n`);
-        return;
-      }
-      writeFileSync(join(heapProfileDir, `ketch-${process.pid}.heapprofile`), JSON.stringify(result.profile));
-    });
-  });
+  profileUntilExit(
+    heapProfileDir,
+    'heapprofile',
+    (session) => {
+      session.post('HeapProfiler.enable');
+      session.post('HeapProfiler.startSampling', {
+        samplingInterval: 16384,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+    },
+    'HeapProfiler.stopSampling',
+  );
 }
 
 // GC pauses (KETCH_BENCH_GC_LOG_DIR): every pause the main thread took, as `ketch-<pid>.gc.json`
