@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { PerformanceObserver, constants, performance } from 'node:perf_hooks';
 
 const profileDir = process.env.KETCH_BENCH_CPU_PROF_DIR;
 const realEntry =
@@ -73,8 +73,9 @@ if (heapProfileDir !== undefined && heapProfileDir !== '') {
 }
 
 // GC pauses (KETCH_BENCH_GC_LOG_DIR): every pause the main thread took, as `ketch-<pid>.gc.json`
-// ({kind, startMs, ms} per pause, kinds as perf_hooks names them), to tell GC stalls from other
-// causes of tail latency. Written at exit, like the profiles.
+// ({kind, startMs, ms} per pause, startMs since the epoch, so pauses line up with h2load's logs), to tell GC stalls from other
+// causes of tail latency. Rewritten every second and at exit, so a member stopped with SIGKILL (the
+// bench's unprofiled clusters) leaves its pauses too.
 const gcLogDir = process.env.KETCH_BENCH_GC_LOG_DIR;
 if (gcLogDir !== undefined && gcLogDir !== '') {
   const kinds: Record<number, string> = {
@@ -87,13 +88,13 @@ if (gcLogDir !== undefined && gcLogDir !== '') {
   const observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const kind = ((e as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind ?? -1;
-      pauses.push({ kind: kinds[kind] ?? String(kind), startMs: Math.round(e.startTime), ms: Number(e.duration.toFixed(3)) });
+      pauses.push({ kind: kinds[kind] ?? String(kind), startMs: Math.round(performance.timeOrigin + e.startTime), ms: Number(e.duration.toFixed(3)) });
     }
   });
   observer.observe({ entryTypes: ['gc'] });
-  process.once('exit', () => {
-    writeFileSync(join(gcLogDir, `ketch-${process.pid}.gc.json`), JSON.stringify(pauses));
-  });
+  const write = (): void => writeFileSync(join(gcLogDir, `ketch-${process.pid}.gc.json`), JSON.stringify(pauses));
+  setInterval(write, 1000).unref();
+  process.once('exit', write);
 }
 
 await import(pathToFileURL(realEntry).href);

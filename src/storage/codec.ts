@@ -49,9 +49,8 @@ class Writer {
   }
 
   u64(n: number): this {
-    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`not a non-negative safe integer: ${n}`);
-    this.u32(Math.floor(n / U32_LIMIT));
-    return this.u32(n % U32_LIMIT);
+    this.pos = writeU64(this.buf, this.pos, n);
+    return this;
   }
 
   bytes(b: Uint8Array): this {
@@ -151,14 +150,33 @@ function strBytes(s: string): number {
 }
 
 export function encodeEntry(e: Entry): Buffer {
-  return new Writer(1 + 1 + 8 + 8 + 4 + e.data.length)
-    .u8(VERSION)
-    .u8(e.type)
-    .u64(e.index)
-    .u64(e.term)
-    .u32(e.data.length)
-    .bytes(e.data)
-    .finish();
+  const out = Buffer.allocUnsafe(entryRecordBytes(e));
+  encodeEntryInto(out, 0, e);
+  return out;
+}
+
+/** The size of encodeEntry(e). */
+export function entryRecordBytes(e: Entry): number {
+  return 1 + 1 + 8 + 8 + 4 + e.data.length + CRC_BYTES;
+}
+
+/** encodeEntry(e) written into `target` at `at` (the raft WAL frames many in one buffer); returns the end. */
+export function encodeEntryInto(target: Buffer, at: number, e: Entry): number {
+  const start = at;
+  at = target.writeUInt8(VERSION, at);
+  at = target.writeUInt8(e.type, at);
+  at = writeU64(target, at, e.index);
+  at = writeU64(target, at, e.term);
+  at = target.writeUInt32BE(e.data.length, at);
+  target.set(e.data, at);
+  at += e.data.length;
+  return target.writeUInt32BE(crc32(target.subarray(start, at)), at);
+}
+
+function writeU64(target: Buffer, at: number, n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`not a non-negative safe integer: ${n}`);
+  at = target.writeUInt32BE(Math.floor(n / U32_LIMIT), at);
+  return target.writeUInt32BE(n % U32_LIMIT, at);
 }
 
 /** The entry's data is a view into `value` (no copy); values from LevelDB are not reused. */

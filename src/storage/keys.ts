@@ -2,9 +2,10 @@
  * The key layout of a member's LevelDB. Raft owns 'r', the store's own bookkeeping 's'; every other
  * first byte belongs to the application (MVCC uses 'm').
  *
- *   r/e/<index: u64 BE>  one log entry (big-endian so LevelDB's byte order is index order)
+ *   r/e/<index: u64 BE>  one log entry, in data dirs from before the raft WAL (moved to it at open)
  *   r/hs                 hard state
  *   r/snap               metadata of the newest raft snapshot
+ *   r/walreset           index of the newest installed snapshot, whose WAL reset may not have happened
  *   s/applied            applied index, written in the same batch as the app records it covers
  *   s/meta/<name>        small server metadata (member id, cluster id, ...)
  */
@@ -17,6 +18,7 @@ export const ENTRY_PREFIX = Buffer.from('r/e/');
 export const ENTRY_KEY_BYTES = ENTRY_PREFIX.length + 8;
 export const HARD_STATE_KEY = Buffer.from('r/hs');
 export const SNAPSHOT_KEY = Buffer.from('r/snap');
+export const WAL_RESET_KEY = Buffer.from('r/walreset');
 export const APPLIED_KEY = Buffer.from('s/applied');
 export const META_PREFIX = Buffer.from('s/meta/');
 

@@ -1,4 +1,4 @@
-import { mkdir, open as openFile, readdir, readFile, stat } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { Level } from 'level';
@@ -11,7 +11,6 @@ import {
   decodeMeta,
   decodeSnapshotMetadata,
   encodeApplied,
-  encodeEntry,
   encodeHardState,
   encodeMeta,
   encodeSnapshotMetadata,
@@ -25,13 +24,14 @@ import {
   assertIndex,
   ENTRY_PREFIX,
   entryKey,
-  entryKeyIndex,
   FLUSH_KEY,
   HARD_STATE_KEY,
   metaKey,
   prefixEnd,
   SNAPSHOT_KEY,
+  WAL_RESET_KEY,
 } from './keys.js';
+import { fsyncDir, RaftWal, WalDamage, type WalContents } from './raft-wal.js';
 import { SerialLane } from './serial-lane.js';
 import { StorageError, StorageErrorCode } from './storage-error.js';
 import { scanBatches } from './batched-scan.js';
@@ -71,13 +71,22 @@ interface PendingReady {
   entries: Entry[];
   ops: StorageOp[];
   applied?: number;
-  sync: boolean;
+  /** A term or vote changed: the LevelDB batch is fsynced too (entries always are, in the WAL). */
+  syncHardState: boolean;
   /** The lanes' job counts right after this batch was queued: it can take more only while unchanged. */
   raftQueued: number;
   appQueued: number;
   done: Promise<void>;
 }
 type BatchOp = StorageOp;
+
+interface RaftPlan {
+  ops: BatchOp[];
+  entries: readonly Entry[];
+  /** A snapshot empties the WAL: no entry at or below this index remains. */
+  reset: number | undefined;
+  commit: () => void;
+}
 
 /** classic-level has compactRange; the `level` typings (shared with browsers) do not declare it. */
 interface RangeCompactor {
@@ -86,7 +95,7 @@ interface RangeCompactor {
 
 const NEW_HARD_STATE: HardState = { term: 0, vote: NONE, commit: 0 };
 const ENTRY_END = prefixEnd(ENTRY_PREFIX) as Buffer;
-/** Entries deleted per batch when the log is compacted (see dropEntriesInBackground). */
+/** Legacy entries deleted from LevelDB per batch once moved to the WAL. */
 const ENTRY_DELETE_CHUNK = 4096;
 /** Upper bound for a whole-database compaction; app keys sorting above it are not compacted. */
 const COMPACT_ALL_END = Buffer.alloc(64, 0xff);
@@ -94,10 +103,13 @@ const COMPACT_ALL_END = Buffer.alloc(64, 0xff);
 const silentLogger: StorageLogger = { info() {}, warn() {}, error() {} };
 
 /**
- * The durable store of one member: one LevelDB database holding the raft log, hard state, snapshot
- * metadata, the app records (each sealed with a CRC) and the applied index. Raft writes are fsynced before their promise
- * resolves; apply batches need not be, because the log replays them, until saveSnapshot drops that
- * log (it makes the app state durable first).
+ * The durable store of one member: the raft log in a write-ahead log of its own (src/storage/raft-wal.ts,
+ * <data-dir>/member/wal), and one LevelDB database (<data-dir>/member/db) holding the hard state,
+ * snapshot metadata, the app records (each sealed with a CRC) and the applied index. Raft writes are
+ * fsynced before their promise resolves; apply batches need not be, because the log replays them,
+ * until saveSnapshot drops that log (it makes the app state durable first). A write that has both
+ * puts its entries in the WAL first and its LevelDB batch after, so neither a commit index nor app
+ * state reaches the disk ahead of the entries it covers.
  *
  * Writes go through two lanes so each lands in the order it was issued: the raft lane (saveRaft,
  * saveSnapshot, recover) and the app lane (applyBatch, replaceApp, setMeta). The lanes run side by
@@ -111,18 +123,16 @@ export class MemberStore {
   /** Set when a LevelDB write failed: the in-memory bounds may no longer match the disk. */
   private failure: StorageError | undefined;
 
-  // Raft-lane state. Every entry on disk lies in [firstEntry, lastEntry] (both undefined when there
-  // are none); after recover() the range above snapIndex is also known to be contiguous and sound.
+  // Raft-lane state: the snapshot index, and the last entry on disk (undefined when there is none
+  // above the snapshot, as far as the store knows).
   private snapIndex: number;
-  private firstEntry: number | undefined;
   private lastEntry: number | undefined;
   /** Term and vote of the newest hard state issued (every write changing them is fsynced). */
   private hardTerm = -1;
   private hardVote: string | undefined;
 
-  /** Log compaction: entries at or below this index are being deleted in the background. */
-  private dropTarget = 0;
-  private dropping = false;
+  /** What the WAL held at open, for recover(); dropped once used or once a raft write makes it stale. */
+  private walContents: WalContents | undefined;
 
   /** Readies queued for one batch whose write has not started (saveReady merges into it). */
   private pendingReady: PendingReady | undefined;
@@ -133,6 +143,8 @@ export class MemberStore {
 
   private constructor(
     private readonly db: Db,
+    private readonly wal: RaftWal,
+    walContents: WalContents,
     readonly dataDir: string,
     private readonly dbDir: string,
     private readonly log: StorageLogger,
@@ -140,17 +152,17 @@ export class MemberStore {
     readonly isNew: boolean,
     applied: number,
     snapIndex: number,
-    bounds: { first: number; last: number } | undefined,
   ) {
+    this.walContents = walContents;
+    const bounds = walContents.entries;
     this.appliedIssued = applied;
     this.appliedWritten = applied;
     this.snapIndex = snapIndex;
-    this.firstEntry = bounds?.first;
-    this.lastEntry = bounds?.last;
+    this.lastEntry = bounds[bounds.length - 1]?.index;
   }
 
   /** Opens (creating if needed) <dataDir>/member/db. Fails with StorageLocked if it is in use. */
-  static async open(dataDir: string, opts: { logger?: StorageLogger } = {}): Promise<MemberStore> {
+  static async open(dataDir: string, opts: { logger?: StorageLogger; walSegmentBytes?: number } = {}): Promise<MemberStore> {
     const dbDir = path.join(dataDir, 'member', 'db');
     await mkdir(dbDir, { recursive: true });
     const db: Db = new Level<Buffer, Buffer>(dbDir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
@@ -164,13 +176,22 @@ export class MemberStore {
       // LevelDB fsyncs its own directory only for the MANIFEST; make the path to it durable too, so
       // a power cut cannot make a member that already voted come back as a brand-new one.
       for (const d of [dbDir, path.dirname(dbDir), dataDir]) await fsyncDir(d);
+      const logger = opts.logger ?? silentLogger;
+      const walDir = path.join(dataDir, 'member', 'wal');
+      await moveLegacyEntries(db, walDir, dataDir, logger);
       let isNew = true;
       for await (const _ of db.keys({ limit: 1 })) isNew = false;
       const applied = (await readRecord(db, APPLIED_KEY, decodeApplied, 'applied index', dataDir)) ?? 0;
       const snapshot = await readRecord(db, SNAPSHOT_KEY, decodeSnapshotMetadata, 'snapshot metadata', dataDir);
       const snapIndex = snapshot?.index ?? 0;
-      const bounds = await logBounds(db);
-      return new MemberStore(db, dataDir, dbDir, opts.logger ?? silentLogger, isNew, applied, snapIndex, bounds);
+      const walOpts = opts.walSegmentBytes === undefined ? { logger } : { logger, segmentBytes: opts.walSegmentBytes };
+      const { wal, contents } = await RaftWal.open(walDir, walOpts).catch(async (err: unknown) => {
+        if (!(err instanceof WalDamage)) throw err instanceof StorageError ? err : openError(err, dataDir, walDir);
+        const hs = await readRecord(db, HARD_STATE_KEY, decodeHardState, 'hard state', dataDir);
+        throw corruptLogError(dataDir, err.index, hs?.commit ?? 0, err.detail);
+      });
+      if (contents.entries.length > 0) isNew = false;
+      return new MemberStore(db, wal, contents, dataDir, dbDir, logger, isNew, applied, snapIndex);
     } catch (err) {
       await db.close();
       throw err instanceof StorageError ? err : openError(err, dataDir, dbDir);
@@ -179,11 +200,10 @@ export class MemberStore {
 
   /**
    * Reads and verifies everything raft needs to restart. Any bad entry, hard state or snapshot record
-   * is fatal. LevelDB batches are atomic and its own log drops a torn final batch, so a bad record that
-   * LevelDB returns is damage, not a torn write of ours; and an entry above the commit index may
-   * already have been acknowledged to the leader and counted towards a commit, so cutting it could
-   * lose an acknowledged write (etcd likewise refuses a WAL whose CRC fails before its last record).
-   * Writes may come before it (a brand-new member has nothing to verify).
+   * is fatal: the WAL cuts off only a write torn by a crash (never acknowledged), and an entry above
+   * the commit index may already have been acknowledged to the leader and counted towards a commit,
+   * so losing it could lose an acknowledged write (etcd likewise refuses a WAL whose CRC fails before
+   * its last record). It comes before any raft write, except on a brand-new member (nothing to verify).
    */
   async recover(): Promise<Recovered> {
     this.assertUsable();
@@ -191,9 +211,13 @@ export class MemberStore {
   }
 
   private async recoverNow(): Promise<Recovered> {
+    const contents = this.walContents;
+    if (contents === undefined) throw invalid('recover() must come before the first raft write');
+    this.walContents = undefined;
     const hardState =
       (await readRecord(this.db, HARD_STATE_KEY, decodeHardState, 'hard state', this.dataDir)) ?? NEW_HARD_STATE;
     const snapshot = await readRecord(this.db, SNAPSHOT_KEY, decodeSnapshotMetadata, 'snapshot metadata', this.dataDir);
+    const walReset = (await readRecord(this.db, WAL_RESET_KEY, decodeApplied, 'WAL reset', this.dataDir)) ?? 0;
     const applied = this.appliedWritten;
     const base = snapshot?.index ?? 0;
     if (applied < base) {
@@ -204,49 +228,28 @@ export class MemberStore {
       );
     }
 
-    let lowFirst: number | undefined;
-    for await (const key of this.db.keys({ gte: ENTRY_PREFIX, lt: ENTRY_END, limit: 1 })) {
-      const index = entryKeyIndex(key);
-      if (index !== undefined && index <= base) lowFirst = index;
+    let logged = contents.entries;
+    if (contents.resetIndex < walReset) {
+      // A crash came between recording an installed snapshot and emptying the WAL: what the WAL
+      // holds predates the snapshot (and may conflict with the log after it). Finish the reset.
+      logged = [];
+      await this.walWrite(() => this.wal.reset(walReset));
     }
-
     const entries: Entry[] = [];
     let expected = base + 1;
     let prevTerm = snapshot?.term ?? 0;
-    let bad: { index: number; key: Buffer; reason: string } | undefined;
-    scan: for await (const batch of scanBatches(this.db, { gte: entryKey(base + 1), lt: ENTRY_END })) {
-      for (const [key, value] of batch) {
-        const index = entryKeyIndex(key);
-        if (index === undefined) {
-          bad = { index: expected, key, reason: `malformed entry key ${key.toString('hex')}` };
-          break scan;
-        }
-        if (index !== expected) {
-          bad = { index: expected, key, reason: `entry ${expected} is missing (the next one on disk is ${index})` };
-          break scan;
-        }
-        let e: Entry;
-        try {
-          e = decodeEntry(value);
-        } catch (err) {
-          bad = { index, key, reason: `entry ${index}: ${(err as Error).message}` };
-          break scan;
-        }
-        if (e.index !== index) {
-          bad = { index, key, reason: `entry stored under index ${index} says it is ${e.index}` };
-          break scan;
-        }
-        if (e.term < prevTerm) {
-          bad = { index, key, reason: `entry ${index} has term ${e.term}, lower than ${prevTerm} before it` };
-          break scan;
-        }
-        entries.push(e);
-        prevTerm = e.term;
-        expected++;
+    for (const e of logged) {
+      if (e.index < expected) continue; // at or below the snapshot: compacted, never read again
+      if (e.index !== expected) {
+        throw this.corruptLog(expected, hardState.commit, `entry ${expected} is missing (the next one in the WAL is ${e.index})`);
       }
+      if (e.term < prevTerm) {
+        throw this.corruptLog(e.index, hardState.commit, `entry ${e.index} has term ${e.term}, lower than ${prevTerm} before it`);
+      }
+      entries.push(e);
+      prevTerm = e.term;
+      expected++;
     }
-
-    if (bad !== undefined) throw this.corruptLog(bad.index, hardState.commit, bad.reason);
     const lastIndex = expected - 1;
     if (hardState.commit > lastIndex) {
       throw this.corruptLog(lastIndex + 1, hardState.commit, `the log ends at ${lastIndex}`);
@@ -255,15 +258,7 @@ export class MemberStore {
     this.snapIndex = base;
     this.hardTerm = hardState.term;
     this.hardVote = hardState.vote;
-    if (entries.length > 0) {
-      this.firstEntry = lowFirst ?? base + 1;
-      this.lastEntry = lastIndex;
-    } else {
-      this.firstEntry = lowFirst;
-      this.lastEntry = lowFirst === undefined ? undefined : base;
-    }
-    // Entries at or below the snapshot are never read again (a crash interrupted their deletion).
-    if (lowFirst !== undefined) this.dropEntriesInBackground(base);
+    this.lastEntry = entries.length > 0 ? lastIndex : undefined;
     this.log.info(
       { dataDir: this.dataDir, term: hardState.term, commit: hardState.commit, snapshotIndex: base, lastIndex, applied },
       'recovered member store',
@@ -319,24 +314,24 @@ export class MemberStore {
     validateRaftWrite(r);
     if (r.hardState === undefined && r.entries.length === 0 && r.snapshot === undefined) return;
     this.noteHardState(r.hardState);
+    this.walContents = undefined;
     return this.raftLane.run(async () => {
       const plan = this.planRaft(r);
-      await this.write(plan.ops, true);
-      plan.commit();
+      await this.persist(plan, plan.ops, true);
     });
   }
 
   /**
-   * Persists one Ready in one LevelDB batch: its raft part (as saveRaft, without a snapshot) and the
-   * app records of the committed entries applied with it, plus the applied index. One batch keeps the
-   * app state from ever reaching the disk ahead of the log entries it came from (the entries applied
-   * may be in this very Ready). Readies issued while an earlier write runs are merged into one batch
-   * (group commit), in issue order, unless another write was issued in between.
+   * Persists one Ready: its entries in the WAL (fdatasynced), then one LevelDB batch with its hard
+   * state, the app records of the committed entries applied with it and the applied index. The
+   * LevelDB batch starts only once the entries are on disk, so the app state never reaches the disk
+   * ahead of the log entries it came from (the entries applied may be in this very Ready). Readies
+   * issued while an earlier write runs are merged into one write (group commit), in issue order,
+   * unless another write was issued in between.
    *
-   * The batch is fsynced only when it must be, as etcd-io/raft's MustSync: new entries, or a new
-   * term or vote. A hard state whose commit alone moved needs no fsync: commit is recoverable from
-   * the quorum, and LevelDB's log keeps writes in order, so a commit index never survives a crash
-   * without the entries below it.
+   * The LevelDB batch is fsynced only for a new term or vote (as etcd-io/raft's MustSync). A hard
+   * state whose commit alone moved needs no fsync: commit is recoverable from the quorum, and it is
+   * written after the entries below it are synced.
    */
   async saveReady(r: RaftWrite, app: { ops: readonly StorageOp[]; applied: number } | undefined): Promise<void> {
     this.assertUsable();
@@ -362,8 +357,9 @@ export class MemberStore {
       }
     }
     // Checked, so the write below cannot be refused: now record what it changes.
-    const sync = this.readyNeedsSync(r);
+    const syncHardState = this.hardStateNeedsSync(r.hardState);
     this.noteHardState(r.hardState);
+    if (r.entries.length > 0 || r.hardState !== undefined) this.walContents = undefined;
     if (app !== undefined) this.appliedIssued = app.applied;
     if (p === undefined) p = this.queueReady();
     if (first !== undefined) {
@@ -376,21 +372,20 @@ export class MemberStore {
       for (const op of app.ops) p.ops.push(sealAppOp(op));
       p.applied = app.applied;
     }
-    p.sync ||= sync;
+    p.syncHardState ||= syncHardState;
     return p.done;
   }
 
   /** A new group-commit batch at the end of both lanes. */
   private queueReady(): PendingReady {
-    const p: PendingReady = { entries: [], ops: [], sync: false, raftQueued: 0, appQueued: 0, done: Promise.resolve() };
+    const p: PendingReady = { entries: [], ops: [], syncHardState: false, raftQueued: 0, appQueued: 0, done: Promise.resolve() };
     p.done = this.raftLane.run(() =>
       this.appLane.run(async () => {
         if (this.pendingReady === p) this.pendingReady = undefined;
         const plan = this.planRaft({ hardState: p.hardState, entries: p.entries });
         for (const op of p.ops) plan.ops.push(op);
         if (p.applied !== undefined) plan.ops.push({ type: 'put', key: APPLIED_KEY, value: encodeApplied(p.applied) });
-        await this.write(plan.ops, p.sync);
-        plan.commit();
+        await this.persist(plan, plan.ops, p.syncHardState);
         if (p.applied !== undefined) this.appliedWritten = p.applied;
       }),
     );
@@ -406,12 +401,11 @@ export class MemberStore {
    * promise only what earlier fsynced writes hold).
    */
   readyNeedsSync(r: RaftWrite): boolean {
-    const hs = r.hardState;
-    return (
-      r.entries.length > 0 ||
-      r.snapshot !== undefined ||
-      (hs !== undefined && (hs.term !== this.hardTerm || hs.vote !== this.hardVote))
-    );
+    return r.entries.length > 0 || r.snapshot !== undefined || this.hardStateNeedsSync(r.hardState);
+  }
+
+  private hardStateNeedsSync(hs: HardState | undefined): boolean {
+    return hs !== undefined && (hs.term !== this.hardTerm || hs.vote !== this.hardVote);
   }
 
   private noteHardState(hs: HardState | undefined): void {
@@ -423,9 +417,11 @@ export class MemberStore {
   /**
    * Installs a leader's snapshot atomically: the raft part of the Ready (as saveRaft) plus all app
    * records under `prefixes` replaced by `ops`, with `applied` (>= snapshot.index: the leader may
-   * export state newer than the snapshot's index), in one fsynced batch. saveRaft followed by
-   * replaceApp leaves a window where a crash finds the snapshot recorded, the log before it gone,
-   * and the app state still old (recover() then fails with StorageAppBehindSnapshot).
+   * export state newer than the snapshot's index), in one fsynced LevelDB batch, then the WAL
+   * emptied. saveRaft followed by replaceApp would leave a window where a crash finds the snapshot
+   * recorded, the log before it gone, and the app state still old (recover() then fails with
+   * StorageAppBehindSnapshot). A crash before the WAL is emptied is finished by recover() (the batch
+   * records the reset it owes).
    */
   async installSnapshot(
     r: RaftWrite & { snapshot: SnapshotMetadata },
@@ -441,12 +437,12 @@ export class MemberStore {
     }
     this.appliedIssued = app.applied;
     this.noteHardState(r.hardState);
+    this.walContents = undefined;
     return this.raftLane.run(() =>
       this.appLane.run(async () => {
         const plan = this.planRaft(r);
         const ops = [...plan.ops, ...(await this.replaceOps(app.prefixes, app.ops, app.applied))];
-        await this.write(ops, true);
-        plan.commit();
+        await this.persist(plan, ops, true);
         this.appliedWritten = app.applied;
       }),
     );
@@ -504,48 +500,8 @@ export class MemberStore {
       await this.appLane.run(() => this.makeAppDurable());
       await this.write([{ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshotMetadata(meta) }], true);
       this.snapIndex = meta.index;
-      this.dropEntriesInBackground(compactTo);
+      await this.walWrite(() => this.wal.dropThrough(compactTo));
     });
-  }
-
-  /**
-   * Deletes the entries up to `to` in chunks, each its own raft-lane job, so that a compaction of
-   * ~100k entries never holds the lane (and every append queued behind it) for long; close() lets it
-   * finish. Recovery reads only above the snapshot index, so entries a crash left below it are
-   * harmless, and recover() resumes their deletion.
-   */
-  private dropEntriesInBackground(to: number): void {
-    this.dropTarget = Math.max(this.dropTarget, to);
-    if (this.dropping) return;
-    this.dropping = true;
-    const run = async (): Promise<void> => {
-      try {
-        while (await this.raftLane.run(() => this.dropEntryChunk())) {
-          // one chunk per lane turn
-        }
-      } finally {
-        this.dropping = false;
-      }
-    };
-    this.track(run()).catch(() => undefined); // write() has recorded the failure and logged it
-  }
-
-  /** Deletes the next chunk of entries at or below dropTarget; false once there is none left. */
-  private async dropEntryChunk(): Promise<boolean> {
-    const first = this.firstEntry;
-    if (this.failure !== undefined || first === undefined || first > this.dropTarget) return false;
-    const last = this.lastEntry ?? first;
-    const hi = Math.min(first + ENTRY_DELETE_CHUNK - 1, this.dropTarget, last);
-    const ops: BatchOp[] = [];
-    for (let i = first; i <= hi; i++) ops.push({ type: 'del', key: entryKey(i) });
-    await this.write(ops, false);
-    if (hi >= last) {
-      this.firstEntry = undefined;
-      this.lastEntry = undefined;
-    } else {
-      this.firstEntry = hi + 1;
-    }
-    return this.firstEntry !== undefined && this.firstEntry <= this.dropTarget;
   }
 
   async getMeta(key: string): Promise<Buffer | undefined> {
@@ -591,52 +547,79 @@ export class MemberStore {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled([this.raftLane.drain(), this.appLane.drain(), ...this.background]);
+    await this.wal.close();
     await this.db.close();
   }
 
   // ---- internals --------------------------------------------------------------------------------
 
-  /** The batch for a raft write, and the bounds update to make once it is on disk. */
-  private planRaft(r: RaftWrite): { ops: BatchOp[]; commit: () => void } {
+  /** A raft write: its LevelDB ops, its WAL part, and the bounds update to make once it is on disk. */
+  private planRaft(r: RaftWrite): RaftPlan {
     const ops: BatchOp[] = [];
     let snapIndex = this.snapIndex;
-    let first = this.firstEntry;
     let last = this.lastEntry;
+    let reset: number | undefined;
     if (r.snapshot !== undefined) {
       if (r.snapshot.index < this.snapIndex) {
         throw invalid(`snapshot ${r.snapshot.index} is older than the one on disk (${this.snapIndex})`);
       }
       ops.push({ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshotMetadata(r.snapshot) });
-      if (first !== undefined && last !== undefined) {
-        for (let i = first; i <= last; i++) ops.push({ type: 'del', key: entryKey(i) });
-      }
+      ops.push({ type: 'put', key: WAL_RESET_KEY, value: encodeApplied(r.snapshot.index) });
+      reset = r.snapshot.index;
       snapIndex = r.snapshot.index;
-      first = undefined;
       last = undefined;
     }
     if (r.entries.length > 0) {
       const lo = (r.entries[0] as Entry).index;
-      const hi = (r.entries[r.entries.length - 1] as Entry).index;
       if (lo <= snapIndex) {
         throw invalid(`entry ${lo} is at or below the snapshot index ${snapIndex}`);
       }
       const end = Math.max(last ?? 0, snapIndex);
       if (lo > end + 1) throw invalid(`entry ${lo} leaves a gap after ${end}`);
-      for (const e of r.entries) ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e) });
-      // The conflicting suffix beyond the new entries (the ones within are overwritten).
-      if (last !== undefined) for (let i = hi + 1; i <= last; i++) ops.push({ type: 'del', key: entryKey(i) });
-      first = first ?? lo;
-      last = hi;
+      // Entries from lo on replace the ones on disk (the WAL keeps the suffix rule on replay).
+      last = (r.entries[r.entries.length - 1] as Entry).index;
     }
     if (r.hardState !== undefined) ops.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(r.hardState) });
     return {
       ops,
+      entries: r.entries,
+      reset,
       commit: () => {
         this.snapIndex = snapIndex;
-        this.firstEntry = first;
         this.lastEntry = last;
       },
     };
+  }
+
+  /**
+   * Writes a plan. A snapshot's LevelDB batch (with `ops`) goes first and fsynced, then the WAL is
+   * emptied and gets the entries after it; otherwise the entries go to the WAL first and `ops` after
+   * them, fsynced if `syncOps`.
+   */
+  private async persist(plan: RaftPlan, ops: BatchOp[], syncOps: boolean): Promise<void> {
+    const reset = plan.reset;
+    if (reset !== undefined) {
+      await this.write(ops, true);
+      await this.walWrite(() => this.wal.reset(reset));
+      await this.walWrite(() => this.wal.append(plan.entries));
+    } else {
+      await this.walWrite(() => this.wal.append(plan.entries));
+      await this.write(ops, syncOps);
+    }
+    plan.commit();
+  }
+
+  private async walWrite(job: () => Promise<void>): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    try {
+      await job();
+    } catch (err) {
+      if (err instanceof StorageError) throw err;
+      const message = `data dir ${this.dataDir}: raft WAL write failed: ${(err as Error).message}`;
+      this.failure = new StorageError(StorageErrorCode.Failed, message, { cause: err });
+      this.log.error({ dataDir: this.dataDir, err }, 'raft WAL write failed; refusing further writes');
+      throw this.failure;
+    }
   }
 
   private async replaceOps(prefixes: Buffer[], ops: readonly StorageOp[], applied: number): Promise<BatchOp[]> {
@@ -699,42 +682,74 @@ export class MemberStore {
   }
 
   private corruptLog(index: number, commit: number, reason: string): StorageError {
-    return new StorageError(
-      StorageErrorCode.CorruptLog,
-      `data dir ${this.dataDir}: ${index <= commit ? 'committed' : 'possibly acknowledged'} raft log entry ${index} ` +
-        `(commit is ${commit}) is missing or corrupt: ${reason}. ` +
-        'Refusing to start; restore this member from a snapshot, or remove it from the cluster and add it back empty.',
-    );
+    return corruptLogError(this.dataDir, index, commit, reason);
   }
+
 }
 
-/** Lowest and highest well-formed entry keys on disk; recover() later checks what lies between. */
-async function logBounds(db: Db): Promise<{ first: number; last: number } | undefined> {
-  let first: number | undefined;
-  let last: number | undefined;
-  const range = { gte: ENTRY_PREFIX, lt: ENTRY_END };
-  for await (const key of db.keys({ ...range, limit: 1 })) first = entryKeyIndex(key);
-  for await (const key of db.keys({ ...range, limit: 1, reverse: true })) last = entryKeyIndex(key);
-  if (first === undefined || last === undefined) {
-    // No entries, or a malformed key at an end: find the well-formed extremes the slow way.
-    first = undefined;
-    last = undefined;
-    for await (const key of db.keys(range)) {
-      const index = entryKeyIndex(key);
-      if (index === undefined) continue;
-      first ??= index;
-      last = index;
+function corruptLogError(dataDir: string, index: number, commit: number, reason: string): StorageError {
+  return new StorageError(
+    StorageErrorCode.CorruptLog,
+    `data dir ${dataDir}: ${index <= commit ? 'committed' : 'possibly acknowledged'} raft log entry ${index} ` +
+      `(commit is ${commit}) is missing or corrupt: ${reason}. ` +
+      'Refusing to start; restore this member from a snapshot, or remove it from the cluster and add it back empty.',
+  );
+}
+
+/**
+ * Data dirs from before the raft WAL kept the log in LevelDB (r/e/<index>): the first open moves it
+ * into the WAL, built aside and renamed into place, then deletes it from LevelDB. A crash in
+ * between repeats the move (no WAL yet) or only the deletion (the WAL is there).
+ */
+async function moveLegacyEntries(db: Db, walDir: string, dataDir: string, log: StorageLogger): Promise<void> {
+  let any = false;
+  for await (const _ of db.keys({ gte: ENTRY_PREFIX, lt: ENTRY_END, limit: 1 })) any = true;
+  if (!any) return;
+  const walExists = await access(walDir).then(
+    () => true,
+    () => false,
+  );
+  if (!walExists) {
+    const snapshot = await readRecord(db, SNAPSHOT_KEY, decodeSnapshotMetadata, 'snapshot metadata', dataDir);
+    const aside = `${walDir}.moving`;
+    await rm(aside, { recursive: true, force: true });
+    const { wal } = await RaftWal.open(aside);
+    let moved = 0;
+    try {
+      for await (const batch of scanBatches(db, { gte: entryKey((snapshot?.index ?? 0) + 1), lt: ENTRY_END })) {
+        const entries = batch.map(([key, value]) => {
+          try {
+            return decodeEntry(value);
+          } catch (err) {
+            throw new StorageError(
+              StorageErrorCode.CorruptLog,
+              `data dir ${dataDir}: raft log entry ${key.toString('hex')} is corrupt (${(err as Error).message}); ` +
+                'restore this member from a snapshot, or remove it from the cluster and add it back empty.',
+            );
+          }
+        });
+        await wal.append(entries);
+        moved += entries.length;
+      }
+    } finally {
+      await wal.close();
     }
+    await rename(aside, walDir);
+    await fsyncDir(path.dirname(walDir));
+    log.info({ dataDir, entries: moved }, 'moved the raft log from LevelDB to the raft WAL');
   }
-  return first === undefined || last === undefined ? undefined : { first, last };
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await openFile(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+  for (;;) {
+    const batch = db.batch();
+    let n = 0;
+    for await (const key of db.keys({ gte: ENTRY_PREFIX, lt: ENTRY_END, limit: ENTRY_DELETE_CHUNK })) {
+      batch.del(key);
+      n++;
+    }
+    if (n === 0) {
+      await batch.close();
+      break;
+    }
+    await batch.write({ sync: true });
   }
 }
 

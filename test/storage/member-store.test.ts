@@ -1,6 +1,6 @@
-// The member store's contract on real LevelDB files: what is saved comes back after a reopen, the
-// raft log behaves like RaftLog on disk (conflicting suffixes, snapshots, compaction), and app
-// records move atomically with the applied index.
+// The member store's contract on real files (LevelDB and the raft WAL): what is saved comes back
+// after a reopen, the raft log behaves like RaftLog on disk (conflicting suffixes, snapshots,
+// compaction), and app records move atomically with the applied index.
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -9,10 +9,24 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { EntryType, type SnapshotMetadata } from '../../src/raft/types.js';
 import { MemberStore, type StorageLogger, type StorageOp } from '../../src/storage/member-store.js';
+import { RaftWal } from '../../src/storage/raft-wal.js';
 import { StorageError, StorageErrorCode } from '../../src/storage/storage-error.js';
 import { b, entries, tempDir } from './helpers.js';
 
 const conf = { voters: ['a', 'b', 'c'], learners: ['d'] };
+/** A WAL segment that holds exactly ten entries(...) of 16 bytes: header 17, frames 4 + 1 + 26 + 16. */
+const TEN_ENTRY_SEGMENT = 17 + 10 * 47;
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+/** The indexes of the entries in a closed store's WAL, as a replay reads them. */
+async function walIndexes(dir: string): Promise<number[]> {
+  const { wal, contents } = await RaftWal.open(path.join(dir, 'member', 'wal'));
+  await wal.close();
+  return contents.entries.map((e) => e.index);
+}
 
 async function collect(it: AsyncIterable<[Buffer, Buffer]>): Promise<Array<[string, string]>> {
   const out: Array<[string, string]> = [];
@@ -39,9 +53,9 @@ describe('MemberStore', () => {
     await cleanup();
   });
 
-  async function reopen(): Promise<MemberStore> {
+  async function reopen(opts: { walSegmentBytes?: number } = {}): Promise<MemberStore> {
     await store?.close();
-    store = await MemberStore.open(dir);
+    store = await MemberStore.open(dir, opts);
     return store;
   }
 
@@ -128,63 +142,55 @@ describe('MemberStore', () => {
     await s.saveRaft({ entries: entries(4, 4, 1) });
   });
 
-  it('saveSnapshot records the metadata and drops entries up to compactTo', async () => {
-    let s = await reopen();
-    await s.saveRaft({ entries: entries(1, 100, 1), hardState: { term: 1, vote: '', commit: 90 } });
+  it('saveSnapshot records the metadata and drops the WAL segments up to compactTo', async () => {
+    let s = await reopen({ walSegmentBytes: TEN_ENTRY_SEGMENT });
+    for (let i = 0; i < 10; i++) await s.saveRaft({ entries: entries(i * 10 + 1, i * 10 + 10, 1) });
+    await s.saveRaft({ entries: [], hardState: { term: 1, vote: '', commit: 90 } });
     await s.applyBatch([put('m/a', '1')], 80);
     await expect(s.saveSnapshot({ index: 81, term: 1, confState: conf }, 50)).rejects.toThrow(/beyond the applied index 80/);
     await expect(s.saveSnapshot({ index: 80, term: 1, confState: conf }, 81)).rejects.toThrow(/beyond the snapshot index/);
     await s.saveSnapshot({ index: 80, term: 1, confState: conf }, 60);
 
-    s = await reopen();
+    s = await reopen({ walSegmentBytes: TEN_ENTRY_SEGMENT });
     const rec = await s.recover();
     expect(rec.snapshot).toEqual({ index: 80, term: 1, confState: conf });
-    expect(rec.entries.map((e) => e.index)).toEqual(Array.from({ length: 20 }, (_, i) => 81 + i));
+    expect(rec.entries.map((e) => e.index)).toEqual(range(81, 100));
     expect(rec.applied).toBe(80);
     expect(await collect(s.appRecords(b('m')))).toEqual([['m/a', '1']]);
+    await s.close();
+    // Segments 1-10 .. 51-60 are gone; 61..80 were kept for followers.
+    expect(await walIndexes(dir)).toEqual(range(61, 100));
 
-    // Entries 61..80 were kept for followers; a later compaction removes them and more.
+    // A later compaction removes them and more, in whole segments; the one in use stays.
+    s = await reopen({ walSegmentBytes: TEN_ENTRY_SEGMENT });
+    await s.recover();
     await s.applyBatch([], 95);
     await s.saveSnapshot({ index: 95, term: 1, confState: conf }, 95);
     await s.saveRaft({ entries: entries(101, 101, 2), hardState: { term: 2, vote: '', commit: 96 } });
-    s = await reopen();
+    s = await reopen({ walSegmentBytes: TEN_ENTRY_SEGMENT });
     const rec2 = await s.recover();
     expect(rec2.entries.map((e) => e.index)).toEqual([96, 97, 98, 99, 100, 101]);
-    // Nothing at or below 95 is left on disk.
     await s.close();
-    const { Level } = await import('level');
-    const raw = new Level<Buffer, Buffer>(path.join(dir, 'member', 'db'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    const left: number[] = [];
-    for await (const k of raw.keys({ gte: b('r/e/'), lt: b('r/e0') })) left.push(Number(k.readBigUInt64BE(4)));
-    await raw.close();
-    expect(left).toEqual([96, 97, 98, 99, 100, 101]);
+    expect(await walIndexes(dir)).toEqual(range(91, 101));
     store = undefined;
   });
 
-  it('a large compaction runs in chunks beside later appends; recovery drops what was kept below the snapshot', async () => {
-    let s = await reopen();
-    await s.saveRaft({ entries: entries(1, 20_000, 1), hardState: { term: 1, vote: '', commit: 20_000 } });
-    await s.applyBatch([], 20_000);
-    await s.saveSnapshot({ index: 20_000, term: 1, confState: conf }, 19_990);
-    // Issued while the old entries are still being deleted (several chunks, each its own lane turn).
-    await s.saveRaft({ entries: entries(20_001, 20_010, 2), hardState: { term: 2, vote: '', commit: 20_005 } });
-    await s.close(); // lets the compaction finish
-    const { Level } = await import('level');
-    const entryIndexes = async (): Promise<number[]> => {
-      const raw = new Level<Buffer, Buffer>(path.join(dir, 'member', 'db'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-      const left: number[] = [];
-      for await (const k of raw.keys({ gte: b('r/e/'), lt: b('r/e0') })) left.push(Number(k.readBigUInt64BE(4)));
-      await raw.close();
-      return left;
-    };
-    // The 10 entries below the snapshot kept for followers' catch-up, and the new ones.
-    expect(await entryIndexes()).toEqual(Array.from({ length: 20 }, (_, i) => 19_991 + i));
-    s = await reopen();
-    const rec = await s.recover();
-    expect(rec.entries.map((e) => e.index)).toEqual(Array.from({ length: 10 }, (_, i) => 20_001 + i));
+  it('compaction never deletes the WAL segment in use, and appends continue after it', async () => {
+    let s = await reopen({ walSegmentBytes: TEN_ENTRY_SEGMENT });
+    for (let i = 0; i < 5; i++) await s.saveRaft({ entries: entries(i * 10 + 1, i * 10 + 10, 1) });
+    await s.saveRaft({ entries: [], hardState: { term: 1, vote: '', commit: 50 } });
+    await s.applyBatch([], 50);
+    await s.saveSnapshot({ index: 50, term: 1, confState: conf }, 50);
+    await s.saveRaft({ entries: entries(51, 52, 2), hardState: { term: 2, vote: '', commit: 50 } });
     await s.close();
-    // A restarted member never reads below its snapshot, so recovery deleted those.
-    expect(await entryIndexes()).toEqual(Array.from({ length: 10 }, (_, i) => 20_001 + i));
+    // 41..50 was the segment in use at the compaction; 51 and 52 went to a new one.
+    expect(await walIndexes(dir)).toEqual(range(41, 52));
+    s = await reopen({ walSegmentBytes: TEN_ENTRY_SEGMENT });
+    expect((await s.recover()).entries.map((e) => e.index)).toEqual([51, 52]);
+    await s.applyBatch([], 52);
+    await s.saveSnapshot({ index: 51, term: 2, confState: conf }, 51);
+    await s.close();
+    expect(await walIndexes(dir)).toEqual([51, 52]);
     store = undefined;
   });
 

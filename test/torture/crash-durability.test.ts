@@ -3,16 +3,16 @@
 // after it restarted, i.e. while it installs a snapshot), with --snapshot-count 20 so snapshots and
 // raft log compaction happen all the time. Afterwards every acknowledged write must be on every
 // member. Then members get a damaged last log record (a torn LevelDB write-ahead log, a flipped byte
-// in it, a corrupt last raft entry): each must cut the torn tail and serve the same data as the
-// others, or refuse to start with a clear message; never serve wrong data.
+// in it, a raft WAL append that never landed, a corrupt last raft entry): each must cut the torn
+// tail and serve the same data as the others, or refuse to start with a clear message; never serve
+// wrong data.
 
 import { existsSync, readdirSync, readFileSync, statSync, truncateSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { Level } from 'level';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { ENTRY_PREFIX, prefixEnd } from '../../src/storage/keys.js';
+import { findEntryFrame, flipEntryByte } from '../storage/wal-files.js';
 import { SeededRandom } from '../../src/util/prng.js';
 import { ketchEntry, repoRoot } from './paths.js';
 import { RawClient } from './raw-client.js';
@@ -248,21 +248,26 @@ describe('crash durability (ketch, kill -9 under heavy writes)', () => {
         },
       },
       {
+        name: 'raft WAL: the last append never reached the disk',
+        slot: 2,
+        apply: async (s) => {
+          const last = findEntryFrame(s.dataDir, 'last');
+          if (last === undefined) throw new Error(`${s.name}: no raft entries on disk`);
+          const fd = openSync(last.file, 'r+');
+          try {
+            writeSync(fd, Buffer.alloc(last.end - last.start), 0, last.end - last.start, last.start);
+          } finally {
+            closeSync(fd);
+          }
+        },
+      },
+      {
         name: 'corrupt last raft entry (CRC mismatch)',
         slot: 0,
         apply: async (s) => {
-          const db = new Level<Buffer, Buffer>(dbDir(s), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-          await db.open();
-          try {
-            let last: [Buffer, Buffer] | undefined;
-            for await (const entry of db.iterator({ gte: ENTRY_PREFIX, lt: prefixEnd(ENTRY_PREFIX) as Buffer, reverse: true, limit: 1 })) last = entry;
-            if (last === undefined) throw new Error(`${s.name}: no raft entries on disk`);
-            const value = Buffer.from(last[1]);
-            value[Math.floor(value.length / 2)] = (value[Math.floor(value.length / 2)] as number) ^ 0xff;
-            await db.put(last[0], value, { sync: true });
-          } finally {
-            await db.close();
-          }
+          const last = findEntryFrame(s.dataDir, 'last');
+          if (last === undefined) throw new Error(`${s.name}: no raft entries on disk`);
+          flipEntryByte(last);
         },
       },
     ];

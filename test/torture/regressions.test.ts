@@ -7,7 +7,8 @@ import { Level } from 'level';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { decodeHardState } from '../../src/storage/codec.js';
-import { ENTRY_PREFIX, entryKey, entryKeyIndex, HARD_STATE_KEY, prefixEnd } from '../../src/storage/keys.js';
+import { HARD_STATE_KEY } from '../../src/storage/keys.js';
+import { findEntryFrame, flipEntryByte } from '../storage/wal-files.js';
 
 import { ketchEntry, repoRoot } from './paths.js';
 import { CallError, RawClient } from './raw-client.js';
@@ -101,19 +102,18 @@ describe('regressions found by the torture suite', () => {
         await c.kill(victim);
         const db = new Level<Buffer, Buffer>(join(victim.dataDir, 'member', 'db'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
         await db.open();
+        let commit = 0;
         try {
           const hs = await db.get(HARD_STATE_KEY);
-          const commit = hs === undefined ? 0 : decodeHardState(hs).commit;
-          let last = 0;
-          for await (const k of db.keys({ gte: ENTRY_PREFIX, lt: prefixEnd(ENTRY_PREFIX) as Buffer, reverse: true, limit: 1 })) last = entryKeyIndex(k) ?? 0;
-          if (last - commit >= 3) {
-            const value = Buffer.from((await db.get(entryKey(commit + 1))) as Buffer);
-            value[value.length >> 1] = (value[value.length >> 1] as number) ^ 0xff;
-            await db.put(entryKey(commit + 1), value, { sync: true });
-            corrupted = commit + 1;
-          }
+          commit = hs === undefined ? 0 : decodeHardState(hs).commit;
         } finally {
           await db.close();
+        }
+        const last = findEntryFrame(victim.dataDir, 'last')?.index ?? 0;
+        const target = last - commit >= 3 ? findEntryFrame(victim.dataDir, commit + 1) : undefined;
+        if (target !== undefined) {
+          flipEntryByte(target);
+          corrupted = commit + 1;
         }
         if (corrupted === undefined) {
           await c.start(victim);
