@@ -18,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
+import { decodeMessageBatch, encodeMessageBatch } from './message-batch-codec.js';
+
 export const raftProtoLoaderOptions: Readonly<protoLoader.Options> = Object.freeze({
   keepCase: false,
   longs: Number,
@@ -59,7 +61,15 @@ export function peerServiceDefinition(): grpc.ServiceDefinition {
     if (definition === undefined || 'format' in definition) {
       throw new Error(`${peerServiceName} is not a service in ${raftProtoRelative}`);
     }
-    cachedDefinition = definition as grpc.ServiceDefinition;
+    const service = definition as grpc.ServiceDefinition;
+    // The stream carries every append and ack: its batches go through the hand codec, which
+    // writes the same bytes as protobufjs (message-batch-codec.ts).
+    const stream = service.Stream as grpc.MethodDefinition<WireMessageBatch, WireAck> | undefined;
+    if (stream === undefined) throw new Error(`${peerServiceName}.Stream is missing from ${raftProtoRelative}`);
+    cachedDefinition = {
+      ...service,
+      Stream: { ...stream, requestSerialize: encodeMessageBatch, requestDeserialize: decodeMessageBatch },
+    };
   }
   return cachedDefinition;
 }
