@@ -88,11 +88,13 @@ export function maintenanceService(server: KetchServer, log: Logger) {
   async function streamSnapshot(call: ServerWritableStream<Msg, Msg>): Promise<void> {
     await requireRootForMaintenance(server, call);
     if (server.leaderId() === '') throw EtcdErrors.noLeader;
-    const body = server.snapshotState();
-    const padded = Buffer.alloc(Math.ceil((body.length + 8) / 512) * 512);
-    // The first 8 bytes hold the body length so a reader can strip the padding.
-    padded.writeBigUInt64BE(BigInt(body.length), 0);
-    body.copy(padded, 8);
+    // The first 8 bytes hold the body length so a reader can strip the padding; the state is
+    // written in place behind them, with room for up to 511 bytes of padding after it.
+    const framed = server.snapshotState({ before: 8, after: 511 });
+    const bodyLength = framed.length - 8 - 511;
+    const padded = framed.subarray(0, Math.ceil((bodyLength + 8) / 512) * 512);
+    padded.writeBigUInt64BE(BigInt(bodyLength), 0);
+    padded.fill(0, 8 + bodyLength);
     const sum = createHash('sha256').update(padded).digest();
     const header = server.header();
     for (let off = 0; off < padded.length; off += SNAPSHOT_CHUNK_BYTES) {

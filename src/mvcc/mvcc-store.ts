@@ -22,7 +22,7 @@ import {
   encodeRevisionKey,
   viewKeyValue,
 } from './record-codec.js';
-import { decodeSnapshot, encodeSnapshotOfRevisions } from './snapshot-format.js';
+import { decodeSnapshot, encodeSnapshotOfRevisions, type Reserve } from './snapshot-format.js';
 import { TreeIndex } from './tree-index.js';
 import {
   MvccError,
@@ -814,13 +814,16 @@ export class MvccStore {
     return { hash: h.digest(), compactRevision: this.compactRev, hashRevision: rev };
   }
 
-  /** The whole state (every kept revision, current and compact revision) as bytes. */
-  exportSnapshot(): Buffer {
+  /**
+   * The whole state (every kept revision, current and compact revision) as bytes; with `reserve`,
+   * at [before, length - after) of the buffer returned (see encodeSnapshotOfRevisions).
+   */
+  exportSnapshot(reserve?: Reserve): Buffer {
     const all: KeptRevision[] = [];
     this.index.forEach((ki) => {
       for (const r of ki.revs) all.push(r);
     });
-    return encodeSnapshotOfRevisions(this.rev, this.compactRev, this.resolveMany(all));
+    return encodeSnapshotOfRevisions(this.rev, this.compactRev, this.resolveMany(all), reserve);
   }
 
   /** The store a snapshot describes, and the batch that persists it into an empty 'm' keyspace. */

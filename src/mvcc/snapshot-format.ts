@@ -70,14 +70,23 @@ export function encodeSnapshot(
   return Buffer.concat([body, trailer]);
 }
 
+/** Spare bytes to leave ahead of and behind an encoded snapshot, for the framing around it. */
+export interface Reserve {
+  before: number;
+  after: number;
+}
+
 /**
  * encodeSnapshot of a store's kept revisions (each key's revisions oldest first), written straight
- * into one buffer: no record Buffers, no chunk list to concatenate.
+ * into one buffer: no record Buffers, no chunk list to concatenate. With `reserve`, the snapshot
+ * sits at [before, length - after) of the buffer, so the framing around it (the state snapshot's
+ * header, the Snapshot RPC's length and padding) costs no copy of a buffer of 100+ MiB.
  */
 export function encodeSnapshotOfRevisions(
   currentRevision: number,
   compactRevision: number,
   revs: readonly KeyRevision[],
+  reserve: Reserve = { before: 0, after: 0 },
 ): Buffer {
   const hasCompact = compactRevision >= 0;
   const valueSizes = new Uint32Array(revs.length);
@@ -90,12 +99,13 @@ export function encodeSnapshotOfRevisions(
     valueSizes[i] = valueSize;
     size += 4 + REVISION_PREFIX.length + REVISION_BYTES + (tombstone ? 1 : 0) + 4 + valueSize;
   }
-  const buf = Buffer.allocUnsafe(size);
-  MAGIC.copy(buf, 0);
-  writeUint64(buf, MAGIC.length, currentRevision);
-  buf.writeBigInt64BE(BigInt(compactRevision), MAGIC.length + 8);
-  writeUint64(buf, MAGIC.length + 16, revs.length + (hasCompact ? 1 : 0));
-  let at = HEADER_BYTES;
+  const start = reserve.before;
+  const buf = Buffer.allocUnsafe(start + size + reserve.after);
+  MAGIC.copy(buf, start);
+  writeUint64(buf, start + MAGIC.length, currentRevision);
+  buf.writeBigInt64BE(BigInt(compactRevision), start + MAGIC.length + 8);
+  writeUint64(buf, start + MAGIC.length + 16, revs.length + (hasCompact ? 1 : 0));
+  let at = start + HEADER_BYTES;
   if (hasCompact) {
     at = buf.writeUInt32BE(COMPACT_REVISION_KEY.length, at);
     at += COMPACT_REVISION_KEY.copy(buf, at);
@@ -112,9 +122,9 @@ export function encodeSnapshotOfRevisions(
     at = buf.writeUInt32BE(valueSizes[i] as number, at);
     at = tombstone ? writeTombstoneValue(buf, at, r.key) : writeKeyValue(buf, at, r, false);
   }
-  const bodyEnd = size - 4;
-  if (at !== bodyEnd) throw new Error(`mvcc: snapshot encoding wrote ${at} of ${bodyEnd} bytes`);
-  buf.writeUInt32BE(new Crc32c().update(buf.subarray(0, bodyEnd)).digest(), bodyEnd);
+  const bodyEnd = start + size - 4;
+  if (at !== bodyEnd) throw new Error(`mvcc: snapshot encoding wrote ${at - start} of ${size - 4} bytes`);
+  buf.writeUInt32BE(new Crc32c().update(buf.subarray(start, bodyEnd)).digest(), bodyEnd);
   return buf;
 }
 

@@ -48,7 +48,7 @@ import {
   type InternalRequest,
   type MemberContext,
 } from './request-codec.js';
-import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.js';
+import { decodeStateSnapshot, encodeStateSnapshotAround } from './state-snapshot.js';
 import { WatchHub } from './watch-hub.js';
 
 export interface ServerConfig {
@@ -701,14 +701,18 @@ export class KetchServer {
     this.log.info({ index: snap.metadata.index, applied: state.applied }, 'installed snapshot from leader');
   }
 
-  private exportState(): Buffer {
-    return encodeStateSnapshot({
-      applied: this.applied,
-      membership: this.membership.toJSON(),
-      leases: this.leases.lessor.records(),
-      auth: this.auth.toJSON(),
-      mvcc: this.mvcc.exportSnapshot(),
-    });
+  /** The state snapshot, at [reserve.before, length - reserve.after) of the buffer returned. */
+  private exportState(reserve?: { before: number; after: number }): Buffer {
+    return encodeStateSnapshotAround(
+      {
+        applied: this.applied,
+        membership: this.membership.toJSON(),
+        leases: this.leases.lessor.records(),
+        auth: this.auth.toJSON(),
+      },
+      (before, after) => this.mvcc.exportSnapshot({ before, after }),
+      reserve,
+    );
   }
 
   /**
@@ -1075,9 +1079,9 @@ export class KetchServer {
     this.dbSizeBytes = await this.store.approximateSizeBytes();
   }
 
-  /** The whole state, framed for the Snapshot RPC. */
-  snapshotState(): Buffer {
-    return this.exportState();
+  /** The whole state, at [reserve.before, length - reserve.after) (the Snapshot RPC frames it in place). */
+  snapshotState(reserve?: { before: number; after: number }): Buffer {
+    return this.exportState(reserve);
   }
 
   // ---- Membership ------------------------------------------------------------------------------

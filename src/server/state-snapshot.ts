@@ -18,10 +18,30 @@ export interface StateSnapshot {
 }
 
 export function encodeStateSnapshot(s: StateSnapshot): Buffer {
+  return encodeStateSnapshotAround(s, (before) => {
+    const out = Buffer.allocUnsafe(before + s.mvcc.length);
+    s.mvcc.copy(out, before);
+    return out;
+  });
+}
+
+/**
+ * The state snapshot with the MVCC bytes written by `mvcc(before, after)` straight into the buffer
+ * that holds it all (at [before, length - after)): the header goes in front without copying the
+ * 100+ MiB behind it. The result sits at [reserve.before, length - reserve.after).
+ */
+export function encodeStateSnapshotAround(
+  s: Omit<StateSnapshot, 'mvcc'>,
+  mvcc: (before: number, after: number) => Buffer,
+  reserve: { before: number; after: number } = { before: 0, after: 0 },
+): Buffer {
   const header = Buffer.from(JSON.stringify({ applied: s.applied, membership: s.membership, leases: s.leases ?? [], auth: s.auth }));
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(header.length);
-  return Buffer.concat([MAGIC, len, header, s.mvcc]);
+  const buf = mvcc(reserve.before + MAGIC.length + 4 + header.length, reserve.after);
+  let at = reserve.before;
+  at += MAGIC.copy(buf, at);
+  at = buf.writeUInt32BE(header.length, at);
+  header.copy(buf, at);
+  return buf;
 }
 
 export function decodeStateSnapshot(data: Buffer): StateSnapshot {
