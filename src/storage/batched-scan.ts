@@ -17,13 +17,18 @@ export async function* scanBatches(
   batchEntries = SCAN_BATCH_ENTRIES,
 ): AsyncGenerator<Array<[Buffer, Buffer]>> {
   const it = db.iterator(range);
+  // The next batch is read (on LevelDB's thread) while the caller works on this one: a restart
+  // loading every revision spent a third of its time waiting for reads otherwise.
+  let next = it.nextv(batchEntries);
   try {
     for (;;) {
-      const batch = await it.nextv(batchEntries);
+      const batch = await next;
       if (batch.length === 0) return;
+      next = it.nextv(batchEntries);
       yield batch as Array<[Buffer, Buffer]>;
     }
   } finally {
+    await next.catch(() => undefined);
     await it.close();
   }
 }
