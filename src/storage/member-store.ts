@@ -203,7 +203,7 @@ export class MemberStore {
    * is fatal: the WAL cuts off only a write torn by a crash (never acknowledged), and an entry above
    * the commit index may already have been acknowledged to the leader and counted towards a commit,
    * so losing it could lose an acknowledged write (etcd likewise refuses a WAL whose CRC fails before
-   * its last record). It comes before any raft write, except on a brand-new member (nothing to verify).
+   * its last record). It must come before the first raft write (a brand-new member need not call it).
    */
   async recover(): Promise<Recovered> {
     this.assertUsable();
