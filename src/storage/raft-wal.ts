@@ -186,11 +186,6 @@ export class RaftWal {
     if (dropped > 0) await fsyncDir(this.dir);
   }
 
-  /** How many segment files there are (for tests and metrics). */
-  get segmentCount(): number {
-    return this.segments.length;
-  }
-
   async close(): Promise<void> {
     await this.handle.close();
   }
