@@ -684,7 +684,6 @@ export class MemberStore {
   private corruptLog(index: number, commit: number, reason: string): StorageError {
     return corruptLogError(this.dataDir, index, commit, reason);
   }
-
 }
 
 function corruptLogError(dataDir: string, index: number, commit: number, reason: string): StorageError {
