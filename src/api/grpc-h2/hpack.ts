@@ -93,6 +93,8 @@ export class HpackDecoder {
   private readonly recent: { bytes: Buffer; value: string }[] = [];
   private dynamicSize = 0;
   private maxSize: number;
+  /** decode's read position in the block (readInt and readString move it). */
+  private at = 0;
 
   /** settingsMaxSize: our SETTINGS_HEADER_TABLE_SIZE, the most the peer may ask for. */
   constructor(private readonly settingsMaxSize = 4096) {
@@ -107,33 +109,25 @@ export class HpackDecoder {
   decode(block: Buffer, maxListSize: number): HeaderField[] {
     const fields: HeaderField[] = [];
     let listSize = 0;
-    let pos = 0;
+    this.at = 0;
     let sawField = false;
-    while (pos < block.length) {
-      const b = block[pos] as number;
+    while (this.at < block.length) {
+      const b = block[this.at] as number;
       let field: HeaderField;
       if (b & 0x80) {
-        const [index, next] = this.readInt(block, pos, 7);
-        pos = next;
-        field = this.lookup(index);
+        field = this.lookup(this.readInt(block, 7));
       } else if ((b & 0xe0) === 0x20) {
         if (sawField) throw new HpackError('dynamic table size update after a header field');
-        const [size, next] = this.readInt(block, pos, 5);
-        pos = next;
+        const size = this.readInt(block, 5);
         if (size > this.settingsMaxSize) throw new HpackError('dynamic table size update above the limit');
         this.maxSize = size;
         this.evict(0);
         continue;
       } else {
         const incremental = (b & 0x40) !== 0;
-        const [index, next] = this.readInt(block, pos, incremental ? 6 : 4);
-        pos = next;
-        let name: string;
-        if (index === 0) [name, pos] = this.readString(block, pos);
-        else name = (this.lookup(index) as HeaderField)[0];
-        let value: string;
-        [value, pos] = this.readString(block, pos);
-        field = [name, value];
+        const index = this.readInt(block, incremental ? 6 : 4);
+        const name = index === 0 ? this.readString(block) : (this.lookup(index) as HeaderField)[0];
+        field = [name, this.readString(block)];
         if (incremental) this.add(field);
       }
       sawField = true;
@@ -168,11 +162,14 @@ export class HpackDecoder {
     }
   }
 
-  private readInt(buf: Buffer, pos: number, prefixBits: number): [number, number] {
+  /** An integer with a prefixBits-bit prefix at this.at; moves this.at past it (no tuple per field). */
+  private readInt(buf: Buffer, prefixBits: number): number {
     const mask = (1 << prefixBits) - 1;
+    let pos = this.at;
     let value = (buf[pos] as number) & mask;
     pos++;
-    if (value < mask) return [value, pos];
+    this.at = pos;
+    if (value < mask) return value;
     let scale = 1;
     for (;;) {
       if (pos >= buf.length) throw new HpackError('truncated integer');
@@ -180,17 +177,23 @@ export class HpackDecoder {
       value += (b & 0x7f) * scale;
       scale *= 128;
       if (value > 0x7fffffff) throw new HpackError('integer too large');
-      if ((b & 0x80) === 0) return [value, pos];
+      if ((b & 0x80) === 0) {
+        this.at = pos;
+        return value;
+      }
     }
   }
 
-  private readString(buf: Buffer, pos: number): [string, number] {
-    if (pos >= buf.length) throw new HpackError('truncated string');
-    const huffman = ((buf[pos] as number) & 0x80) !== 0;
-    const [len, start] = this.readInt(buf, pos, 7);
+  /** A string literal at this.at; moves this.at past it. */
+  private readString(buf: Buffer): string {
+    if (this.at >= buf.length) throw new HpackError('truncated string');
+    const huffman = ((buf[this.at] as number) & 0x80) !== 0;
+    const len = this.readInt(buf, 7);
+    const start = this.at;
     const end = start + len;
     if (end > buf.length) throw new HpackError('truncated string');
-    return [huffman ? this.huffmanRecent(buf, start, end) : buf.toString('latin1', start, end), end];
+    this.at = end;
+    return huffman ? this.huffmanRecent(buf, start, end) : buf.toString('latin1', start, end);
   }
 
   /**
