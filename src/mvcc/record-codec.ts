@@ -10,6 +10,7 @@
 // Key and value bytes travel as latin1 strings inside the store (one char per byte, ordered as the
 // bytes are).
 
+import { varintSize, writeVarint } from '../util/varint.js';
 import type { KeyRevision } from './key-index.js';
 import { toLatin1, writeLatin1 } from './latin1.js';
 import { MvccError, type KeyValue } from './types.js';
@@ -110,26 +111,6 @@ export function compareLease(a: string, b: string): number {
   const x = BigInt(a);
   const y = BigInt(b);
   return x < y ? -1 : x > y ? 1 : 0;
-}
-
-// ---- Protobuf varints.
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, offset: number, n: number): number {
-  while (n >= 0x80) {
-    buf[offset++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  buf[offset++] = n;
-  return offset;
 }
 
 let cachedLease = '';

@@ -161,7 +161,7 @@ export class MemberStore {
     this.lastEntry = bounds[bounds.length - 1]?.index;
   }
 
-  /** Opens (creating if needed) <dataDir>/member/db. Fails with StorageLocked if it is in use. */
+  /** Opens (creating if needed) <dataDir>/member/db and member/wal. Fails with StorageLocked if it is in use. */
   static async open(dataDir: string, opts: { logger?: StorageLogger; walSegmentBytes?: number } = {}): Promise<MemberStore> {
     const dbDir = path.join(dataDir, 'member', 'db');
     await mkdir(dbDir, { recursive: true });

@@ -8,6 +8,7 @@
 // Decoding gives what proto-loader gives with raftProtoLoaderOptions: absent fields undefined,
 // uint64 as Number (raft-codec.ts refuses one above 2^53), bytes as views of the received buffer.
 
+import { varintSize, writeVarint } from '../util/varint.js';
 import type { WireConfState, WireEntry, WireMessage, WireMessageBatch, WireSnapshot } from './raft-proto.js';
 
 const VARINT = 0;
@@ -24,15 +25,6 @@ export class MessageBatchDecodeError extends Error {
 }
 
 // ---- Encoding: a size pass, then one buffer written front to back.
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
 
 /** protobufjs writes an int32 enum below zero as a 10-byte varint; raft never sends one. */
 function enumSize(n: number): number {
@@ -104,11 +96,7 @@ class Writer {
   }
 
   varint(n: number): void {
-    while (n >= 128) {
-      this.buf[this.pos++] = (n % 128) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    this.buf[this.pos++] = n;
+    this.pos = writeVarint(this.buf, this.pos, n);
   }
 
   enum(n: number): void {

@@ -3,7 +3,7 @@
 // acknowledged, so cutting it could lose an acknowledged write. The one thing recovery cuts is a
 // write torn by a crash at the end of the raft WAL (zeros where pages never landed): no fsync ever
 // covered it, so nothing in it was acknowledged.
-import { readFile, writeFile, readdir, cp, rm } from 'node:fs/promises';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { Level } from 'level';
@@ -14,10 +14,8 @@ import { encodeEntry } from '../../src/storage/codec.js';
 import { entryKey, HARD_STATE_KEY, metaKey, SNAPSHOT_KEY } from '../../src/storage/keys.js';
 import { StorageError, StorageErrorCode } from '../../src/storage/storage-error.js';
 import { entries, tempDir } from './helpers.js';
+import { entryFrames, WAL_FRAME_HEAD, walDir, walSegments } from './wal-files.js';
 
-/** WAL layout (src/storage/raft-wal.ts): a 17-byte header frame, then [u32 length][kind 2][entry record]. */
-const HEADER = 17;
-const FRAME_HEAD = 5;
 
 describe('MemberStore recovery from damaged records', () => {
   let dir: string;
@@ -53,27 +51,16 @@ describe('MemberStore recovery from damaged records', () => {
     await db.close();
   }
 
-  function walDir(): string {
-    return path.join(dir, 'member', 'wal');
-  }
-
   /** The store's only WAL segment file. */
   async function segment(): Promise<string> {
-    const names = (await readdir(walDir())).filter((n) => n.endsWith('.wal'));
-    expect(names).toHaveLength(1);
-    return path.join(walDir(), names[0] as string);
+    const segments = walSegments(dir);
+    expect(segments).toHaveLength(1);
+    return segments[0] as string;
   }
 
   /** Where each entry's frame lies in the segment: index -> [frame start, frame end). */
   async function frames(): Promise<Map<number, [number, number]>> {
-    const buf = await readFile(await segment());
-    const out = new Map<number, [number, number]>();
-    for (let pos = HEADER; pos + 4 <= buf.length && buf.readUInt32BE(pos) !== 0; ) {
-      const end = pos + 4 + buf.readUInt32BE(pos);
-      out.set(Number(buf.readBigUInt64BE(pos + FRAME_HEAD + 2)), [pos, end]);
-      pos = end;
-    }
-    return out;
+    return new Map(entryFrames(await segment()).map((f) => [f.index, [f.start, f.end]]));
   }
 
   /** Edits the segment's bytes directly, as a disk fault or a torn write would. */
@@ -167,8 +154,8 @@ describe('MemberStore recovery from damaged records', () => {
     const good = await readFile(await segment());
     const replace = (index: number, record: Buffer) => (buf: Buffer, at: Map<number, [number, number]>) => {
       const [start, end] = at.get(index) as [number, number];
-      expect(record.length).toBe(end - start - FRAME_HEAD);
-      record.copy(buf, start + FRAME_HEAD);
+      expect(record.length).toBe(end - start - WAL_FRAME_HEAD);
+      record.copy(buf, start + WAL_FRAME_HEAD);
       return buf;
     };
     await tamperWal(replace(9, encodeEntry(entries(9, 9, 2)[0]!)));
@@ -203,9 +190,9 @@ describe('MemberStore recovery from damaged records', () => {
     for (let i = 0; i < 6; i++) await s.saveRaft({ entries: entries(i * 10 + 1, i * 10 + 10, 1, 256) });
     await s.saveRaft({ entries: [], hardState: { term: 1, vote: '', commit: 6 } });
     await s.close();
-    const names = (await readdir(walDir())).filter((n) => n.endsWith('.wal')).sort();
+    const names = walSegments(dir);
     expect(names.length).toBeGreaterThan(1);
-    const first = path.join(walDir(), names[0] as string);
+    const first = names[0] as string;
     const buf = await readFile(first);
     buf.fill(0, 1024, 1536); // a whole sector of zeros inside the first segment's data
     await writeFile(first, buf);
@@ -246,7 +233,7 @@ describe('MemberStore recovery from damaged records', () => {
     await s.saveRaft({ entries: entries(1, 10, 1), hardState: { term: 1, vote: 'a', commit: 6 } });
     await s.close();
     const oldWal = path.join(dir, 'old-wal');
-    await cp(walDir(), oldWal, { recursive: true });
+    await cp(walDir(dir), oldWal, { recursive: true });
     s = await MemberStore.open(dir);
     await s.recover();
     const conf = { voters: ['a'], learners: [] };
@@ -256,8 +243,8 @@ describe('MemberStore recovery from damaged records', () => {
     );
     await s.close();
     // The WAL as it was before the install: entries 1..10 of term 1 (8..10 would conflict).
-    await rm(walDir(), { recursive: true });
-    await cp(oldWal, walDir(), { recursive: true });
+    await rm(walDir(dir), { recursive: true });
+    await cp(oldWal, walDir(dir), { recursive: true });
     s = await MemberStore.open(dir);
     const rec = await s.recover();
     expect(rec.snapshot?.index).toBe(20);
@@ -275,7 +262,7 @@ describe('MemberStore recovery from damaged records', () => {
     });
     const s0 = await MemberStore.open(dir);
     await s0.close();
-    await rm(walDir(), { recursive: true });
+    await rm(walDir(dir), { recursive: true });
     await tamper(async (db) => {
       for (const e of entries(1, 5, 1)) await db.put(entryKey(e.index), encodeEntry(e));
     });

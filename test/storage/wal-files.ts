@@ -57,3 +57,14 @@ export function flipEntryByte(frame: { file: string; start: number; end: number 
     closeSync(fd);
   }
 }
+
+/** Overwrites an entry's whole frame with zeros, as an append that never reached the disk leaves it. */
+export function zeroEntryFrame(frame: { file: string; start: number; end: number }): void {
+  const fd = openSync(frame.file, 'r+');
+  try {
+    writeSync(fd, Buffer.alloc(frame.end - frame.start), 0, frame.end - frame.start, frame.start);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

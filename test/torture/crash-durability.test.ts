@@ -12,7 +12,7 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { findEntryFrame, flipEntryByte } from '../storage/wal-files.js';
+import { findEntryFrame, flipEntryByte, zeroEntryFrame } from '../storage/wal-files.js';
 import { SeededRandom } from '../../src/util/prng.js';
 import { ketchEntry, repoRoot } from './paths.js';
 import { RawClient } from './raw-client.js';
@@ -253,12 +253,7 @@ describe('crash durability (ketch, kill -9 under heavy writes)', () => {
         apply: async (s) => {
           const last = findEntryFrame(s.dataDir, 'last');
           if (last === undefined) throw new Error(`${s.name}: no raft entries on disk`);
-          const fd = openSync(last.file, 'r+');
-          try {
-            writeSync(fd, Buffer.alloc(last.end - last.start), 0, last.end - last.start, last.start);
-          } finally {
-            closeSync(fd);
-          }
+          zeroEntryFrame(last);
         },
       },
       {
