@@ -8,7 +8,7 @@ import { KetchServer } from '../server/ketch-server.js';
 import { PeerCredentials } from '../transport/peer-credentials.js';
 import { discoverCluster } from '../transport/peer-discovery.js';
 import { dialUrl, parseDialOverrides } from '../transport/peer-url.js';
-import { capHeapGrowth } from './heap-growth.js';
+import { capHeapGrowth, collectWhenIdle } from './heap-growth.js';
 import { FlagError, parseFlags, usage } from './ketch-flags.js';
 import { clientTls, peerTls } from './ketch-tls.js';
 
@@ -93,6 +93,7 @@ async function main(): Promise<number> {
     return 1;
   }
   log.info({ memberId: server.memberId, clusterId: server.clusterId }, 'ready to serve client requests');
+  collectWhenIdle(log);
   process.once('SIGTERM', () => void stop(0));
   process.once('SIGINT', () => void stop(0));
   return -1;

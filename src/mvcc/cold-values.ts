@@ -1,15 +1,18 @@
-// Values of superseded revisions, moved off the heap into files. The MVCC store is in memory
-// (DESIGN.md), but history is read rarely (ranges at a past revision, watchers catching up, hashes,
-// snapshots) while it can be most of the data: after 500k puts over 100k keys, four values in five
-// are history. On the heap each of their bytes cost about two bytes of RSS (V8 lets the old
-// generation grow to twice its live size) and every full GC walked them. Here a value costs its
-// bytes in a file, that is in the OS page cache, which the kernel can reclaim, and 12 bytes of
-// typed arrays; reading one back is a pread, so reads stay synchronous.
+// Values moved off the heap into files. The MVCC store is in memory (DESIGN.md) but its values
+// need not be: history is read rarely (ranges at a past revision, watchers catching up, hashes,
+// snapshots) and can be most of the data (after 500k puts over 100k keys, four values in five are
+// history), and current values are read one by one. On the heap each of their bytes cost about two
+// bytes of RSS (V8 lets the old generation grow to twice its live size) and every full GC walked
+// them. Here a value costs its bytes in a file, that is in the OS page cache, which the kernel can
+// reclaim, and 12 bytes of typed arrays; reading one back is a pread, so reads stay synchronous.
+// (Values go cold when their write commits: 100k keys of 256-byte values took 26 MiB of heap as
+// current values, 52 MiB of RSS; issue 9.)
 //
 // The files are a cache of what LevelDB holds durably: never synced, deleted when the store closes
 // or is replaced, and wiped by the next process (ketch-server clears the folder at startup).
-// Appends collect in a buffer written when full. Values are superseded in revision order and
-// compaction frees them in the same order, so a segment empties as a whole and is then deleted.
+// Appends collect in a buffer written when full. History is freed by compaction in the order it
+// was written, so segments mostly empty as a whole and are then deleted; values that stay current
+// keep a few alive, and rewriteSparse moves those on.
 
 import { closeSync, mkdirSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,16 +25,23 @@ const SEGMENT_BYTES = 64 * 1024 * 1024;
 const PENDING_BYTES = 256 * 1024;
 /** A read fetches at least this much, so that a walk over neighbouring values is one pread per block. */
 const READ_BLOCK_BYTES = 16 * 1024;
-/** readMany's reads. */
+/** readMany's largest read. */
 const MANY_READ_BYTES = 1024 * 1024;
+/** readMany reads over a gap between two values up to this long rather than making a second read. */
+const SPAN_GAP_BYTES = 8 * 1024;
+/** A segment (not the active one) whose live values fill less than 1/this of it is rewritten. */
+const REWRITE_BELOW_LIVE_SHARE = 4;
+/** Marks a handle-table slot not in use. */
+const FREED = 0xffffffff;
 
 interface Segment {
   readonly fd: number;
   readonly path: string;
   /** Bytes appended, the pending ones included. */
   size: number;
-  /** Values in it not yet freed. */
+  /** Values in it not yet freed, and their bytes. */
   live: number;
+  liveBytes: number;
 }
 
 /** Where a value went: an index into the handle table, reused once freed. */
@@ -53,10 +63,14 @@ export class ColdValues {
   private pendingAt = 0;
   // The last block read, which serves reads of values it holds.
   private readonly block = Buffer.allocUnsafeSlow(READ_BLOCK_BYTES);
+  /** readMany's buffer for reads larger than a block, made at the first. */
+  private manyBuffer: Buffer | undefined;
   private blockSegment = -1;
   private blockAt = 0;
   private blockLength = 0;
   private liveBytes = 0;
+  /** Set when a segment could not be rewritten: segments are then only deleted once empty. */
+  private rewriteFailure: Error | undefined;
   private closed = false;
 
   private readonly segmentBytes: number;
@@ -85,6 +99,19 @@ export class ColdValues {
   /** Stores a latin1 value (one char per byte); throws if the file cannot be written. */
   add(value: string): ColdHandle {
     if (this.closed) throw new Error('mvcc: cold values are closed');
+    const h = this.freeHandles.pop() ?? this.newHandle();
+    try {
+      this.place(h, value);
+    } catch (err) {
+      this.segmentOf[h] = FREED;
+      this.freeHandles.push(h);
+      throw err;
+    }
+    return h;
+  }
+
+  /** Appends `value` to the active segment as handle h's. */
+  private place(h: ColdHandle, value: string): void {
     const n = value.length;
     if (this.active.size > 0 && this.active.size + n > this.segmentBytes) {
       this.flush();
@@ -102,12 +129,11 @@ export class ColdValues {
     }
     this.active.size += n;
     this.active.live++;
+    this.active.liveBytes += n;
     this.liveBytes += n;
-    const h = this.freeHandles.pop() ?? this.newHandle();
     this.segmentOf[h] = this.activeId;
     this.offsetOf[h] = at;
     this.lengthOf[h] = n;
-    return h;
   }
 
   /** The value's length in bytes. */
@@ -142,39 +168,52 @@ export class ColdValues {
   }
 
   /**
-   * The values of many handles, in their order, read in file order with large reads: for walks
-   * over the whole history (snapshots, hashes), which visit keys in key order while the files
-   * hold values in the order they were superseded (one pread per value took seconds).
+   * The values of many handles, in their order, read in file order: for ranges and walks over the
+   * history (snapshots, hashes), which visit keys in key order while the files hold values in the
+   * order they were written. Values close to each other in a file come in one read (one pread per
+   * value took seconds for a snapshot); far apart ones in reads of their own.
    */
   readMany(handles: readonly ColdHandle[]): string[] {
     const out = new Array<string>(handles.length);
     const order = Array.from(handles.keys());
     const seg = this.segmentOf;
     const off = this.offsetOf;
+    const len = this.lengthOf;
     order.sort((a, b) => {
       const ha = handles[a] as number;
       const hb = handles[b] as number;
       return (seg[ha] as number) - (seg[hb] as number) || (off[ha] as number) - (off[hb] as number);
     });
-    const chunk = Buffer.allocUnsafe(MANY_READ_BYTES);
-    let chunkSegment = -1;
-    let chunkAt = 0;
-    let chunkLength = 0;
-    for (const i of order) {
-      const h = handles[i] as number;
-      const segmentId = seg[h] as number;
-      const at = off[h] as number;
-      const n = this.lengthOf[h] as number;
-      const inChunk = segmentId === chunkSegment && at >= chunkAt && at + n <= chunkAt + chunkLength;
-      if (inChunk) {
-        out[i] = toLatin1(chunk, at - chunkAt, at - chunkAt + n);
-      } else if (n === 0 || n > MANY_READ_BYTES || (segmentId === this.activeId && at >= this.pendingAt)) {
-        out[i] = this.read(h);
-      } else {
-        chunkLength = this.readFully(segmentId, chunk, MANY_READ_BYTES, at, n);
-        chunkSegment = segmentId;
-        chunkAt = at;
-        out[i] = toLatin1(chunk, 0, n);
+    const readable = (h: number): boolean => {
+      const n = len[h] as number;
+      return n > 0 && n <= MANY_READ_BYTES && !(seg[h] === this.activeId && (off[h] as number) >= this.pendingAt);
+    };
+    let k = 0;
+    while (k < order.length) {
+      const first = handles[order[k] as number] as number;
+      if (!readable(first)) {
+        out[order[k] as number] = this.read(first);
+        k++;
+        continue;
+      }
+      // One read from this value to the end of the last one that follows it closely.
+      const segmentId = seg[first] as number;
+      const from = off[first] as number;
+      let to = from + (len[first] as number);
+      let last = k + 1;
+      for (; last < order.length; last++) {
+        const h = handles[order[last] as number] as number;
+        const at = off[h] as number;
+        const end = at + (len[h] as number);
+        if (seg[h] !== segmentId || at > to + SPAN_GAP_BYTES || end - from > MANY_READ_BYTES || !readable(h)) break;
+        if (end > to) to = end;
+      }
+      const buf = this.spanBuffer(to - from);
+      this.readFully(segmentId, buf, to - from, from);
+      for (; k < last; k++) {
+        const h = handles[order[k] as number] as number;
+        const at = (off[h] as number) - from;
+        out[order[k] as number] = toLatin1(buf, at, at + (len[h] as number));
       }
     }
     return out;
@@ -184,14 +223,64 @@ export class ColdValues {
   free(h: ColdHandle): void {
     const segmentId = this.segmentOf[h] as number;
     const segment = this.segments[segmentId] as Segment;
-    this.liveBytes -= this.lengthOf[h] as number;
+    const n = this.lengthOf[h] as number;
+    this.liveBytes -= n;
+    segment.liveBytes -= n;
+    this.segmentOf[h] = FREED;
     this.freeHandles.push(h);
-    if (--segment.live === 0 && segmentId !== this.activeId) {
-      this.segments[segmentId] = undefined;
-      if (this.blockSegment === segmentId) this.blockSegment = -1;
-      closeSync(segment.fd);
-      unlinkSync(segment.path);
+    segment.live--;
+    if (segment.live === 0 && segmentId !== this.activeId) this.dropSegment(segmentId);
+  }
+
+  private dropSegment(segmentId: number): void {
+    const segment = this.segments[segmentId] as Segment;
+    this.segments[segmentId] = undefined;
+    if (this.blockSegment === segmentId) this.blockSegment = -1;
+    closeSync(segment.fd);
+    unlinkSync(segment.path);
+  }
+
+  /**
+   * Moves the values of mostly empty segments (but the active one) to the active one and deletes
+   * them; after frees, so that values freed together are not moved first. Values live on while
+   * their keys are current, so without this a segment kept for a few long-lived values would hold
+   * the disk space of all the history compaction freed around them.
+   */
+  rewriteSparse(): void {
+    if (this.rewriteFailure !== undefined) return;
+    const sparse = new Set<number>();
+    this.segments.forEach((s, id) => {
+      if (s !== undefined && id !== this.activeId && s.liveBytes * REWRITE_BELOW_LIVE_SHARE < s.size) sparse.add(id);
+    });
+    if (sparse.size === 0) return;
+    const moving: ColdHandle[] = [];
+    for (let h = 0; h < this.handles; h++) if (sparse.has(this.segmentOf[h] as number)) moving.push(h);
+    try {
+      const values = this.readMany(moving);
+      for (let i = 0; i < moving.length; i++) {
+        const h = moving[i] as number;
+        const from = this.segments[this.segmentOf[h] as number] as Segment;
+        const value = values[i] as string;
+        this.place(h, value);
+        this.liveBytes -= value.length;
+        from.liveBytes -= value.length;
+        from.live--;
+      }
+    } catch (err) {
+      // A full disk: what was not moved stays where it is, readable; no more rewrites.
+      this.rewriteFailure = err as Error;
     }
+    for (const id of sparse) if (this.segments[id]?.live === 0) this.dropSegment(id);
+  }
+
+  /** A buffer for a read of n bytes (<= MANY_READ_BYTES) in readMany; its content is overwritten. */
+  private spanBuffer(n: number): Buffer {
+    if (n <= READ_BLOCK_BYTES) {
+      this.blockSegment = -1;
+      return this.block;
+    }
+    this.manyBuffer ??= Buffer.allocUnsafeSlow(MANY_READ_BYTES);
+    return this.manyBuffer;
   }
 
   /** Closes and deletes every file; the values are gone. */
@@ -212,7 +301,7 @@ export class ColdValues {
     }
     const id = this.segments.length;
     const path = join(this.dir, `segment-${String(id).padStart(6, '0')}`);
-    const segment: Segment = { fd: openSync(path, 'w+'), path, size: 0, live: 0 };
+    const segment: Segment = { fd: openSync(path, 'w+'), path, size: 0, live: 0, liveBytes: 0 };
     this.segments.push(segment);
     this.active = segment;
     this.activeId = id;

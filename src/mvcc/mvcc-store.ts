@@ -71,8 +71,8 @@ interface Write {
 }
 
 /**
- * Values shorter than this stay on the heap when superseded: a cold value costs 12 bytes of handle
- * table plus a pread to read back, a short string little more than its bytes.
+ * Values shorter than this stay on the heap: a cold value costs 12 bytes of handle table plus a
+ * pread to read back, a short string little more than its bytes.
  */
 const DEFAULT_COLD_MIN_BYTES = 48;
 
@@ -147,7 +147,7 @@ export class MvccStore {
   private liveKeyCount = 0;
   private revisionCount = 0;
   private keptBytes = 0;
-  /** Where superseded values go; undefined keeps every value on the heap. */
+  /** Where values go once written; undefined keeps every value on the heap. */
   private readonly cold: ColdValues | undefined;
   private readonly coldMinBytes: number;
   /** Set when a cold file could not be written: values stay on the heap from then on. */
@@ -175,7 +175,7 @@ export class MvccStore {
     this.cold?.close();
   }
 
-  /** Bytes of superseded values kept in files rather than on the heap; why spilling stopped, if it did. */
+  /** Bytes of values kept in files rather than on the heap; why spilling stopped, if it did. */
   get coldValues(): { bytes: number; failure: string | undefined } {
     return { bytes: this.cold?.bytes ?? 0, failure: this.coldFailure?.message };
   }
@@ -263,7 +263,7 @@ export class MvccStore {
       );
     }
 
-    const resolved = this.resolveAll(found);
+    const resolved = found.length > 1 ? this.resolveMany(found) : this.resolveAll(found);
     // etcd: results come in key order; any other target with order NONE sorts ascending. Go's
     // sort.Sort is not stable, so equal kvs are ordered exactly as it would (keys are unique, so
     // by key a reverse is all it takes).
@@ -430,6 +430,7 @@ export class MvccStore {
       if (ki.revs.length === 0) emptied.push(ki.key);
     });
     for (const key of emptied) this.index.remove(key);
+    this.cold?.rewriteSparse();
     ops.push({ type: 'put', key: COMPACT_REVISION_KEY, value: encodeCompactRevision(revision) });
     this.compactRev = revision;
     return { response: {}, revision: this.rev, events: [], ops };
@@ -446,7 +447,7 @@ export class MvccStore {
       this.rev = w.main;
       for (const ki of w.touched) {
         this.updateLease(ki, w.beginRev);
-        this.spillSuperseded(ki, w.main);
+        this.spillWritten(ki, w.main);
       }
     }
     return { response, revision: this.rev, events: w.events, ops: w.ops };
@@ -574,16 +575,10 @@ export class MvccStore {
     ki.revs[i] = { key: r.key, main: r.main, sub: r.sub, createRevision: r.createRevision, version: r.version, lease: r.lease, value };
   }
 
-  /**
-   * After write `main`: the revisions it superseded on this key (the put that was current before
-   * it, and any of its own but the last) go cold. Older ones went when they were superseded.
-   */
-  private spillSuperseded(ki: KeyIndex, main: number): void {
+  /** After write `main`: the key's revisions it wrote go cold (older ones went with their writes). */
+  private spillWritten(ki: KeyIndex, main: number): void {
     const revs = ki.revs;
-    for (let i = revs.length - 2; i >= 0; i--) {
-      this.spill(ki, i);
-      if ((revs[i] as KeptRevision).main < main) break;
-    }
+    for (let i = revs.length - 1; i >= 0 && (revs[i] as KeptRevision).main === main; i--) this.spill(ki, i);
   }
 
   private touch(w: Write, ki: KeyIndex): void {
@@ -671,7 +666,7 @@ export class MvccStore {
 
   /** Ends a current key's generation; returns the kv it deleted. */
   private tombstone(w: Write, ki: KeyIndex): KeyValue {
-    const prev = ki.current() as KeyRevision;
+    const prev = this.resolve(ki.current() as KeptRevision);
     const r: KeyRevision = { key: ki.key, main: w.main, sub: w.sub++, createRevision: 0, version: 0, lease: '0', value: null };
     this.touch(w, ki);
     this.pushRevision(ki, r);
@@ -869,8 +864,6 @@ export class MvccStore {
       if (kv.key.length === 0) throw new MvccError('Corrupt', `mvcc: record ${rk.main}/${rk.sub} has no key`);
       const ki = store.index.get(kv.key) ?? store.index.insert(kv.key);
       const last = ki.revs[ki.revs.length - 1];
-      // Records come oldest first: the one before this is superseded now.
-      if (last !== undefined) store.spill(ki, ki.revs.length - 1);
       if (last !== undefined && (last.main > rk.main || (last.main === rk.main && last.sub >= rk.sub))) {
         throw new MvccError('Corrupt', `mvcc: records of a key out of revision order at ${rk.main}/${rk.sub}`);
       }
@@ -891,6 +884,7 @@ export class MvccStore {
               value: kv.value,
             },
       );
+      store.spill(ki, ki.revs.length - 1);
       if (rk.main > newest) newest = rk.main;
     };
     const finish = (): MvccStore => {

@@ -171,7 +171,7 @@ export interface MvccStoreOptions {
   /** Whether a lease exists; a put with a non-zero lease fails with LeaseNotFound otherwise. */
   leaseExists?: (id: string) => boolean;
   /**
-   * Where the values of superseded revisions go (src/mvcc/cold-values.ts): `dir` is a folder of
+   * Where values go once their write commits (src/mvcc/cold-values.ts): `dir` is a folder of
    * this store's own, emptied first and deleted by close(); values shorter than `minBytes` (48 by
    * default) stay on the heap. Without it every value stays on the heap.
    */

@@ -85,6 +85,28 @@ describe('ColdValues', () => {
     expect(existsSync(dir)).toBe(false);
   });
 
+  it('rewrites mostly empty segments into the active one, and their values read back', () => {
+    const dir = freshDir();
+    const cold = new ColdValues(dir, { segmentBytes: 64 * 1024 });
+    const handles: number[] = [];
+    const valueOf = (i: number): string => `${String(i).padStart(4, '0')}${'y'.repeat(996)}`;
+    for (let i = 0; i < 400; i++) handles.push(cold.add(valueOf(i)));
+    const segments = readdirSync(dir).length;
+    expect(segments).toBeGreaterThanOrEqual(6);
+    // Every value but one in ten freed: each older segment keeps a tenth of its bytes.
+    for (let i = 0; i < 400; i++) if (i % 10 !== 0) cold.free(handles[i] as number);
+    expect(readdirSync(dir).length).toBe(segments);
+    cold.rewriteSparse();
+    expect(readdirSync(dir).length).toBeLessThanOrEqual(2);
+    for (let i = 0; i < 400; i += 10) expect(cold.read(handles[i] as number)).toBe(valueOf(i));
+    expect(cold.readMany(handles.filter((_, i) => i % 10 === 0))).toEqual(handles.filter((_, i) => i % 10 === 0).map((_, j) => valueOf(j * 10)));
+    expect(cold.bytes).toBe(40 * 1000);
+    // Rewritten values are freed like any other.
+    for (let i = 0; i < 400; i += 10) cold.free(handles[i] as number);
+    expect(cold.bytes).toBe(0);
+    cold.close();
+  });
+
   it('empties a folder a previous process left behind', () => {
     const dir = freshDir();
     const first = new ColdValues(dir);
@@ -133,6 +155,10 @@ describe('MvccStore with cold values', () => {
     }
     expect(cold.coldValues.bytes).toBeGreaterThan(100_000);
     expect(cold.coldValues.failure).toBeUndefined();
+    // Current values went to the files too (all but the short ones and the tombstones).
+    const current = hot.range(rangeReq('\0', { end: '\0' })).kvs.filter((kv) => kv.value.length >= 48);
+    expect(current.length).toBeGreaterThan(10);
+    expect(cold.coldValues.bytes).toBeGreaterThanOrEqual(current.reduce((a, kv) => a + kv.value.length, 0));
     const all = { maxRevisions: 10_000, prevKv: true };
     expect(cold.history(b('\0'), b('\0'), 1500, cold.currentRevision, all)).toEqual(hot.history(b('\0'), b('\0'), 1500, hot.currentRevision, all));
     for (let rev = 1500; rev <= hot.currentRevision; rev += 7) {
@@ -145,6 +171,13 @@ describe('MvccStore with cold values', () => {
     expect(cold.hashKV(1800)).toEqual(hot.hashKV(1800));
     expect(cold.exportSnapshot().equals(hot.exportSnapshot())).toBe(true);
     expect(cold.stats()).toEqual(hot.stats());
+    // Compaction down to the current revision frees all history but the current values; their
+    // segments are rewritten, so the files hold little more than those.
+    const liveBytes = hot.range(rangeReq('\0', { end: '\0' })).kvs.reduce((a, kv) => a + (kv.value.length >= 48 ? kv.value.length : 0), 0);
+    expect(cold.compact(cold.currentRevision).ops).toEqual(hot.compact(hot.currentRevision).ops);
+    expect(cold.coldValues.bytes).toBe(liveBytes);
+    expect(readdirSync(dir).length).toBeLessThanOrEqual(Math.ceil(liveBytes / (32 * 1024)) + 2);
+    expect(cold.range(rangeReq('\0', { end: '\0' }))).toEqual(hot.range(rangeReq('\0', { end: '\0' })));
     // A revision handed out stays as it was when a later write sends its value cold.
     const held = cold.rangeRevisions(rangeReq('k1')).revs[0];
     const before = held?.value;
