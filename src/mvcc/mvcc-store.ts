@@ -239,17 +239,18 @@ export class MvccStore {
     const key = toLatin1(req.key);
     const end = rangeEndOf(req.rangeEnd);
     if (end === null) {
-      const r = this.index.get(key)?.at(rev);
-      if (r !== undefined) {
+      const ki = this.index.get(key);
+      const i = ki === undefined ? -1 : ki.indexAt(rev);
+      if (i >= 0) {
         count = 1;
-        if (!req.countOnly) found.push(r);
+        if (!req.countOnly) found.push((ki as KeyIndex).revisionAt(i));
       }
     } else {
       this.index.forRange(key, end, (ki) => {
-        const r = ki.at(rev);
-        if (r === undefined) return;
+        const i = ki.indexAt(rev);
+        if (i < 0) return;
         count++;
-        if (!req.countOnly && (fetchLimit === 0 || found.length < fetchLimit)) found.push(r);
+        if (!req.countOnly && (fetchLimit === 0 || found.length < fetchLimit)) found.push(ki.revisionAt(i));
       });
     }
 
@@ -305,17 +306,16 @@ export class MvccStore {
     toRev: number,
     opts: { maxRevisions: number; prevKv: boolean },
   ): { events: Event[]; moreRev: number } {
-    const picked: Array<{ ki: KeyIndex; i: number }> = [];
+    // Each picked revision with the one before it (for prev_kv).
+    const picked: Array<{ r: KeptRevision; before: KeptRevision | undefined }> = [];
     const visit = (ki: KeyIndex): void => {
-      const revs = ki.revs;
-      let lo = 0;
-      let hi = revs.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if ((revs[mid] as KeyRevision).main < fromRev) lo = mid + 1;
-        else hi = mid;
+      const first = ki.firstAtOrAfter(fromRev);
+      let before = first > 0 ? ki.revisionAt(first - 1) : undefined;
+      for (let i = first; i < ki.length && ki.mainAt(i) <= toRev; i++) {
+        const r = ki.revisionAt(i);
+        picked.push({ r, before });
+        before = r;
       }
-      for (let i = lo; i < revs.length && (revs[i] as KeyRevision).main <= toRev; i++) picked.push({ ki, i });
     };
     const end = rangeEndOf(rangeEnd);
     if (end === null) {
@@ -324,13 +324,11 @@ export class MvccStore {
     } else {
       this.index.forRange(toLatin1(key), end, visit);
     }
-    const rev = (p: { ki: KeyIndex; i: number }): KeptRevision => p.ki.revs[p.i] as KeptRevision;
-    picked.sort((a, b) => rev(a).main - rev(b).main || rev(a).sub - rev(b).sub);
+    picked.sort((a, b) => a.r.main - b.r.main || a.r.sub - b.r.sub);
     const events: Event[] = [];
     let revisions = 0;
     let lastMain = -1;
-    for (const p of picked) {
-      const r = rev(p);
+    for (const { r, before } of picked) {
       if (r.main !== lastMain) {
         if (++revisions > opts.maxRevisions) return { events, moreRev: r.main };
         lastMain = r.main;
@@ -339,7 +337,6 @@ export class MvccStore {
         r.value === null
           ? { key: fromLatin1(r.key), createRevision: 0, modRevision: r.main, version: 0, value: EMPTY, lease: '0' }
           : toKeyValue(this.resolve(r));
-      const before = p.i > 0 ? (p.ki.revs[p.i - 1] as KeptRevision) : undefined;
       const isCreate = r.value !== null && r.createRevision === r.main;
       if (opts.prevKv && !isCreate && before !== undefined && before.value !== null && r.main - 1 >= this.compactRev) {
         events.push({ type: r.value === null ? 'DELETE' : 'PUT', kv, prevKv: toKeyValue(this.resolve(before)) });
@@ -403,7 +400,7 @@ export class MvccStore {
     const w = this.beginWrite();
     for (const key of keys) {
       const ki = this.index.get(key);
-      if (ki?.current() !== undefined) this.tombstone(w, ki);
+      if (ki?.isLive() === true) this.tombstone(w, ki);
     }
     const response: DeleteRangeResponse = { deleted: w.sub, prevKvs: [], revision: w.sub > 0 ? w.main : w.beginRev };
     return this.commit(w, response);
@@ -427,7 +424,7 @@ export class MvccStore {
         this.keptBytes -= this.revisionBytes(r);
         if (typeof r.value === 'number') this.cold?.free(r.value);
       }
-      if (ki.revs.length === 0) emptied.push(ki.key);
+      if (ki.length === 0) emptied.push(ki.key);
     });
     for (const key of emptied) this.index.remove(key);
     this.cold?.rewriteSparse();
@@ -455,8 +452,9 @@ export class MvccStore {
 
   /** Moves a touched key between lease sets: from its lease before the write to its lease now. */
   private updateLease(ki: KeyIndex, beginRev: number): void {
-    const before = ki.at(beginRev)?.lease ?? '0';
-    const after = ki.current()?.lease ?? '0';
+    const i = ki.indexAt(beginRev);
+    const before = i < 0 ? '0' : ki.leaseAt(i);
+    const after = ki.currentLease();
     if (before === after) return;
     if (before !== '0') {
       const keys = this.leaseKeys.get(before);
@@ -478,16 +476,14 @@ export class MvccStore {
   /** Reverts every change of an unfinished write. */
   private undo(w: Write): void {
     for (const ki of w.touched) {
-      while (ki.revs.length > 0 && (ki.revs[ki.revs.length - 1] as KeyRevision).main === w.main) {
-        this.popRevision(ki);
-      }
+      while (ki.length > 0 && ki.mainAt(ki.length - 1) === w.main) this.popRevision(ki);
       ki.touchedAt = 0;
-      if (ki.revs.length === 0) this.index.remove(ki.key);
+      if (ki.length === 0) this.index.remove(ki.key);
     }
   }
 
   private pushRevision(ki: KeyIndex, r: KeptRevision): void {
-    const wasLive = ki.current() !== undefined;
+    const wasLive = ki.isLive();
     ki.push(r);
     this.liveKeyCount += (r.value !== null ? 1 : 0) - (wasLive ? 1 : 0);
     this.revisionCount++;
@@ -495,8 +491,8 @@ export class MvccStore {
   }
 
   private popRevision(ki: KeyIndex): void {
-    const r = ki.revs.pop() as KeptRevision;
-    const isLive = ki.current() !== undefined;
+    const r = ki.pop();
+    const isLive = ki.isLive();
     this.liveKeyCount += (isLive ? 1 : 0) - (r.value !== null ? 1 : 0);
     this.revisionCount--;
     this.keptBytes -= this.revisionBytes(r);
@@ -555,14 +551,9 @@ export class MvccStore {
     return revs as KeyRevision[];
   }
 
-  /**
-   * Moves the value of ki.revs[i] to the cold files, if there are any and it is worth it. The
-   * revision is replaced, not changed: rangeRevisions hands out the objects themselves, which must
-   * not change under an encoder.
-   */
+  /** Moves the value of the key's revision i to the cold files, if there are any and it is worth it. */
   private spill(ki: KeyIndex, i: number): void {
-    const r = ki.revs[i] as KeptRevision;
-    const v = r.value;
+    const v = ki.valueAt(i);
     if (this.cold === undefined || typeof v !== 'string' || v.length < this.coldMinBytes || this.coldFailure !== undefined) return;
     let value: number;
     try {
@@ -572,13 +563,12 @@ export class MvccStore {
       this.coldFailure = err as Error;
       return;
     }
-    ki.revs[i] = { key: r.key, main: r.main, sub: r.sub, createRevision: r.createRevision, version: r.version, lease: r.lease, value };
+    ki.setValue(i, value);
   }
 
   /** After write `main`: the key's revisions it wrote go cold (older ones went with their writes). */
   private spillWritten(ki: KeyIndex, main: number): void {
-    const revs = ki.revs;
-    for (let i = revs.length - 1; i >= 0 && (revs[i] as KeptRevision).main === main; i--) this.spill(ki, i);
+    for (let i = ki.length - 1; i >= 0 && ki.mainAt(i) === main; i--) this.spill(ki, i);
   }
 
   private touch(w: Write, ki: KeyIndex): void {
@@ -648,10 +638,10 @@ export class MvccStore {
     const end = rangeEndOf(req.rangeEnd);
     if (end === null) {
       const ki = this.index.get(key);
-      if (ki?.current() !== undefined) doomed.push(ki);
+      if (ki?.isLive() === true) doomed.push(ki);
     } else {
       this.index.forRange(key, end, (ki) => {
-        if (ki.current() !== undefined) doomed.push(ki);
+        if (ki.isLive()) doomed.push(ki);
       });
     }
     const prevKvs: KeyValue[] = [];
@@ -745,7 +735,7 @@ export class MvccStore {
 
   private checkPut(req: PutRequest): void {
     if (req.key.length === 0) throw new MvccError('KeyNotProvided');
-    if ((req.ignoreValue || req.ignoreLease) && this.index.get(toLatin1(req.key))?.current() === undefined) {
+    if ((req.ignoreValue || req.ignoreLease) && this.index.get(toLatin1(req.key))?.isLive() !== true) {
       throw new MvccError('KeyNotFound');
     }
     const lease = canonicalLease(req.lease);
@@ -789,15 +779,14 @@ export class MvccStore {
 
     let anyKept = false;
     this.index.forEach((ki) => {
-      if (!anyKept && ki.at(rev) !== undefined) anyKept = true;
+      if (!anyKept && ki.indexAt(rev) >= 0) anyKept = true;
     });
     const picked: KeptRevision[] = [];
     this.index.forEach((ki) => {
-      const kept = ki.at(rev);
-      for (const r of ki.revs) {
-        if (r.main > rev) break;
-        if (r.main <= this.compactRev && anyKept && r !== kept) continue;
-        picked.push(r);
+      const kept = ki.indexAt(rev);
+      for (let i = 0; i < ki.length && ki.mainAt(i) <= rev; i++) {
+        if (ki.mainAt(i) <= this.compactRev && anyKept && i !== kept) continue;
+        picked.push(ki.revisionAt(i));
       }
     });
     picked.sort((a, b) => a.main - b.main || a.sub - b.sub);
@@ -816,7 +805,7 @@ export class MvccStore {
   exportSnapshot(reserve?: Reserve): Buffer {
     const all: KeptRevision[] = [];
     this.index.forEach((ki) => {
-      for (const r of ki.revs) all.push(r);
+      for (let i = 0; i < ki.length; i++) all.push(ki.revisionAt(i));
     });
     return encodeSnapshotOfRevisions(this.rev, this.compactRev, this.resolveMany(all), reserve);
   }
@@ -863,8 +852,8 @@ export class MvccStore {
       const kv = decodeKeyValue(value);
       if (kv.key.length === 0) throw new MvccError('Corrupt', `mvcc: record ${rk.main}/${rk.sub} has no key`);
       const ki = store.index.get(kv.key) ?? store.index.insert(kv.key);
-      const last = ki.revs[ki.revs.length - 1];
-      if (last !== undefined && (last.main > rk.main || (last.main === rk.main && last.sub >= rk.sub))) {
+      const n = ki.length;
+      if (n > 0 && (ki.mainAt(n - 1) > rk.main || (ki.mainAt(n - 1) === rk.main && ki.subAt(n - 1) >= rk.sub))) {
         throw new MvccError('Corrupt', `mvcc: records of a key out of revision order at ${rk.main}/${rk.sub}`);
       }
       if (!rk.tombstone && kv.modRevision !== rk.main) {
@@ -884,13 +873,13 @@ export class MvccStore {
               value: kv.value,
             },
       );
-      store.spill(ki, ki.revs.length - 1);
+      store.spill(ki, ki.length - 1);
       if (rk.main > newest) newest = rk.main;
     };
     const finish = (): MvccStore => {
       store.rev = Math.max(1, newest, store.compactRev);
       store.index.forEach((ki) => {
-        const lease = ki.current()?.lease ?? '0';
+        const lease = ki.currentLease();
         if (lease !== '0') store.attachLease(lease, ki.key);
       });
       return store;
