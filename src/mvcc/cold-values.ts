@@ -1,12 +1,11 @@
 // Values moved off the heap into files. The MVCC store is in memory (DESIGN.md) but its values
 // need not be: history is read rarely (ranges at a past revision, watchers catching up, hashes,
 // snapshots) and can be most of the data (after 500k puts over 100k keys, four values in five are
-// history), and current values are read one by one. On the heap each of their bytes cost about two
+// history), and a large current value costs little to read back beside the rest of a request. On the heap each of their bytes cost about two
 // bytes of RSS (V8 lets the old generation grow to twice its live size) and every full GC walked
 // them. Here a value costs its bytes in a file, that is in the OS page cache, which the kernel can
 // reclaim, and 12 bytes of typed arrays; reading one back is a pread, so reads stay synchronous.
-// (Values go cold when their write commits: 100k keys of 256-byte values took 26 MiB of heap as
-// current values, 52 MiB of RSS; issue 9.)
+// (MvccStore decides which go: superseded ones, and current ones of a kilobyte or more.)
 //
 // The files are a cache of what LevelDB holds durably: never synced, deleted when the store closes
 // or is replaced, and wiped by the next process (ketch-server clears the folder at startup).

@@ -56,6 +56,8 @@ export class KeyIndex {
   private nums: number[] = [];
   /** Values kept as strings, by revision position; undefined while there are none. */
   private strings: (string | undefined)[] | undefined;
+  /** How many of `strings` are set. */
+  private stringCount = 0;
   /** Non-zero leases, by revision position; undefined while there are none. */
   private leases: (string | undefined)[] | undefined;
   /** Main revision of the last write that touched the key; lets a write list touched keys once. */
@@ -129,7 +131,10 @@ export class KeyIndex {
       next[n.length + VALUE] = value;
       this.nums = next;
     }
-    if (value === ON_HEAP) this.strings = withSlot(this.strings, i, v as string);
+    if (value === ON_HEAP) {
+      this.strings = withSlot(this.strings, i, v as string);
+      this.stringCount++;
+    }
     if (r.lease !== '0') this.leases = withSlot(this.leases, i, r.lease);
   }
 
@@ -137,6 +142,7 @@ export class KeyIndex {
   pop(): KeptRevision {
     const i = this.length - 1;
     const r = this.revisionAt(i);
+    if (typeof r.value === 'string') this.stringCount--;
     this.nums.length = i * FIELDS;
     if (this.strings !== undefined) this.strings.length = Math.min(this.strings.length, i);
     if (this.leases !== undefined) this.leases.length = Math.min(this.leases.length, i);
@@ -145,13 +151,16 @@ export class KeyIndex {
 
   /** Replaces the value of revision i (a string moving to the cold files, as its handle). */
   setValue(i: number, value: string | number): void {
-    this.nums[i * FIELDS + VALUE] = typeof value === 'number' ? value : ON_HEAP;
+    const at = i * FIELDS + VALUE;
+    const wasString = this.nums[at] === ON_HEAP;
+    this.nums[at] = typeof value === 'number' ? value : ON_HEAP;
     if (typeof value === 'string') {
       this.strings = withSlot(this.strings, i, value);
-    } else if (this.strings !== undefined && i < this.strings.length) {
-      this.strings[i] = undefined;
-      // Values are pushed as strings and most move to the cold files at once: drop the array then.
-      if (this.strings.every((s) => s === undefined)) this.strings = undefined;
+      if (!wasString) this.stringCount++;
+    } else if (wasString) {
+      (this.strings as (string | undefined)[])[i] = undefined;
+      // Values are pushed as strings and most move to the cold files soon after: drop the array then.
+      if (--this.stringCount === 0) this.strings = undefined;
     }
   }
 
@@ -227,6 +236,7 @@ export class KeyIndex {
     // Fresh exact-size arrays: splice would keep the capacity a busy key's history grew to.
     this.nums = this.nums.slice(dropCount * FIELDS);
     this.strings = KeyIndex.dropFirst(this.strings, dropCount);
+    this.stringCount = this.strings === undefined ? 0 : this.strings.reduce((c, s) => (s === undefined ? c : c + 1), 0);
     this.leases = KeyIndex.dropFirst(this.leases, dropCount);
     return dropped;
   }
@@ -238,9 +248,9 @@ export class KeyIndex {
   }
 }
 
-/** `a` with a[i] = v: an exact-size copy when i is past its end (see EXACT_SIZE_UP_TO). */
+/** `a` with a[i] = v: an exact-size copy when i is past its end in a short array (see EXACT_SIZE_UP_TO). */
 function withSlot(a: (string | undefined)[] | undefined, i: number, v: string): (string | undefined)[] {
-  if (a !== undefined && i < a.length) {
+  if (a !== undefined && (i < a.length || i >= EXACT_SIZE_UP_TO)) {
     a[i] = v;
     return a;
   }

@@ -171,11 +171,12 @@ export interface MvccStoreOptions {
   /** Whether a lease exists; a put with a non-zero lease fails with LeaseNotFound otherwise. */
   leaseExists?: (id: string) => boolean;
   /**
-   * Where values go once their write commits (src/mvcc/cold-values.ts): `dir` is a folder of
-   * this store's own, emptied first and deleted by close(); values shorter than `minBytes` (48 by
-   * default) stay on the heap. Without it every value stays on the heap.
+   * Where values go off the heap (src/mvcc/cold-values.ts): `dir` is a folder of this store's
+   * own, emptied first and deleted by close(). A value goes when a write supersedes it if at least
+   * `minBytes` long (48 by default), or when written if at least `currentMinBytes` long (1,024 by
+   * default). Without it every value stays on the heap.
    */
-  coldValues?: { dir: string; minBytes?: number; segmentBytes?: number };
+  coldValues?: { dir: string; minBytes?: number; currentMinBytes?: number; segmentBytes?: number };
 }
 
 export type MvccErrorCode =

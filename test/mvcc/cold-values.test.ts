@@ -134,10 +134,26 @@ describe('MvccStore with cold values', () => {
     store.close();
   });
 
+  it('keeps a short current value on the heap until superseded, and sends a long one at once', () => {
+    const store = new MvccStore({ coldValues: { dir: freshDir() } });
+    const short = 's'.repeat(256);
+    const long = 'l'.repeat(2048);
+    store.put(putReq('a', short));
+    expect(store.coldValues.bytes).toBe(0);
+    store.put(putReq('b', long));
+    expect(store.coldValues.bytes).toBe(2048);
+    store.put(putReq('a', 'x'.repeat(100)));
+    expect(store.coldValues.bytes).toBe(2048 + 256);
+    expect(store.range(rangeReq('a', { revision: 2 })).kvs[0]?.value.toString('latin1')).toBe(short);
+    expect(store.range(rangeReq('b')).kvs[0]?.value.toString('latin1')).toBe(long);
+    store.close();
+  });
+
   it('gives the same history (with prev_kv), ranges at every revision, hash and snapshot as a store without', () => {
     const rnd = new SeededRandom(5);
     const dir = freshDir();
-    const cold = new MvccStore({ coldValues: { dir, segmentBytes: 32 * 1024 } });
+    // Current values go cold at once too (currentMinBytes), the path with the most reads from files.
+    const cold = new MvccStore({ coldValues: { dir, segmentBytes: 32 * 1024, currentMinBytes: 48 } });
     const hot = new MvccStore();
     for (let i = 0; i < 3000; i++) {
       const key = `k${rnd.int(40)}`;
