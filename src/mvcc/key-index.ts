@@ -3,9 +3,9 @@
 // create revision). etcd stores generations as nested lists; a flat list where tombstones mark the
 // boundaries answers the same questions with one array.
 //
-// The revisions are packed into one array of numbers, five per revision, rather than kept as an
-// object each: 100k keys with 3.5 revisions each took 36 MiB as objects and their arrays, and every
-// full GC marked each object (issue 9). Reads hand out KeptRevision objects made on the spot.
+// The revisions are packed into one array, five slots per revision, rather than kept as an object
+// each: 100k keys with 3.5 revisions each took 36 MiB as objects and their arrays, and every full
+// GC marked each object (issue 9). Reads hand out KeptRevision objects made on the spot.
 
 /** One kept revision of a key. */
 export interface KeyRevision {
@@ -33,31 +33,27 @@ export interface KeptRevision extends Omit<KeyRevision, 'value'> {
   readonly value: string | number | null;
 }
 
-/** Numbers per revision in KeyIndex.nums: main, sub, createRevision, version, value. */
+/** Slots per revision in KeyIndex.slots: main, sub, createRevision, version, value. */
 const FIELDS = 5;
 const MAIN = 0;
 const SUB = 1;
 const CREATE = 2;
 const VERSION = 3;
 const VALUE = 4;
-/** The value field: a ColdHandle (>= 0), or one of these. */
-const TOMBSTONE = -1;
-const ON_HEAP = -2;
+
+/** Numbers (small integers, stored unboxed), and values: a latin1 string, a ColdHandle or null. */
+type Slot = number | string | null;
 
 /** Histories up to this many revisions are kept in exact-size arrays (see push). */
 const EXACT_SIZE_UP_TO = 16;
 
 export class KeyIndex {
   /**
-   * Kept revisions, FIELDS numbers each, strictly increasing by (main, sub). Never empty while the
+   * Kept revisions, FIELDS slots each, strictly increasing by (main, sub). Never empty while the
    * key is indexed; never starts with a tombstone (compaction drops a tombstone together with what
    * it ended).
    */
-  private nums: number[] = [];
-  /** Values kept as strings, by revision position; undefined while there are none. */
-  private strings: (string | undefined)[] | undefined;
-  /** How many of `strings` are set. */
-  private stringCount = 0;
+  private slots: Slot[] = [];
   /** Non-zero leases, by revision position; undefined while there are none. */
   private leases: (string | undefined)[] | undefined;
   /** Main revision of the last write that touched the key; lets a write list touched keys once. */
@@ -67,22 +63,20 @@ export class KeyIndex {
 
   /** Revisions kept. */
   get length(): number {
-    return this.nums.length / FIELDS;
+    return this.slots.length / FIELDS;
   }
 
   mainAt(i: number): number {
-    return this.nums[i * FIELDS + MAIN] as number;
+    return this.slots[i * FIELDS + MAIN] as number;
   }
 
   subAt(i: number): number {
-    return this.nums[i * FIELDS + SUB] as number;
+    return this.slots[i * FIELDS + SUB] as number;
   }
 
   /** The value of revision i: a latin1 string, a ColdHandle, or null for a tombstone. */
   valueAt(i: number): string | number | null {
-    const v = this.nums[i * FIELDS + VALUE] as number;
-    if (v >= 0) return v;
-    return v === TOMBSTONE ? null : ((this.strings as (string | undefined)[])[i] as string);
+    return this.slots[i * FIELDS + VALUE] as string | number | null;
   }
 
   leaseAt(i: number): string {
@@ -91,7 +85,7 @@ export class KeyIndex {
 
   /** Revision i as an object of its own. */
   revisionAt(i: number): KeptRevision {
-    const n = this.nums;
+    const n = this.slots;
     const at = i * FIELDS;
     return {
       key: this.key,
@@ -114,26 +108,21 @@ export class KeyIndex {
   /** Appends a revision (the caller keeps the order). */
   push(r: KeptRevision): void {
     const i = this.length;
-    const n = this.nums;
-    const v = r.value;
-    const value = v === null ? TOMBSTONE : typeof v === 'number' ? v : ON_HEAP;
+    const n = this.slots;
+    const value = r.value;
     if (i >= EXACT_SIZE_UP_TO) {
       n.push(r.main, r.sub, r.createRevision, r.version, value);
     } else {
       // Most keys hold a short history: exact-size copies. push grows a full array to 1.5x + 16
       // slots, which cost 100k keys of a few revisions each ~11 MB of empty slots.
-      const next = new Array<number>(n.length + FIELDS);
-      for (let j = 0; j < n.length; j++) next[j] = n[j] as number;
+      const next = new Array<Slot>(n.length + FIELDS);
+      for (let j = 0; j < n.length; j++) next[j] = n[j] as Slot;
       next[n.length + MAIN] = r.main;
       next[n.length + SUB] = r.sub;
       next[n.length + CREATE] = r.createRevision;
       next[n.length + VERSION] = r.version;
       next[n.length + VALUE] = value;
-      this.nums = next;
-    }
-    if (value === ON_HEAP) {
-      this.strings = withSlot(this.strings, i, v as string);
-      this.stringCount++;
+      this.slots = next;
     }
     if (r.lease !== '0') this.leases = withSlot(this.leases, i, r.lease);
   }
@@ -142,32 +131,20 @@ export class KeyIndex {
   pop(): KeptRevision {
     const i = this.length - 1;
     const r = this.revisionAt(i);
-    if (typeof r.value === 'string') this.stringCount--;
-    this.nums.length = i * FIELDS;
-    if (this.strings !== undefined) this.strings.length = Math.min(this.strings.length, i);
+    this.slots.length = i * FIELDS;
     if (this.leases !== undefined) this.leases.length = Math.min(this.leases.length, i);
     return r;
   }
 
   /** Replaces the value of revision i (a string moving to the cold files, as its handle). */
   setValue(i: number, value: string | number): void {
-    const at = i * FIELDS + VALUE;
-    const wasString = this.nums[at] === ON_HEAP;
-    this.nums[at] = typeof value === 'number' ? value : ON_HEAP;
-    if (typeof value === 'string') {
-      this.strings = withSlot(this.strings, i, value);
-      if (!wasString) this.stringCount++;
-    } else if (wasString) {
-      (this.strings as (string | undefined)[])[i] = undefined;
-      // Values are pushed as strings and most move to the cold files soon after: drop the array then.
-      if (--this.stringCount === 0) this.strings = undefined;
-    }
+    this.slots[i * FIELDS + VALUE] = value;
   }
 
   /** Whether the key exists at the newest revision (its last revision is a put). */
   isLive(): boolean {
-    const n = this.nums;
-    return n.length > 0 && n[n.length - FIELDS + VALUE] !== TOMBSTONE;
+    const n = this.slots;
+    return n.length > 0 && n[n.length - FIELDS + VALUE] !== null;
   }
 
   /** The key's put at the newest revision, or undefined if the key is deleted (or never was). */
@@ -213,7 +190,7 @@ export class KeyIndex {
    */
   indexAt(rev: number): number {
     const i = this.newestAtOrBefore(rev);
-    return i >= 0 && this.nums[i * FIELDS + VALUE] !== TOMBSTONE ? i : -1;
+    return i >= 0 && this.slots[i * FIELDS + VALUE] !== null ? i : -1;
   }
 
   /** The put visible at main revision `rev` (see indexAt). */
@@ -229,14 +206,12 @@ export class KeyIndex {
   compact(rev: number): KeptRevision[] {
     const i = this.newestAtOrBefore(rev);
     if (i < 0) return [];
-    const dropCount = this.nums[i * FIELDS + VALUE] === TOMBSTONE ? i + 1 : i;
+    const dropCount = this.slots[i * FIELDS + VALUE] === null ? i + 1 : i;
     if (dropCount === 0) return [];
     const dropped = new Array<KeptRevision>(dropCount);
     for (let j = 0; j < dropCount; j++) dropped[j] = this.revisionAt(j);
     // Fresh exact-size arrays: splice would keep the capacity a busy key's history grew to.
-    this.nums = this.nums.slice(dropCount * FIELDS);
-    this.strings = KeyIndex.dropFirst(this.strings, dropCount);
-    this.stringCount = this.strings === undefined ? 0 : this.strings.reduce((c, s) => (s === undefined ? c : c + 1), 0);
+    this.slots = this.slots.slice(dropCount * FIELDS);
     this.leases = KeyIndex.dropFirst(this.leases, dropCount);
     return dropped;
   }

@@ -1,4 +1,4 @@
-// KeyIndex packs its revisions into numbers with side arrays for string values and leases; here
+// KeyIndex packs its revisions into one array (values included) with a side array for leases; here
 // it is driven at random against a plain list of revision objects: every read must agree.
 import { describe, expect, it } from 'vitest';
 
