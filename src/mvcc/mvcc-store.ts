@@ -156,7 +156,7 @@ export class MvccStore {
   private liveKeyCount = 0;
   private revisionCount = 0;
   private keptBytes = 0;
-  /** Where values go once written; undefined keeps every value on the heap. */
+  /** Where values go off the heap (see spillWritten); undefined keeps every value on the heap. */
   private readonly cold: ColdValues | undefined;
   private readonly coldMinBytes: number;
   private readonly coldCurrentMinBytes: number;
