@@ -40,6 +40,16 @@ const IDLE_GC_GROWTH_BYTES = 16 * 1024 * 1024;
 const COMPACT_BELOW_HEAP_BYTES = 192 * 1024 * 1024;
 
 /**
+ * A young generation grown under load stays committed (32 MiB here) until a full GC finds the
+ * allocation rate low over V8's 5-second window; the GC that follows an idle collection this long
+ * after it, still quiet, gives it back (issue 9: 30 MiB of RSS).
+ */
+const SHRINK_AFTER_QUIET_MICROS = 6_000_000;
+
+/** What an idle check decides: nothing, a (compacting) full GC, or the plain one that shrinks the young generation. */
+export type IdleAction = 'none' | 'collect' | 'shrink';
+
+/**
  * When to run a full GC because the process went quiet. V8 runs full GCs when allocation pushes the
  * old generation to its limit, and Node gives it no idle time of its own, so after a burst of
  * writes a member sat idle with its heap grown to twice its live size and freed Buffers not yet
@@ -49,20 +59,31 @@ const COMPACT_BELOW_HEAP_BYTES = 192 * 1024 * 1024;
  */
 export class IdleCollection {
   private baseline: number;
+  /** Quiet time since the last collection, while the shrinking GC after it is still to come. */
+  private quietSinceCollection: number | undefined;
 
   constructor(heldBytes: number) {
     this.baseline = heldBytes;
   }
 
-  /** Whether to collect now. */
-  shouldCollect(s: IdleSample): boolean {
+  /** What to do now. */
+  next(s: IdleSample): IdleAction {
     if (s.heldBytes < this.baseline) this.baseline = s.heldBytes; // a V8 GC got there first
-    return s.cpuMicros < s.elapsedMicros * IDLE_CPU_SHARE && s.heldBytes - this.baseline > IDLE_GC_GROWTH_BYTES;
+    const quiet = s.cpuMicros < s.elapsedMicros * IDLE_CPU_SHARE;
+    if (!quiet) {
+      if (this.quietSinceCollection !== undefined) this.quietSinceCollection = 0;
+      return 'none';
+    }
+    if (s.heldBytes - this.baseline > IDLE_GC_GROWTH_BYTES) return 'collect';
+    if (this.quietSinceCollection === undefined) return 'none';
+    this.quietSinceCollection += s.elapsedMicros;
+    return this.quietSinceCollection >= SHRINK_AFTER_QUIET_MICROS ? 'shrink' : 'none';
   }
 
-  /** What the process holds right after a collection. */
-  collected(heldBytes: number): void {
+  /** After the collection `next` asked for: what the process holds right after it. */
+  collected(action: Exclude<IdleAction, 'none'>, heldBytes: number): void {
     this.baseline = heldBytes;
+    this.quietSinceCollection = action === 'collect' ? 0 : undefined;
   }
 }
 
@@ -71,8 +92,8 @@ function heldBytes(m = process.memoryUsage()): number {
 }
 
 /**
- * Checks every `intervalMs` whether the process has been idle since the last check with its
- * memory grown, and then runs a full GC (see IdleCollection). Returns a stop function.
+ * Checks every `intervalMs` whether the process has been idle since the last check, and runs the
+ * full GC IdleCollection asks for. Returns a stop function.
  */
 export function collectWhenIdle(log: { debug(obj: object, msg: string): void }, intervalMs = 1000): () => void {
   setFlagsFromString('--expose-gc');
@@ -85,9 +106,10 @@ export function collectWhenIdle(log: { debug(obj: object, msg: string): void }, 
     const now = process.hrtime.bigint();
     const memory = process.memoryUsage();
     const sample = { elapsedMicros: Number(now - lastAt) / 1000, cpuMicros: cpu.user + cpu.system, heldBytes: heldBytes(memory) };
-    if (policy.shouldCollect(sample)) {
+    const action = policy.next(sample);
+    if (action !== 'none') {
       const started = performance.now();
-      const compact = memory.heapUsed < COMPACT_BELOW_HEAP_BYTES;
+      const compact = action === 'collect' && memory.heapUsed < COMPACT_BELOW_HEAP_BYTES;
       // Read at each full GC (as --heap-growing-percent is): on for this one only.
       if (compact) setFlagsFromString('--compact-on-every-full-gc');
       try {
@@ -96,8 +118,8 @@ export function collectWhenIdle(log: { debug(obj: object, msg: string): void }, 
         if (compact) setFlagsFromString('--no-compact-on-every-full-gc');
       }
       const after = heldBytes();
-      policy.collected(after);
-      log.debug({ freedMiB: Math.round((sample.heldBytes - after) / 1048576), compact, ms: Math.round(performance.now() - started) }, 'full GC while idle');
+      policy.collected(action, after);
+      log.debug({ action, freedMiB: Math.round((sample.heldBytes - after) / 1048576), compact, ms: Math.round(performance.now() - started) }, 'full GC while idle');
     }
     // The GC's own CPU time is not the workload's.
     lastCpu = process.cpuUsage();

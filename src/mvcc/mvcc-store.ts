@@ -48,6 +48,8 @@ import {
 } from './types.js';
 
 const EMPTY = Buffer.alloc(0);
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
 /**
  * The message of the KeyNotFound a txn gets when a put with ignore_value/ignore_lease follows a
  * delete of its key in the same txn. etcd 3.4's pre-check passes such a txn and its apply then
@@ -517,12 +519,14 @@ export class MvccStore {
 
   // ---- Cold values.
 
-  /** The revision with its value on hand: `r` itself unless its value is in the cold files. */
+  /**
+   * `r` with its value read back from the cold files if it is there. KeyIndex makes a fresh object
+   * for every revision it hands out, so the value is set in place.
+   */
   private resolve(r: KeptRevision): KeyRevision {
     const v = r.value;
-    if (typeof v !== 'number') return r as KeyRevision;
-    const value = (this.cold as ColdValues).read(v);
-    return { key: r.key, main: r.main, sub: r.sub, createRevision: r.createRevision, version: r.version, lease: r.lease, value };
+    if (typeof v === 'number') (r as Writable<KeptRevision>).value = (this.cold as ColdValues).read(v);
+    return r as KeyRevision;
   }
 
   /** resolveAll for walks over much of the history: the cold values are read in file order. */
@@ -538,12 +542,7 @@ export class MvccStore {
       }
     }
     const values = this.cold.readMany(handles);
-    for (let j = 0; j < at.length; j++) {
-      const i = at[j] as number;
-      const r = revs[i] as KeptRevision;
-      const value = values[j] as string;
-      revs[i] = { key: r.key, main: r.main, sub: r.sub, createRevision: r.createRevision, version: r.version, lease: r.lease, value };
-    }
+    for (let j = 0; j < at.length; j++) (revs[at[j] as number] as Writable<KeptRevision>).value = values[j] as string;
     return revs as KeyRevision[];
   }
 
@@ -553,12 +552,9 @@ export class MvccStore {
     return typeof v === 'number' ? (this.cold as ColdValues).read(v) : v;
   }
 
-  /** resolve over an array, in place. */
+  /** resolve over an array. */
   private resolveAll(revs: KeptRevision[]): KeyRevision[] {
-    for (let i = 0; i < revs.length; i++) {
-      const r = revs[i] as KeptRevision;
-      if (typeof r.value === 'number') revs[i] = this.resolve(r);
-    }
+    for (const r of revs) this.resolve(r);
     return revs as KeyRevision[];
   }
 

@@ -31,19 +31,35 @@ describe('IdleCollection', () => {
     const policy = new IdleCollection(100 * MiB);
     const second = 1_000_000;
     // Busy: never, however much it holds.
-    expect(policy.shouldCollect({ elapsedMicros: second, cpuMicros: 400_000, heldBytes: 300 * MiB })).toBe(false);
+    expect(policy.next({ elapsedMicros: second, cpuMicros: 400_000, heldBytes: 300 * MiB })).toBe('none');
     // Quiet but not grown enough.
-    expect(policy.shouldCollect({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 110 * MiB })).toBe(false);
+    expect(policy.next({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 110 * MiB })).toBe('none');
     // Quiet and grown.
-    expect(policy.shouldCollect({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 140 * MiB })).toBe(true);
-    policy.collected(90 * MiB);
-    expect(policy.shouldCollect({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 100 * MiB })).toBe(false);
+    expect(policy.next({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 140 * MiB })).toBe('collect');
+    policy.collected('collect', 90 * MiB);
+    expect(policy.next({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 100 * MiB })).toBe('none');
     // A GC of V8's own lowers the baseline: growth counts from there.
-    expect(policy.shouldCollect({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 60 * MiB })).toBe(false);
-    expect(policy.shouldCollect({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 80 * MiB })).toBe(true);
+    expect(policy.next({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 60 * MiB })).toBe('none');
+    expect(policy.next({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 80 * MiB })).toBe('collect');
   });
 
-  it('gives a quiet process its heap pages back (a real Node process, compiled code)', () => {
+  it('after a collection, once 6 quiet seconds follow it, asks for one more to shrink the young generation', () => {
+    const policy = new IdleCollection(100 * MiB);
+    const quietSecond = { elapsedMicros: 1_000_000, cpuMicros: 10_000, heldBytes: 140 * MiB };
+    expect(policy.next(quietSecond)).toBe('collect');
+    policy.collected('collect', 100 * MiB);
+    const quiet = { ...quietSecond, heldBytes: 101 * MiB };
+    for (let i = 0; i < 3; i++) expect(policy.next(quiet)).toBe('none');
+    // A busy second starts the count again.
+    expect(policy.next({ ...quiet, cpuMicros: 500_000 })).toBe('none');
+    for (let i = 0; i < 5; i++) expect(policy.next(quiet)).toBe('none');
+    expect(policy.next(quiet)).toBe('shrink');
+    policy.collected('shrink', 100 * MiB);
+    // Once: nothing more until the process has grown again.
+    for (let i = 0; i < 20; i++) expect(policy.next(quiet)).toBe('none');
+  });
+
+  it('gives a quiet process its heap pages back, then its young generation (a real Node process, compiled code)', () => {
     // Long-lived objects scattered among dead ones, as a store's revisions are after a write
     // burst: a plain full GC frees the objects but keeps nearly every page.
     const script = `
@@ -59,16 +75,25 @@ describe('IdleCollection', () => {
       }
       junk = null;
       const before = process.memoryUsage().heapTotal;
+      const newSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+      // A trickle of allocation, as an idle member's heartbeats make.
+      const trickle = setInterval(() => { const a = []; for (let i = 0; i < 100; i++) a.push({ i }); }, 10);
+      let after;
+      let newBefore;
+      setTimeout(() => { after = process.memoryUsage().heapTotal; newBefore = newSpace(); }, 1500);
       setTimeout(() => {
-        console.log(JSON.stringify({ before, after: process.memoryUsage().heapTotal, logged, kept: keep.length }));
-      }, 1500);
-      setTimeout(() => {}, 1600);
+        clearInterval(trickle);
+        console.log(JSON.stringify({ before, after, newBefore, newAfter: newSpace(), logged, kept: keep.length }));
+      }, 8500);
     `;
-    const out = execFileSync(process.execPath, ['--heap-growing-percent=100', '--input-type=module', '-e', script], { encoding: 'utf8' });
-    const { before, after, logged, kept } = JSON.parse(out) as { before: number; after: number; logged: { compact: boolean }[]; kept: number };
-    expect(kept).toBe(375_000);
-    expect(logged.length).toBeGreaterThanOrEqual(1);
-    expect(logged[0]?.compact).toBe(true);
-    expect(after).toBeLessThan(before * 0.7);
+    const out = execFileSync(process.execPath, ['--heap-growing-percent=100', '--input-type=module', '-e', `import { getHeapSpaceStatistics } from 'node:v8';\n${script}`], { encoding: 'utf8' });
+    const r = JSON.parse(out) as { before: number; after: number; newBefore: number; newAfter: number; logged: { action: string; compact: boolean }[]; kept: number };
+    expect(r.kept).toBe(375_000);
+    expect(r.logged[0]).toMatchObject({ action: 'collect', compact: true });
+    expect(r.after).toBeLessThan(r.before * 0.7);
+    // Six quiet seconds later, one more GC, and the young generation grown by the burst is given back.
+    expect(r.logged.map((l) => l.action)).toEqual(['collect', 'shrink']);
+    expect(r.newBefore).toBeGreaterThanOrEqual(16 * MiB);
+    expect(r.newAfter).toBeLessThanOrEqual(4 * MiB);
   }, 60_000);
 });
