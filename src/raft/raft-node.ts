@@ -244,15 +244,43 @@ export class RaftNode {
     const log = this.raft.log;
     const index = log.applied;
     const existing = log.snapshot;
-    if (existing !== undefined && existing.metadata.index >= index) {
+    if (existing !== undefined && existing.metadata.index > index) {
       throw new RaftError(RaftErrorCode.SnapshotOutOfDate, `a snapshot at ${existing.metadata.index} already exists`);
     }
+    // One at this very index (trimLog's) is taken over with the new data.
     const term = log.term(index);
     if (term === undefined) throw new Error(`no term for applied index ${index}`);
-    const snapshot: Snapshot = { metadata: { index, term, confState: this.raft.confState() }, data };
+    const metadata = existing?.metadata.index === index ? existing.metadata : { index, term, confState: this.raft.confState() };
+    const snapshot: Snapshot = { metadata, data };
     log.setSnapshot(snapshot);
     log.compact(Math.min(compactTo, index));
     return snapshot;
+  }
+
+  /**
+   * Drops log entries up to `upTo` (at most the applied and persisted ones) from memory, for an
+   * application that keeps its log on disk until its next snapshot anyway: a peer that then needs
+   * one of them is sent a snapshot, as after createSnapshot. When the newest snapshot is older than
+   * the cut, one (without data: the application fills it in when it is sent) is recorded at the
+   * applied index. Returns the index the log now starts after.
+   */
+  trimLog(upTo: number): number {
+    if (this.inFlight !== undefined) throw new Error('trimLog() while a Ready is outstanding');
+    const log = this.raft.log;
+    const to = Math.min(upTo, log.applied, log.unstableFrom - 1);
+    if (to <= log.firstIndex() - 1) return log.firstIndex() - 1;
+    if (log.snapshot === undefined || log.snapshot.metadata.index < to) this.createSnapshot(new Uint8Array(), to);
+    else log.compact(to);
+    return log.firstIndex() - 1;
+  }
+
+  /** On the leader, the highest index every other member is known to hold (0 for one not heard from); elsewhere undefined. */
+  matchedByAll(): number | undefined {
+    const r = this.raft;
+    if (r.role !== 'Leader') return undefined;
+    let min = r.log.lastIndex();
+    for (const [id, pr] of r.tracker.progress) if (id !== r.id && pr.match < min) min = pr.match;
+    return min;
   }
 
   /** The cheap part of status(), for per-event checks. */

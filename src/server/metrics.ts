@@ -23,6 +23,8 @@ export interface MemberMetricsSource {
   keysTotal(): number;
   /** Bytes of superseded values the MVCC store keeps in cold files (src/mvcc/cold-values.ts). */
   coldValueBytes(): number;
+  /** Entries the in-memory raft log holds (the WAL holds more until the next snapshot). */
+  raftLogEntries(): number;
   currentRevision(): number;
   compactRevision(): number;
   watchers(): number;
@@ -127,6 +129,7 @@ export class ServerMetrics {
     readGauge(r, { name: 'etcd_disk_wal_write_bytes_total', help: 'Total number of bytes written in WAL.' }, () => this.walWriteBytes);
     // Ketch's own: how much history the MVCC store moved off the heap (disk, not memory).
     readGauge(r, { name: 'ketch_mvcc_cold_value_bytes', help: 'Bytes of superseded values kept in cold files instead of memory (a cache of the backend).' }, () => src.coldValueBytes());
+    readGauge(r, { name: 'ketch_raft_log_memory_entries', help: 'Raft log entries held in memory (entries every peer has are dropped; the WAL keeps them until the next snapshot).' }, () => src.raftLogEntries());
     readGauge(r, { name: 'os_fd_used', help: 'The number of used file descriptors.' }, () => src.fds()?.used ?? 0);
     readGauge(r, { name: 'os_fd_limit', help: 'The file descriptor limit.' }, () => src.fds()?.limit ?? 0);
     this.peerRoundTrip = new Histogram({ name: 'etcd_network_peer_round_trip_time_seconds', help: 'Round-Trip-Time histogram between peers', labelNames: ['To'], buckets: RTT_BUCKETS, registers: [r] });

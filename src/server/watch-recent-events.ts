@@ -15,6 +15,8 @@ export interface RecentEvent {
 
 /** Counted per event besides its key and value bytes. */
 const EVENT_OVERHEAD_BYTES = 96;
+/** Evicted entries sliced off together. */
+const EVICTED_SLICE = 1024;
 
 /** Kept events' bytes share chunks of this size; a value larger than SHARED_MAX_BYTES gets its own. */
 const CHUNK_BYTES = 64 * 1024;
@@ -102,7 +104,9 @@ export class RecentEvents {
       this.bytes += eventBytes(event);
     }
     while (this.size > this.maxEvents || (this.bytes > this.maxBytes && this.size > 0)) this.evictRevision();
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+    // Evicted entries stay reachable until sliced away: slice every EVICTED_SLICE of them (a copy
+    // of the kept ones), not once they are half the array, which held up to twice the bound.
+    if (this.head >= EVICTED_SLICE) {
       this.entries = this.entries.slice(this.head);
       this.head = 0;
     }

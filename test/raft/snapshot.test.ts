@@ -95,4 +95,33 @@ describe('log compaction and snapshots', () => {
     expect(c.snapshotsInstalled('3')).toEqual([]);
     expect(c.applied('3')).toEqual(['v1', 'v2', 'v3']);
   });
+
+  it('trimLog drops what every member holds from memory: a follower that was down still gets entries, not a snapshot', () => {
+    const c = newCluster(['1', '2', '3']);
+    c.elect('1');
+    c.propose('1', 'v1');
+    c.deliverAll();
+    const before = c.status('1').lastIndex;
+    expect(c.node('1').matchedByAll()).toBe(before);
+    expect(c.node('2').matchedByAll()).toBeUndefined();
+    c.crash('3');
+    for (const t of ['v2', 'v3', 'v4']) c.propose('1', t);
+    c.deliverAll();
+    // 3 is down: the leader keeps everything after what 3 holds.
+    expect(c.node('1').matchedByAll()).toBe(before);
+    expect(c.node('1').trimLog(c.node('1').matchedByAll() as number)).toBe(before);
+    expect(c.status('1').firstIndex).toBe(before + 1);
+    // A cut beyond the applied index stops there; the snapshot recorded for it is at the applied index.
+    expect(c.node('2').trimLog(1_000)).toBe(c.status('2').applied);
+    expect(c.status('2').firstIndex).toBe(c.status('2').applied + 1);
+
+    c.restart('3');
+    c.tick('1');
+    c.deliverAll();
+    expect(c.snapshotsInstalled('3')).toEqual([]);
+    expect(c.applied('3')).toEqual(['v1', 'v2', 'v3', 'v4']);
+    // A later snapshot at the same applied index takes over the trim's.
+    const applied = c.status('2').applied;
+    expect(c.compact('2').metadata.index).toBe(applied);
+  });
 });

@@ -50,6 +50,7 @@ export interface SimStats {
   transfers: number;
   snapshotsSent: number;
   snapshotsTaken: number;
+  logTrims: number;
   messages: number;
   dropped: number;
   duplicated: number;
@@ -174,6 +175,7 @@ export class Simulation {
     transfers: 0,
     snapshotsSent: 0,
     snapshotsTaken: 0,
+    logTrims: 0,
     messages: 0,
     dropped: 0,
     duplicated: 0,
@@ -370,6 +372,7 @@ export class Simulation {
     node.advance();
     sn.busy = false;
     this.maybeTakeSnapshot(sn);
+    this.maybeTrimLog(sn);
     this.serveReads(sn);
   }
 
@@ -439,6 +442,22 @@ export class Simulation {
     this.trace(`${sn.id} snapshot at ${snap.metadata.index}, log compacted to ${firstKept}`);
   }
 
+  /**
+   * As a Ketch member does: drops log entries from memory (its disk keeps them until its next
+   * snapshot); a leader those every member holds, a follower all but a few behind its applied index.
+   * The snapshot trimLog records has no data: send() fills it in, as Ketch does.
+   */
+  private maybeTrimLog(sn: SimNode): void {
+    const node = sn.node;
+    if (node === undefined || !this.rnd.chance(0.25)) return;
+    const upTo = node.matchedByAll() ?? node.basicStatus().applied - this.rnd.int(6);
+    const before = node.status().firstIndex - 1;
+    const after = node.trimLog(upTo);
+    if (after === before) return;
+    this.stats.logTrims++;
+    this.trace(`${sn.id} trims its in-memory log to ${after}`);
+  }
+
   private serveReads(sn: SimNode): void {
     for (const [ctx, read] of sn.reads) {
       if (read.index === undefined || sn.sm.applied < read.index) continue;
@@ -452,6 +471,14 @@ export class Simulation {
 
   private send(m: Message): void {
     this.stats.messages++;
+    if (m.type === MessageType.Snap && m.snapshot !== undefined && m.snapshot.data.length === 0) {
+      // A trim's snapshot: the state at its index, which every node that applied it agrees on.
+      const index = m.snapshot.metadata.index;
+      const known = this.appliedLog.get(index);
+      if (known === undefined) this.fail(`${m.from} sent a snapshot at ${index}, which nobody applied`);
+      const sm: StateMachine = { applied: index, hash: known?.hash ?? 0 };
+      m = { ...m, snapshot: { ...m.snapshot, data: encoder.encode(JSON.stringify(sm)) } };
+    }
     if (this.faultsOn && this.rnd.chance(this.lossRate)) {
       this.stats.dropped++;
       // Snapshots go over their own stream, whose failure the transport reports, as etcd's does.
