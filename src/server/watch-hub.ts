@@ -419,8 +419,7 @@ export class WatchHub {
     const events: Event[] = [];
     let revisions = 0;
     let last = -1;
-    for (const r of this.recent.between(fromRev, toRev)) {
-      if (!w.contains(r.key)) continue;
+    for (const r of this.recent.between(fromRev, toRev, (key) => w.contains(key))) {
       if (r.revision !== last) {
         if (++revisions > this.batchMaxRevisions) return { events, moreRev: r.revision };
         last = r.revision;

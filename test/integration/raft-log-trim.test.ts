@@ -53,7 +53,7 @@ describe("ketch: the in-memory raft log", () => {
     await eventually("the restarted member has every key", 60_000, async () => {
       const client = new Etcd3({ hosts: [follower.clientUrl] });
       try {
-        const n = await client.getAll().prefix("trim/b/").options({ serializable: true }).count();
+        const n = await client.getAll().prefix("trim/b/").count(); // served from its own state once it applied the read index
         return n === 6000 ? true : undefined;
       } finally {
         client.close();
