@@ -59,7 +59,7 @@ describe('IdleCollection', () => {
     for (let i = 0; i < 20; i++) expect(policy.next(quiet)).toBe('none');
   });
 
-  it('gives a quiet process its heap pages back, then its young generation (a real Node process, compiled code)', () => {
+  it('gives a quiet process its heap pages and its young generation back (a real Node process, compiled code)', () => {
     // Long-lived objects scattered among dead ones, as a store's revisions are after a write
     // burst: a plain full GC frees the objects but keeps nearly every page.
     const script = `
@@ -76,14 +76,15 @@ describe('IdleCollection', () => {
       junk = null;
       const before = process.memoryUsage().heapTotal;
       const newSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+      const newBefore = newSpace();
       // A trickle of allocation, as an idle member's heartbeats make.
       const trickle = setInterval(() => { const a = []; for (let i = 0; i < 100; i++) a.push({ i }); }, 10);
       let after;
-      let newBefore;
-      setTimeout(() => { after = process.memoryUsage().heapTotal; newBefore = newSpace(); }, 1500);
+      let newAfter;
+      setTimeout(() => { after = process.memoryUsage().heapTotal; newAfter = newSpace(); }, 1500);
       setTimeout(() => {
         clearInterval(trickle);
-        console.log(JSON.stringify({ before, after, newBefore, newAfter: newSpace(), logged, kept: keep.length }));
+        console.log(JSON.stringify({ before, after, newBefore, newAfter, logged, kept: keep.length }));
       }, 8500);
     `;
     const out = execFileSync(process.execPath, ['--heap-growing-percent=100', '--input-type=module', '-e', `import { getHeapSpaceStatistics } from 'node:v8';\n${script}`], { encoding: 'utf8' });
@@ -91,9 +92,10 @@ describe('IdleCollection', () => {
     expect(r.kept).toBe(375_000);
     expect(r.logged[0]).toMatchObject({ action: 'collect', compact: true });
     expect(r.after).toBeLessThan(r.before * 0.7);
-    // Six quiet seconds later, one more GC, and the young generation grown by the burst is given back.
-    expect(r.logged.map((l) => l.action)).toEqual(['collect', 'shrink']);
+    // The young generation grown by the burst is given back by that collection already (the minor
+    // GCs before it), so the follow-up six quiet seconds later has nothing left to do.
     expect(r.newBefore).toBeGreaterThanOrEqual(16 * MiB);
     expect(r.newAfter).toBeLessThanOrEqual(4 * MiB);
+    expect(r.logged.map((l) => l.action)).toEqual(['collect']);
   }, 60_000);
 });
