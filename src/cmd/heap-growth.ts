@@ -1,4 +1,5 @@
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { performance } from 'node:perf_hooks';
 import { runInNewContext } from 'node:vm';
 
 /** The old generation may grow to 1 + this/100 times what survived the last full GC. */
@@ -19,17 +20,20 @@ export function capHeapGrowth(execArgv: readonly string[], nodeOptions: string |
   return true;
 }
 
-/** Inputs of one idle check: CPU the process used since the last check and what it holds now. */
+/** Inputs of one idle check: how busy the event loop was since the last check and what the process holds now. */
 export interface IdleSample {
-  /** Wall time since the last check, and user+system CPU time used in it (µs). */
+  /**
+   * Wall time since the last check, and the time the event loop was busy in it (µs): JS and GC on
+   * the main thread, not LevelDB's compactions or libuv's file writes, which a GC pause does not hold up.
+   */
   elapsedMicros: number;
-  cpuMicros: number;
+  busyMicros: number;
   /** V8 heap used plus memory held by Buffers and other external objects. */
   heldBytes: number;
 }
 
-/** Below this share of one core over a check interval the process counts as idle. */
-const IDLE_CPU_SHARE = 0.05;
+/** Below this share of a check interval busy, the event loop counts as idle. */
+const IDLE_BUSY_SHARE = 0.05;
 /** An idle full GC only once the process holds this much more than after the last one. */
 const IDLE_GC_GROWTH_BYTES = 16 * 1024 * 1024;
 /**
@@ -70,7 +74,7 @@ export class IdleCollection {
   /** What to do now. */
   next(s: IdleSample): IdleAction {
     if (s.heldBytes < this.baseline) this.baseline = s.heldBytes; // a V8 GC got there first
-    const quiet = s.cpuMicros < s.elapsedMicros * IDLE_CPU_SHARE;
+    const quiet = s.busyMicros < s.elapsedMicros * IDLE_BUSY_SHARE;
     if (!quiet) {
       if (this.quietSinceCollection !== undefined) this.quietSinceCollection = 0;
       return 'none';
@@ -102,8 +106,8 @@ function heldBytes(m = process.memoryUsage()): number {
  */
 const SETTLE_MINOR_GCS = 20;
 const SETTLE_GAP_MS = 5;
-/** Above this share of one core while they run (their own GCs take a few percent), the process is busy again. */
-const SETTLE_BUSY_CPU_SHARE = 0.25;
+/** Above this share of their time busy (their own GCs take a few percent), the event loop has work again. */
+const SETTLE_BUSY_SHARE = 0.25;
 /** The follow-up GC is skipped when the young generation is already this small. */
 const SMALL_NEW_SPACE_BYTES = 4 * 1024 * 1024;
 
@@ -121,13 +125,11 @@ export function collectWhenIdle(log: { debug(obj: object, msg: string): void }, 
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as GcFunction;
   const policy = new IdleCollection(heldBytes());
-  let lastCpu = process.cpuUsage();
-  let lastAt = process.hrtime.bigint();
+  let last = performance.eventLoopUtilization();
   let running = false;
   const restartClock = (): void => {
-    // The GC's own CPU time is not the workload's.
-    lastCpu = process.cpuUsage();
-    lastAt = process.hrtime.bigint();
+    // The GC's own time is not the workload's.
+    last = performance.eventLoopUtilization();
   };
   const collect = async (action: Exclude<IdleAction, 'none'>, heapUsed: number, heldBefore: number): Promise<void> => {
     const started = performance.now();
@@ -136,14 +138,13 @@ export function collectWhenIdle(log: { debug(obj: object, msg: string): void }, 
       return;
     }
     if (action === 'collect') {
-      const cpuBefore = process.cpuUsage();
+      const before = performance.eventLoopUtilization();
       for (let i = 0; i < SETTLE_MINOR_GCS; i++) {
         await new Promise((resolve) => setTimeout(resolve, SETTLE_GAP_MS));
         gc({ type: 'minor' });
       }
       // Work came back meanwhile: no full GC now (the next quiet check asks again).
-      const cpu = process.cpuUsage(cpuBefore);
-      if (cpu.user + cpu.system > (performance.now() - started) * 1000 * SETTLE_BUSY_CPU_SHARE) return;
+      if (performance.eventLoopUtilization(before).utilization > SETTLE_BUSY_SHARE) return;
     }
     const compact = action === 'collect' && heapUsed < COMPACT_BELOW_HEAP_BYTES;
     // Read at each full GC (as --heap-growing-percent is): on for this one only.
@@ -162,10 +163,9 @@ export function collectWhenIdle(log: { debug(obj: object, msg: string): void }, 
   };
   const timer = setInterval(() => {
     if (running) return;
-    const cpu = process.cpuUsage(lastCpu);
-    const now = process.hrtime.bigint();
+    const elu = performance.eventLoopUtilization(last);
     const memory = process.memoryUsage();
-    const sample = { elapsedMicros: Number(now - lastAt) / 1000, cpuMicros: cpu.user + cpu.system, heldBytes: heldBytes(memory) };
+    const sample = { elapsedMicros: (elu.idle + elu.active) * 1000, busyMicros: elu.active * 1000, heldBytes: heldBytes(memory) };
     const action = policy.next(sample);
     if (action === 'none') {
       restartClock();

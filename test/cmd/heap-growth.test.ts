@@ -31,27 +31,27 @@ describe('IdleCollection', () => {
     const policy = new IdleCollection(100 * MiB);
     const second = 1_000_000;
     // Busy: never, however much it holds.
-    expect(policy.next({ elapsedMicros: second, cpuMicros: 400_000, heldBytes: 300 * MiB })).toBe('none');
+    expect(policy.next({ elapsedMicros: second, busyMicros: 400_000, heldBytes: 300 * MiB })).toBe('none');
     // Quiet but not grown enough.
-    expect(policy.next({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 110 * MiB })).toBe('none');
+    expect(policy.next({ elapsedMicros: second, busyMicros: 10_000, heldBytes: 110 * MiB })).toBe('none');
     // Quiet and grown.
-    expect(policy.next({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 140 * MiB })).toBe('collect');
+    expect(policy.next({ elapsedMicros: second, busyMicros: 10_000, heldBytes: 140 * MiB })).toBe('collect');
     policy.collected('collect', 90 * MiB);
-    expect(policy.next({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 100 * MiB })).toBe('none');
+    expect(policy.next({ elapsedMicros: second, busyMicros: 10_000, heldBytes: 100 * MiB })).toBe('none');
     // A GC of V8's own lowers the baseline: growth counts from there.
-    expect(policy.next({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 60 * MiB })).toBe('none');
-    expect(policy.next({ elapsedMicros: second, cpuMicros: 10_000, heldBytes: 80 * MiB })).toBe('collect');
+    expect(policy.next({ elapsedMicros: second, busyMicros: 10_000, heldBytes: 60 * MiB })).toBe('none');
+    expect(policy.next({ elapsedMicros: second, busyMicros: 10_000, heldBytes: 80 * MiB })).toBe('collect');
   });
 
   it('after a collection, once 6 quiet seconds follow it, asks for one more to shrink the young generation', () => {
     const policy = new IdleCollection(100 * MiB);
-    const quietSecond = { elapsedMicros: 1_000_000, cpuMicros: 10_000, heldBytes: 140 * MiB };
+    const quietSecond = { elapsedMicros: 1_000_000, busyMicros: 10_000, heldBytes: 140 * MiB };
     expect(policy.next(quietSecond)).toBe('collect');
     policy.collected('collect', 100 * MiB);
     const quiet = { ...quietSecond, heldBytes: 101 * MiB };
     for (let i = 0; i < 3; i++) expect(policy.next(quiet)).toBe('none');
     // A busy second starts the count again.
-    expect(policy.next({ ...quiet, cpuMicros: 500_000 })).toBe('none');
+    expect(policy.next({ ...quiet, busyMicros: 500_000 })).toBe('none');
     for (let i = 0; i < 5; i++) expect(policy.next(quiet)).toBe('none');
     expect(policy.next(quiet)).toBe('shrink');
     policy.collected('shrink', 100 * MiB);
