@@ -49,7 +49,8 @@ describe('control plane metrics and events (2 schedulers, 1 controller manager, 
   it('every component serves /metrics and /healthz with kube\'s names and types', async () => {
     await leadingScheduler(cp());
     for (const p of cp().all()) {
-      const health = await fetch(`${p.metricsUrl ?? ''}/healthz`);
+      // A component opens its metrics port during its start; on a slow machine a moment after the scheduler leads.
+      const health = await waitFor(`${p.name} listening on ${p.metricsUrl ?? ''}`, 30_000, () => fetch(`${p.metricsUrl ?? ''}/healthz`));
       expect({ name: p.name, status: health.status, body: await health.text() }).toEqual({ name: p.name, status: 200, body: 'ok' });
       const m = await metricsOf(p);
       expect(m.types.get('process_resident_memory_bytes'), p.name).toBe('gauge');
