@@ -27,36 +27,59 @@ describe('capHeapGrowth', () => {
 
 describe('IdleCollection', () => {
   const MiB = 1024 * 1024;
+  const second = 1_000_000;
+  const smallYoung = 2 * MiB;
   it('collects once the process is quiet and holds 16 MiB more than after the last collection', () => {
     const policy = new IdleCollection(100 * MiB);
-    const second = 1_000_000;
+    const quiet = { elapsedMicros: second, busyMicros: 10_000, newSpaceBytes: smallYoung };
     // Busy: never, however much it holds.
-    expect(policy.next({ elapsedMicros: second, busyMicros: 400_000, heldBytes: 300 * MiB })).toBe('none');
+    expect(policy.next({ ...quiet, busyMicros: 400_000, heldBytes: 300 * MiB, newSpaceBytes: 32 * MiB })).toBe('none');
     // Quiet but not grown enough.
-    expect(policy.next({ elapsedMicros: second, busyMicros: 10_000, heldBytes: 110 * MiB })).toBe('none');
+    expect(policy.next({ ...quiet, heldBytes: 110 * MiB })).toBe('none');
     // Quiet and grown.
-    expect(policy.next({ elapsedMicros: second, busyMicros: 10_000, heldBytes: 140 * MiB })).toBe('collect');
-    policy.collected('collect', 90 * MiB);
-    expect(policy.next({ elapsedMicros: second, busyMicros: 10_000, heldBytes: 100 * MiB })).toBe('none');
+    expect(policy.next({ ...quiet, heldBytes: 140 * MiB })).toBe('collect');
+    policy.collected(90 * MiB);
+    expect(policy.next({ ...quiet, heldBytes: 100 * MiB })).toBe('none');
     // A GC of V8's own lowers the baseline: growth counts from there.
-    expect(policy.next({ elapsedMicros: second, busyMicros: 10_000, heldBytes: 60 * MiB })).toBe('none');
-    expect(policy.next({ elapsedMicros: second, busyMicros: 10_000, heldBytes: 80 * MiB })).toBe('collect');
+    expect(policy.next({ ...quiet, heldBytes: 60 * MiB })).toBe('none');
+    expect(policy.next({ ...quiet, heldBytes: 80 * MiB })).toBe('collect');
   });
 
-  it('after a collection, once 6 quiet seconds follow it, asks for one more to shrink the young generation', () => {
+  it('counts growth from before a load, not from a low point during it', () => {
     const policy = new IdleCollection(100 * MiB);
-    const quietSecond = { elapsedMicros: 1_000_000, busyMicros: 10_000, heldBytes: 140 * MiB };
-    expect(policy.next(quietSecond)).toBe('collect');
-    policy.collected('collect', 100 * MiB);
-    const quiet = { ...quietSecond, heldBytes: 101 * MiB };
-    for (let i = 0; i < 3; i++) expect(policy.next(quiet)).toBe('none');
-    // A busy second starts the count again.
-    expect(policy.next({ ...quiet, busyMicros: 500_000 })).toBe('none');
-    for (let i = 0; i < 5; i++) expect(policy.next(quiet)).toBe('none');
+    const quiet = { elapsedMicros: second, busyMicros: 10_000, newSpaceBytes: smallYoung };
+    // A GC of V8's own mid-load: the heap dips below the baseline while busy, then grows again.
+    expect(policy.next({ ...quiet, busyMicros: 900_000, heldBytes: 95 * MiB })).toBe('none');
+    expect(policy.next({ ...quiet, busyMicros: 900_000, heldBytes: 108 * MiB })).toBe('none');
+    expect(policy.next({ ...quiet, heldBytes: 120 * MiB })).toBe('collect');
+  });
+
+  it('gives a grown young generation back as soon as the process is quiet, without growth of the heap', () => {
+    const policy = new IdleCollection(100 * MiB);
+    const quiet = { elapsedMicros: second, busyMicros: 10_000, heldBytes: 101 * MiB, newSpaceBytes: 32 * MiB };
+    expect(policy.next({ ...quiet, busyMicros: 600_000 })).toBe('none');
     expect(policy.next(quiet)).toBe('shrink');
-    policy.collected('shrink', 100 * MiB);
-    // Once: nothing more until the process has grown again.
-    for (let i = 0; i < 20; i++) expect(policy.next(quiet)).toBe('none');
+    policy.collected(100 * MiB);
+    // Given back: nothing more to do.
+    for (let i = 0; i < 20; i++) expect(policy.next({ ...quiet, newSpaceBytes: smallYoung })).toBe('none');
+    // A later load grows it again: once quiet, give it back again.
+    expect(policy.next({ ...quiet, busyMicros: 600_000 })).toBe('none');
+    expect(policy.next(quiet)).toBe('shrink');
+  });
+
+  it('when V8 kept the young generation, tries once more 6 quiet seconds later, then waits for the next load', () => {
+    const policy = new IdleCollection(100 * MiB);
+    const quiet = { elapsedMicros: second, busyMicros: 10_000, heldBytes: 140 * MiB, newSpaceBytes: 32 * MiB };
+    expect(policy.next(quiet)).toBe('collect');
+    policy.collected(100 * MiB);
+    const after = { ...quiet, heldBytes: 101 * MiB };
+    for (let i = 0; i < 5; i++) expect(policy.next(after)).toBe('none');
+    expect(policy.next(after)).toBe('shrink');
+    policy.collected(100 * MiB);
+    for (let i = 0; i < 30; i++) expect(policy.next(after)).toBe('none');
+    // A busy second arms it again.
+    expect(policy.next({ ...after, busyMicros: 500_000 })).toBe('none');
+    expect(policy.next(after)).toBe('shrink');
   });
 
   it('gives a quiet process its heap pages and its young generation back (a real Node process, compiled code)', () => {
@@ -97,5 +120,32 @@ describe('IdleCollection', () => {
     expect(r.newBefore).toBeGreaterThanOrEqual(16 * MiB);
     expect(r.newAfter).toBeLessThanOrEqual(4 * MiB);
     expect(r.logged.map((l) => l.action)).toEqual(['collect']);
+  }, 60_000);
+
+  it('gives the young generation back when the heap has not grown, as after a GC of V8 itself at the end of a load (a real Node process)', () => {
+    const script = `
+      import { getHeapSpaceStatistics } from 'node:v8';
+      import { collectWhenIdle } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'dist/src/cmd/heap-growth.js')).href)};
+      const logged = [];
+      collectWhenIdle({ debug: (o) => logged.push(o) }, 200);
+      const newSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+      // Objects that live a little while, as requests in flight do: V8 grows the young generation.
+      let inFlight = [];
+      for (let i = 0; i < 3_000_000; i++) {
+        inFlight.push({ a: i, b: [i] });
+        if (inFlight.length > 50_000) inFlight = [];
+      }
+      inFlight = null;
+      globalThis.gc();
+      const newBefore = newSpace();
+      let newAfter;
+      setTimeout(() => { newAfter = newSpace(); }, 1500);
+      setTimeout(() => console.log(JSON.stringify({ newBefore, newAfter, logged })), 2000);
+    `;
+    const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const r = JSON.parse(out) as { newBefore: number; newAfter: number; logged: { action: string }[] };
+    expect(r.newBefore).toBeGreaterThanOrEqual(16 * MiB);
+    expect(r.newAfter).toBeLessThanOrEqual(4 * MiB);
+    expect(r.logged.map((l) => l.action)).toEqual(['shrink']);
   }, 60_000);
 });
