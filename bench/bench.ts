@@ -19,7 +19,8 @@
  *   profiler; prints the leader's self time per row window (the restarted member's from its spawn
  *   to ready for the restart row) (bench/ketch-profiled.ts).
  * Diagnosis (environment): KETCH_BENCH_HEAP_PROF_DIR and KETCH_BENCH_GC_LOG_DIR (allocation
- *   sampling, GC pauses; with --profile), KETCH_BENCH_KEEP_H2LOAD_LOGS=DIR (h2load's per-request
+ *   sampling, GC pauses; with --profile; KETCH_BENCH_HEAP_PROF_SURVIVORS=1 samples only what
+ *   outlived the minor GCs), KETCH_BENCH_KEEP_H2LOAD_LOGS=DIR (h2load's per-request
  *   logs of every h2load row), KETCH_BENCH_HEAP_SNAPSHOTS=<rss row> with
  *   NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2 (heap snapshots of the ketch members after that row).
  */

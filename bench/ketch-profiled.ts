@@ -54,8 +54,11 @@ if (profileDir !== undefined && profileDir !== '') {
 
 // Allocation sampling (KETCH_BENCH_HEAP_PROF_DIR): every sampled allocation counts, also those the
 // GC has since collected, so the profile shows where the allocation churn (and the GC time) comes
-// from, not only what is still live. Written as `ketch-<pid>.heapprofile` at exit.
+// from, not only what is still live. Written as `ketch-<pid>.heapprofile` at exit. With
+// KETCH_BENCH_HEAP_PROF_SURVIVORS=1 only what outlived the minor GCs counts: what scavenges copy
+// and promote, the cost of each scavenge pause.
 const heapProfileDir = process.env.KETCH_BENCH_HEAP_PROF_DIR;
+const survivorsOnly = process.env.KETCH_BENCH_HEAP_PROF_SURVIVORS === '1';
 if (heapProfileDir !== undefined && heapProfileDir !== '') {
   profileUntilExit(
     heapProfileDir,
@@ -65,7 +68,7 @@ if (heapProfileDir !== undefined && heapProfileDir !== '') {
       session.post('HeapProfiler.startSampling', {
         samplingInterval: 16384,
         includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
+        includeObjectsCollectedByMinorGC: !survivorsOnly,
       });
     },
     'HeapProfiler.stopSampling',

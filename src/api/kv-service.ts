@@ -7,7 +7,7 @@ import { checkTxnDuplicateKeys } from '../mvcc/txn-check.js';
 import { EtcdErrors } from '../util/etcd-errors.js';
 import { checkTxn as checkTxnPermission } from '../server/auth/request-permissions.js';
 import { requestAuth, requestToken } from './auth-context.js';
-import { installPutReplyCodec, PutReply } from './put-codec.js';
+import { installPutCodecs, PutReply } from './put-codec.js';
 import { type Msg, unary } from './grpc-handler.js';
 import { etcdServiceDefinitions } from './etcd-proto.js';
 import { DecodedRangeRequest, installRangeCodec, RangeReply } from './range-codec.js';
@@ -18,7 +18,7 @@ export function kvService(server: KetchServer, log: Logger, limits: { maxTxnOps:
   // handlers with the shared etcd definitions (grpc-js, or an HTTP/2 server calling the
   // definitions' serializers) gets the codec; clients built from the definitions are unaffected.
   installRangeCodec(etcdServiceDefinitions().KV.Range as MethodDefinition<unknown, unknown>);
-  installPutReplyCodec(etcdServiceDefinitions().KV.Put as MethodDefinition<unknown, unknown>);
+  installPutCodecs(etcdServiceDefinitions().KV.Put as MethodDefinition<unknown, unknown>);
   return {
     // The request comes from decodeRangeRequest (src/api/range-codec.ts) when the definition has the
     // Range codec installed, else as protobufjs decoded it; the reply is written from the store's

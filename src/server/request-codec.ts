@@ -415,52 +415,15 @@ function decodePut(data: Uint8Array): InternalRequest | undefined {
   }
   if (putStart < 0) return undefined;
 
-  let key: Uint8Array | undefined = EMPTY;
-  let value: Uint8Array | undefined = EMPTY;
-  let lease: string | undefined = '0';
-  let prevKv: boolean | undefined = false;
-  let ignoreValue: boolean | undefined = false;
-  let ignoreLease: boolean | undefined = false;
-  let seen = 0;
   r.at = putStart;
-  while (r.at < putEnd) {
-    const tag = r.small(putEnd);
-    if (tag < 0 || tag > 0x30) return undefined;
-    const bit = 1 << (tag >>> 3);
-    if ((seen & bit) !== 0) return undefined;
-    seen |= bit;
-    switch (tag) {
-      case 0x0a:
-        key = r.bytes(putEnd);
-        break;
-      case 0x12:
-        value = r.bytes(putEnd);
-        break;
-      case 0x18:
-        lease = r.decimal(putEnd, true);
-        break;
-      case 0x20:
-        prevKv = r.bool(putEnd);
-        break;
-      case 0x28:
-        ignoreValue = r.bool(putEnd);
-        break;
-      case 0x30:
-        ignoreLease = r.bool(putEnd);
-        break;
-      default:
-        return undefined;
-    }
-    // A read that gave up left its field undefined.
-    if (key === undefined || value === undefined || lease === undefined) return undefined;
-    if (prevKv === undefined || ignoreValue === undefined || ignoreLease === undefined) return undefined;
-  }
+  const put = readPutFields(r, putEnd);
+  if (put === undefined) return undefined;
 
   let auth: ProtoObject | null = null;
   if (authStart >= 0) {
     let username: string | undefined = '';
     let revision: string | undefined = '0';
-    seen = 0;
+    let seen = 0;
     r.at = authStart;
     while (r.at < authEnd) {
       const tag = r.small(authEnd);
@@ -482,9 +445,66 @@ function decodePut(data: Uint8Array): InternalRequest | undefined {
   return {
     id: idStart < 0 ? '' : utf8Text(data, idStart, idEnd),
     auth,
-    put: { key, value, lease, prev_kv: prevKv, ignore_value: ignoreValue, ignore_lease: ignoreLease },
+    put,
     request: 'put',
   };
+}
+
+/**
+ * A PutRequest's fields from the reader's position to `end`, as protobufjs's decode and toObject
+ * (defaults on, int64 as decimal strings) give them; undefined for anything else or in doubt.
+ */
+function readPutFields(r: PutReader, end: number): ProtoObject | undefined {
+  let key: Uint8Array | undefined = EMPTY;
+  let value: Uint8Array | undefined = EMPTY;
+  let lease: string | undefined = '0';
+  let prevKv: boolean | undefined = false;
+  let ignoreValue: boolean | undefined = false;
+  let ignoreLease: boolean | undefined = false;
+  let seen = 0;
+  while (r.at < end) {
+    const tag = r.small(end);
+    if (tag < 0 || tag > 0x30) return undefined;
+    const bit = 1 << (tag >>> 3);
+    if ((seen & bit) !== 0) return undefined;
+    seen |= bit;
+    switch (tag) {
+      case 0x0a:
+        key = r.bytes(end);
+        break;
+      case 0x12:
+        value = r.bytes(end);
+        break;
+      case 0x18:
+        lease = r.decimal(end, true);
+        break;
+      case 0x20:
+        prevKv = r.bool(end);
+        break;
+      case 0x28:
+        ignoreValue = r.bool(end);
+        break;
+      case 0x30:
+        ignoreLease = r.bool(end);
+        break;
+      default:
+        return undefined;
+    }
+    // A read that gave up left its field undefined.
+    if (key === undefined || value === undefined || lease === undefined) return undefined;
+    if (prevKv === undefined || ignoreValue === undefined || ignoreLease === undefined) return undefined;
+  }
+  return { key, value, lease, prev_kv: prevKv, ignore_value: ignoreValue, ignore_lease: ignoreLease };
+}
+
+/**
+ * An etcdserverpb.PutRequest as a client sends it, decoded as @grpc/proto-loader's deserializer
+ * does (src/api/etcd-proto.ts options; key and value are views of `bytes`), or undefined for
+ * anything else or in doubt (then the caller takes protobufjs's path).
+ */
+export function decodePutRequest(bytes: Buffer): ProtoObject | undefined {
+  const r = new PutReader(bytes);
+  return readPutFields(r, bytes.length);
 }
 
 export interface MemberContext {
