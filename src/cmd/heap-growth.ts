@@ -132,7 +132,7 @@ function newSpaceBytes(): number {
  * Checks every `intervalMs` whether the process has been idle since the last check, and runs the
  * full GC IdleCollection asks for. Returns a stop function.
  */
-export function collectWhenIdle(log: { debug(obj: object, msg: string): void }, intervalMs = 1000): () => void {
+export function collectWhenIdle(log: { debug(obj: object, msg: string): void }, intervalMs = 500): () => void {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as GcFunction;
   const policy = new IdleCollection(heldBytes());
