@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node
 /**
  * `ketch`: one member of a Ketch cluster, started with etcd 3.4's flags.
  */

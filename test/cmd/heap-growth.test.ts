@@ -38,7 +38,7 @@ describe('IdleCollection', () => {
     expect(policy.next({ ...quiet, heldBytes: 110 * MiB })).toBe('none');
     // Quiet and grown.
     expect(policy.next({ ...quiet, heldBytes: 140 * MiB })).toBe('collect');
-    policy.collected(90 * MiB);
+    policy.collected(90 * MiB, 'collect');
     expect(policy.next({ ...quiet, heldBytes: 100 * MiB })).toBe('none');
     // A GC of V8's own lowers the baseline: growth counts from there.
     expect(policy.next({ ...quiet, heldBytes: 60 * MiB })).toBe('none');
@@ -59,7 +59,7 @@ describe('IdleCollection', () => {
     const quiet = { elapsedMicros: second, busyMicros: 10_000, heldBytes: 101 * MiB, newSpaceBytes: 32 * MiB };
     expect(policy.next({ ...quiet, busyMicros: 600_000 })).toBe('none');
     expect(policy.next(quiet)).toBe('shrink');
-    policy.collected(100 * MiB);
+    policy.collected(100 * MiB, 'shrink');
     // Given back: nothing more to do.
     for (let i = 0; i < 20; i++) expect(policy.next({ ...quiet, newSpaceBytes: smallYoung })).toBe('none');
     // A later load grows it again: once quiet, give it back again.
@@ -67,15 +67,18 @@ describe('IdleCollection', () => {
     expect(policy.next(quiet)).toBe('shrink');
   });
 
-  it('when V8 kept the young generation, tries once more 6 quiet seconds later, then waits for the next load', () => {
+  it('when V8 kept the young generation, shrinks right after a collect, tries once more 6 quiet seconds later, then waits for the next load', () => {
     const policy = new IdleCollection(100 * MiB);
     const quiet = { elapsedMicros: second, busyMicros: 10_000, heldBytes: 140 * MiB, newSpaceBytes: 32 * MiB };
     expect(policy.next(quiet)).toBe('collect');
-    policy.collected(100 * MiB);
+    policy.collected(100 * MiB, 'collect');
     const after = { ...quiet, heldBytes: 101 * MiB };
+    // The collect kept it: a shrink at once, not a try counted against it.
+    expect(policy.next(after)).toBe('shrink');
+    policy.collected(100 * MiB, 'shrink');
     for (let i = 0; i < 5; i++) expect(policy.next(after)).toBe('none');
     expect(policy.next(after)).toBe('shrink');
-    policy.collected(100 * MiB);
+    policy.collected(100 * MiB, 'shrink');
     for (let i = 0; i < 30; i++) expect(policy.next(after)).toBe('none');
     // A busy second arms it again.
     expect(policy.next({ ...after, busyMicros: 500_000 })).toBe('none');

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { withKetchMallocEnv } from "../../src/util/malloc-env.js";
 import { freePorts } from "../api/free-port.js";
 
 export type Impl = "etcd" | "ketch";
@@ -248,7 +249,9 @@ export class Member {
     const logFd = openSync(this.logPath, "a");
     let child: ChildProcess;
     try {
-      child = spawn(command, args, { cwd: repoRoot, stdio: ["ignore", logFd, logFd], env: cleanEnv() });
+      // ketch starts as its launchers start it, with its malloc settings (src/util/malloc-env.ts).
+      const env = this.impl === "ketch" ? withKetchMallocEnv(cleanEnv()) : cleanEnv();
+      child = spawn(command, args, { cwd: repoRoot, stdio: ["ignore", logFd, logFd], env });
     } finally {
       closeSync(logFd);
     }

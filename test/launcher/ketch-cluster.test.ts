@@ -77,6 +77,8 @@ describe('ketch-cluster', () => {
     expect(out).toMatch(/healthy after/);
     const rows = await until('one leader', (r) => r.filter((x) => x.leader).length === 1 && r.every((x) => x.up));
     expect(rows.map((r) => r.kind)).toEqual(['store', 'store', 'store']);
+    // Members start with ketch's malloc settings (src/util/malloc-env.ts); glibc reads them only at exec.
+    for (const r of rows) expect(readFileSync(`/proc/${r.pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
     const leader = rows.find((r) => r.leader) as Row;
 
     await cli('kill', leader.name);

@@ -15,6 +15,7 @@ import { appendFileSync, closeSync, mkdirSync, openSync, rmSync } from 'node:fs'
 import { join } from 'node:path';
 
 import { type CutMode, etcdServerFromIdentifier, LinkProxy } from '../../src/launcher/link-proxy.js';
+import { withKetchMallocEnv } from '../../src/util/malloc-env.js';
 import { freePorts } from '../api/free-port.js';
 import { etcdBinary, ketchEntry, repoRoot } from './paths.js';
 import { hexId, RawClient } from './raw-client.js';
@@ -194,7 +195,10 @@ export class TortureCluster {
     const command = this.opts.impl === 'etcd' ? etcdBinary : process.execPath;
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ETCD_') && !k.startsWith('ETCDCTL_') && k !== 'KETCH_PEER_DIAL_OVERRIDES') env[k] = v;
-    if (this.opts.impl === 'ketch') env.KETCH_PEER_DIAL_OVERRIDES = this.dialOverrides(s.index);
+    if (this.opts.impl === 'ketch') {
+      env.KETCH_PEER_DIAL_OVERRIDES = this.dialOverrides(s.index);
+      Object.assign(env, withKetchMallocEnv(env));
+    }
     appendFileSync(s.logPath, `\n=== torture: start ${new Date().toISOString()} generation ${s.generation}: ${command} ${args.join(' ')}\n`);
     const fd = openSync(s.logPath, 'a');
     let child: ChildProcess;
