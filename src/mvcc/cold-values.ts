@@ -174,6 +174,23 @@ export class ColdValues {
    */
   readMany(handles: readonly ColdHandle[]): string[] {
     const out = new Array<string>(handles.length);
+    this.forEachBytes(handles, (i, buf, start, end) => {
+      out[i] = toLatin1(buf, start, end);
+    });
+    return out;
+  }
+
+  /** A value's length in bytes. */
+  byteLength(handle: ColdHandle): number {
+    return this.lengthOf[handle] as number;
+  }
+
+  /**
+   * readMany's reads, handing each value's bytes to `visit` (handles[i]'s at buf[start, end), valid
+   * only during the call) instead of making a string of them: a snapshot copies them straight into
+   * its buffer.
+   */
+  forEachBytes(handles: readonly ColdHandle[], visit: (i: number, buf: Buffer, start: number, end: number) => void): void {
     const order = Array.from(handles.keys());
     const seg = this.segmentOf;
     const off = this.offsetOf;
@@ -191,7 +208,8 @@ export class ColdValues {
     while (k < order.length) {
       const first = handles[order[k] as number] as number;
       if (!readable(first)) {
-        out[order[k] as number] = this.read(first);
+        const bytes = fromLatin1(this.read(first));
+        visit(order[k] as number, bytes, 0, bytes.length);
         k++;
         continue;
       }
@@ -212,10 +230,9 @@ export class ColdValues {
       for (; k < last; k++) {
         const h = handles[order[k] as number] as number;
         const at = (off[h] as number) - from;
-        out[order[k] as number] = toLatin1(buf, at, at + (len[h] as number));
+        visit(order[k] as number, buf, at, at + (len[h] as number));
       }
     }
-    return out;
   }
 
   /** Forgets a value; a segment with none left is deleted (but for the one taking appends). */

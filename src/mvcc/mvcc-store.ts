@@ -823,7 +823,7 @@ export class MvccStore {
     this.index.forEach((ki) => {
       for (let i = 0; i < ki.length; i++) all.push(ki.revisionAt(i));
     });
-    return encodeSnapshotOfRevisions(this.rev, this.compactRev, this.resolveMany(all), reserve);
+    return encodeSnapshotOfRevisions(this.rev, this.compactRev, all, this.cold, reserve);
   }
 
   /** The store a snapshot describes, and the batch that persists it into an empty 'm' keyspace. */

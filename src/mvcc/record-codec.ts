@@ -196,19 +196,39 @@ export function encodeKeyValue(
  * value out (etcd's keys_only range). For encoders that write many KeyValues into one buffer.
  */
 export function keyValueSize(r: KeyRevision, keysOnly: boolean): number {
+  const value = keysOnly ? null : r.value;
+  return keyValueSizeFor(r, value === null ? 0 : value.length);
+}
+
+/** keyValueSize of a revision whose value, of `valueLength` bytes, is kept elsewhere (in the cold files). */
+export function keyValueSizeFor(r: Omit<KeyRevision, 'value'>, valueLength: number): number {
   const key = r.key;
   let size = key.length > 0 ? 1 + varintSize(key.length) + key.length : 0;
   if (r.createRevision !== 0) size += 1 + varintSize(r.createRevision);
   if (r.main !== 0) size += 1 + varintSize(r.main);
   if (r.version !== 0) size += 1 + varintSize(r.version);
-  const value = keysOnly ? null : r.value;
-  if (value !== null && value.length > 0) size += 1 + varintSize(value.length) + value.length;
+  if (valueLength > 0) size += 1 + varintSize(valueLength) + valueLength;
   if (r.lease !== '0') size += 1 + leaseVarint(r.lease).length;
   return size;
 }
 
-/** Writes what keyValueSize counted at `at`; returns the offset after it. */
-export function writeKeyValue(buf: Buffer, at: number, r: KeyRevision, keysOnly: boolean): number {
+/**
+ * writeKeyValue of a revision whose value, of `valueLength` bytes, is kept elsewhere: everything but
+ * the value's bytes, which the caller copies in at the offset returned (no string made of them).
+ */
+export function writeKeyValueShell(buf: Buffer, at: number, r: Omit<KeyRevision, 'value'>, valueLength: number): number {
+  at = writeKeyValueHead(buf, at, r);
+  let valueAt = at;
+  if (valueLength > 0) {
+    buf[at++] = 0x2a;
+    valueAt = writeVarint(buf, at, valueLength);
+  }
+  writeKeyValueLease(buf, valueAt + valueLength, r.lease);
+  return valueAt;
+}
+
+/** The KeyValue's fields before its value: key, create and mod revision, version. */
+function writeKeyValueHead(buf: Buffer, at: number, r: Omit<KeyRevision, 'value'>): number {
   const key = r.key;
   if (key.length > 0) {
     buf[at++] = 0x0a;
@@ -227,19 +247,28 @@ export function writeKeyValue(buf: Buffer, at: number, r: KeyRevision, keysOnly:
     buf[at++] = 0x20;
     at = writeVarint(buf, at, r.version);
   }
+  return at;
+}
+
+/** The KeyValue's last field, the lease, unless it is 0. */
+function writeKeyValueLease(buf: Buffer, at: number, lease: string): number {
+  if (lease === '0') return at;
+  const leaseBytes = leaseVarint(lease);
+  buf[at++] = 0x30;
+  buf.set(leaseBytes, at);
+  return at + leaseBytes.length;
+}
+
+/** Writes what keyValueSize counted at `at`; returns the offset after it. */
+export function writeKeyValue(buf: Buffer, at: number, r: KeyRevision, keysOnly: boolean): number {
+  at = writeKeyValueHead(buf, at, r);
   const value = keysOnly ? null : r.value;
   if (value !== null && value.length > 0) {
     buf[at++] = 0x2a;
     at = writeVarint(buf, at, value.length);
     at += writeLatin1(buf, value, at);
   }
-  if (r.lease !== '0') {
-    const leaseBytes = leaseVarint(r.lease);
-    buf[at++] = 0x30;
-    buf.set(leaseBytes, at);
-    at += leaseBytes.length;
-  }
-  return at;
+  return writeKeyValueLease(buf, at, r.lease);
 }
 
 /** Bytes of a tombstone's record value (etcd stores KeyValue{Key: key}). */

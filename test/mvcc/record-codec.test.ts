@@ -14,6 +14,10 @@ import {
   decodeRevisionKey,
   encodeKeyValue,
   encodeRevisionKey,
+  keyValueSize,
+  keyValueSizeFor,
+  writeKeyValue,
+  writeKeyValueShell,
 } from '../../src/mvcc/record-codec.js';
 import { MvccError } from '../../src/mvcc/types.js';
 
@@ -53,6 +57,22 @@ describe('KeyValue records', () => {
         value: kv.value,
         lease: kv.lease,
       });
+    }
+  });
+
+  it('written around a value kept elsewhere, then the value copied in, are the same bytes', () => {
+    for (const kv of cases) {
+      const r = { key: kv.key, main: kv.mod, sub: 0, createRevision: kv.create, version: kv.version, lease: kv.lease };
+      const want = reference(kv);
+      expect(keyValueSize({ ...r, value: kv.value }, false)).toBe(want.length);
+      expect(keyValueSizeFor(r, kv.value.length)).toBe(want.length);
+      const direct = Buffer.alloc(want.length + 3, 0xee);
+      expect(writeKeyValue(direct, 3, { ...r, value: kv.value }, false)).toBe(direct.length);
+      expect(direct.subarray(3).equals(want)).toBe(true);
+      const shell = Buffer.alloc(want.length + 3, 0xee);
+      const valueAt = writeKeyValueShell(shell, 3, r, kv.value.length);
+      shell.write(kv.value, valueAt, 'latin1');
+      expect(shell.subarray(3).toString('hex')).toBe(want.toString('hex'));
     }
   });
 
