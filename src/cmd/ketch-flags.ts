@@ -125,16 +125,17 @@ export function usage(): string {
   for (const [name, spec] of Object.entries(SPECS)) {
     lines.push(`  --${name}${spec.def ? ` (default ${JSON.stringify(spec.def)})` : ''}`, `      ${spec.help}`);
   }
-  lines.push('  --help', '      Show this help.');
+  lines.push('  --help', '      Show this help.', '  --version', '      Print the version and exit.');
   return `${lines.join('\n')}\n`;
 }
 
 /** Parses argv (without node and script) and env into raw strings, etcd's precedence applied. */
-export function rawFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Map<string, string> | 'help' {
+export function rawFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Map<string, string> | 'help' | 'version' {
   const fromArgs = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--help' || arg === '-h') return 'help';
+    if (arg === '--version' || arg === '-version') return 'version';
     const m = /^--?([a-z0-9-]+)(?:=(.*))?$/.exec(arg);
     if (m === null) throw new FlagError(`unexpected argument ${JSON.stringify(arg)} (flags look like --name=value)`);
     const name = m[1] as string;
@@ -262,9 +263,9 @@ function duration(flag: string, value: string): number {
   }
 }
 
-export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): KetchFlags | 'help' {
+export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): KetchFlags | 'help' | 'version' {
   const raw = rawFlags(argv, env);
-  if (raw === 'help') return raw;
+  if (raw === 'help' || raw === 'version') return raw;
   const get = (k: string): string => raw.get(k) ?? '';
   const name = get('name');
   const dataDir = get('data-dir').replace('${name}', name);
@@ -341,4 +342,9 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Ket
     clientTls,
     peerTls,
   };
+}
+
+/** What `ketch --version` prints, laid out as `etcd --version`'s. */
+export function versionText(ketchVersion: string, etcdApiVersion: string): string {
+  return `ketch Version: ${ketchVersion}\netcd API Version: ${etcdApiVersion}\nNode Version: ${process.version}\nNode OS/Arch: ${process.platform}/${process.arch}\n`;
 }

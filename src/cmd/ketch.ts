@@ -4,12 +4,13 @@
  */
 import { pino } from 'pino';
 import { ClientListener } from '../api/client-listener.js';
-import { KetchServer } from '../server/ketch-server.js';
+import { KetchServer, SERVER_VERSION } from '../server/ketch-server.js';
 import { PeerCredentials } from '../transport/peer-credentials.js';
 import { discoverCluster } from '../transport/peer-discovery.js';
 import { dialUrl, parseDialOverrides } from '../transport/peer-url.js';
 import { capHeapGrowth, collectWhenIdle } from './heap-growth.js';
-import { FlagError, parseFlags, usage } from './ketch-flags.js';
+import { KETCH_VERSION } from '../version.js';
+import { FlagError, parseFlags, usage, versionText } from './ketch-flags.js';
 import { clientTls, peerTls } from './ketch-tls.js';
 
 async function main(): Promise<number> {
@@ -26,6 +27,10 @@ async function main(): Promise<number> {
   }
   if (flags === 'help') {
     process.stdout.write(usage());
+    return 0;
+  }
+  if (flags === 'version') {
+    process.stdout.write(versionText(KETCH_VERSION, SERVER_VERSION));
     return 0;
   }
   const log = pino({ level: flags.logLevel, base: { name: flags.name } });

@@ -11,16 +11,15 @@ import { memberCommand } from "./member-commands.js";
 import { snapshotCommand } from "./snapshot-commands.js";
 import { txnCommand } from "./txn-command.js";
 import { watchCommand } from "./watch-command.js";
+import { KETCH_VERSION } from "../version.js";
 
-/** Ketch's version, printed by `ketchctl version` (kept with package.json's). */
-export const ketchctlVersion = "0.1.0";
 
 const versionCommand: CommandSpec = {
   name: "version",
   use: "version",
   short: `Prints the version of ${programName}`,
   async run(ctx) {
-    ctx.output.out(`${programName} version: ${ketchctlVersion}\nAPI version: ${apiVersion}\n`);
+    ctx.output.out(`${programName} version: ${KETCH_VERSION}\nAPI version: ${apiVersion}\n`);
   },
 };
 
