@@ -41,6 +41,7 @@ beforeAll(async () => {
       }
       if (key.toString() === 'fail') return cb({ code: grpc.status.FAILED_PRECONDITION, details: 'etcdserver: bad — ünicode' } as grpc.ServiceError);
       if (key.toString() === 'throw') throw new Error('handler bug');
+      if (key.toString().startsWith('big:')) return cb(null, { header: {}, kvs: [{ key, value: patterned(key.toString()) }], count: '1' });
       cb(null, { header: {}, kvs: [{ key, value: Buffer.from(call.metadata.get('x-echo')[0]?.toString() ?? '') }], count: '1' });
     },
     Put: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => cb(null, { header: { revision: String((call.request.value as Buffer).length) } }),
@@ -99,7 +100,31 @@ function unary(client: grpc.Client, method: string, req: Msg, opts: grpc.CallOpt
   });
 }
 
+/** 'big:<bytes>:<seed>' answers with <bytes> bytes that depend on the seed and the position. */
+function patterned(spec: string): Buffer {
+  const [, size, seed] = spec.split(':');
+  const out = Buffer.alloc(Number(size));
+  let x = Number(seed) || 1;
+  for (let i = 0; i < out.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
 describe('KetchGrpcServer with a grpc-js client', () => {
+  it('answers concurrent unary calls with large responses byte for byte (payloads written as views, not copies)', async () => {
+    const c = kv();
+    const sizes = Array.from({ length: 40 }, (_, i) => [100, 16 * 1024 - 1, 16 * 1024, 20_000, 300_000, 700_000][i % 6] as number);
+    const results = await Promise.all(sizes.map((n, i) => unary(c, 'Range', { key: Buffer.from(`big:${n}:${i + 1}`) })));
+    results.forEach((r, i) => {
+      const value = (r.kvs as Msg[])[0]?.value as Buffer;
+      expect(value.length).toBe(sizes[i]);
+      expect(value.equals(patterned(`big:${sizes[i]}:${i + 1}`)), `response ${i} of ${sizes[i]} bytes`).toBe(true);
+    });
+    c.close();
+  });
+
   it('answers unary calls concurrently, with request metadata', async () => {
     const c = kv();
     const md = new grpc.Metadata();

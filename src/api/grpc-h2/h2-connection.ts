@@ -70,6 +70,8 @@ const RESPONSE_HEADERS_BLOCK = encodeHeaders([
 ]);
 /** Trailers for grpc-status 0, the common case. */
 const OK_TRAILERS_BLOCK = encodeHeaders([['grpc-status', '0']]);
+/** DATA payloads from this size on are written as views of the response, not copied into frames. */
+const OWN_CHUNK_BYTES = 16 * 1024;
 
 interface Outgoing {
   data: Buffer;
@@ -321,11 +323,37 @@ export class H2Connection {
     if (this.dead) return;
     const frames = this.out;
     this.out = [];
-    if (frames.length > 0) {
-      const ok = this.socket.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames));
-      if (!ok) this.waitingDrain = true;
-    }
+    if (frames.length > 0 && !this.writeFrames(frames)) this.waitingDrain = true;
     if (!this.waitingDrain) this.runAfterWrite();
+  }
+
+  /**
+   * Writes the frames in one go: small ones concatenated, large DATA payloads (views of the
+   * response, see flushStream) as chunks of their own, in one writev. Returns false when the
+   * socket wants a drain.
+   */
+  private writeFrames(frames: Buffer[]): boolean {
+    if (frames.length === 1) return this.socket.write(frames[0] as Buffer);
+    const chunks: Buffer[] = [];
+    let run: Buffer[] = [];
+    const endRun = (): void => {
+      if (run.length > 0) chunks.push(run.length === 1 ? (run[0] as Buffer) : Buffer.concat(run));
+      run = [];
+    };
+    for (const frame of frames) {
+      if (frame.length < OWN_CHUNK_BYTES) run.push(frame);
+      else {
+        endRun();
+        chunks.push(frame);
+      }
+    }
+    endRun();
+    if (chunks.length === 1) return this.socket.write(chunks[0] as Buffer);
+    this.socket.cork();
+    let ok = true;
+    for (const chunk of chunks) ok = this.socket.write(chunk) && ok;
+    this.socket.uncork();
+    return ok;
   }
 
   private onDrain(): void {
@@ -350,10 +378,19 @@ export class H2Connection {
         this.blocked.add(stream);
         return;
       }
-      const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + n);
-      writeFrameHeader(buf, 0, n, FrameType.DATA, 0, stream.id);
-      item.data.copy(buf, FRAME_HEADER_BYTES, stream.outgoingOffset, stream.outgoingOffset + n);
-      this.queueFrame(buf);
+      if (n < OWN_CHUNK_BYTES) {
+        const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + n);
+        writeFrameHeader(buf, 0, n, FrameType.DATA, 0, stream.id);
+        item.data.copy(buf, FRAME_HEADER_BYTES, stream.outgoingOffset, stream.outgoingOffset + n);
+        this.queueFrame(buf);
+      } else {
+        // A large payload goes out as a view, not copied (a 1,000-key range answer is 256 KiB;
+        // copying it into frames and then into one write buffer cost 9% of a loaded leader).
+        const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+        writeFrameHeader(header, 0, n, FrameType.DATA, 0, stream.id);
+        this.queueFrame(header);
+        this.queueFrame(item.data.subarray(stream.outgoingOffset, stream.outgoingOffset + n));
+      }
       stream.sendWindow -= n;
       this.sendWindow -= n;
       stream.outgoingOffset += n;
