@@ -8,8 +8,8 @@ import { KetchServer, SERVER_VERSION } from '../server/ketch-server.js';
 import { PeerCredentials } from '../transport/peer-credentials.js';
 import { discoverCluster } from '../transport/peer-discovery.js';
 import { dialUrl, parseDialOverrides } from '../transport/peer-url.js';
-import { capHeapGrowth, collectWhenIdle } from './heap-growth.js';
 import { KETCH_VERSION } from '../version.js';
+import { capHeapGrowth, collectWhenIdle } from './heap-growth.js';
 import { FlagError, parseFlags, usage, versionText } from './ketch-flags.js';
 import { clientTls, peerTls } from './ketch-tls.js';
 

@@ -13,7 +13,6 @@ import { txnCommand } from "./txn-command.js";
 import { watchCommand } from "./watch-command.js";
 import { KETCH_VERSION } from "../version.js";
 
-
 const versionCommand: CommandSpec = {
   name: "version",
   use: "version",
