@@ -397,7 +397,8 @@ export class LocalCluster {
       if (healthy.every(Boolean)) return;
       const dead = tier.filter((m) => !isAlive(m.pid));
       if (dead.length > 0) {
-        throw new Error(`${dead.map((m) => m.name).join(', ')} exited; see ${dead.map((m) => m.log).join(', ')}`);
+        const tails = dead.map((m) => `--- last lines of ${m.log}:\n${logTail(m.log, 8)}`).join('\n');
+        throw new Error(`${dead.map((m) => m.name).join(', ')} exited; see ${dead.map((m) => m.log).join(', ')}\n${tails}`);
       }
       if (Date.now() > deadline) {
         const sick = tier.filter((_, i) => !healthy[i]);
@@ -466,6 +467,21 @@ function processState(pid: number): string | undefined {
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   } catch {
     return undefined;
+  }
+}
+
+/** The last `lines` lines of a member's log (each cut to 400 characters), so an error shows why it died. */
+export function logTail(path: string, lines: number): string {
+  try {
+    const text = readFileSync(path, 'utf8').trimEnd();
+    if (text === '') return '(empty)';
+    return text
+      .split('\n')
+      .slice(-lines)
+      .map((l) => (l.length > 400 ? `${l.slice(0, 400)}...` : l))
+      .join('\n');
+  } catch (error) {
+    return `(cannot read it: ${(error as Error).message})`;
   }
 }
 

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -124,6 +125,23 @@ describe('ketch-cluster', () => {
     const pids = [...(await status()).map((r) => r.pid), state.links.pid];
     await cli('down');
     for (const pid of pids) expect(isAlive(pid), `pid ${pid} still running`).toBe(false);
+  });
+
+  it('says why a member exited during up: the tail of its log is in the error', async () => {
+    const p = await freePorts(6);
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(p[2], '127.0.0.1', r));
+    try {
+      writeFileSync(
+        join(dir, 'taken.yaml'),
+        ['name: taken', 'members:', ...[0, 1, 2].map((i) => `  - { name: store-${i + 1}, kind: store, clientPort: ${p[2 * i]}, peerPort: ${p[2 * i + 1]} }`), ''].join('\n'),
+      );
+      const up = run(process.execPath, [CLI, 'up', '-f', 'taken.yaml', '--detach', '--state-dir', join(dir, 'taken-state')], { cwd: dir, timeout: 60_000 });
+      await expect(up).rejects.toThrow(new RegExp(`store-2 exited[^]*last lines of[^]*cannot listen for clients on http://127.0.0.1:${p[2]}: address already in use`));
+    } finally {
+      await run(process.execPath, [CLI, 'down', '--state-dir', join(dir, 'taken-state')], { cwd: dir, timeout: 60_000 }).catch(() => undefined);
+      taken.close();
+    }
   });
 
   it('rejects a bad topology with a clear message', async () => {
