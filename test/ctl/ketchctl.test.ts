@@ -250,7 +250,7 @@ describe.each(IMPLS)("ketchctl vs etcdctl on %s", (impl) => {
       const updated = await run(tool, ["member", "update", id, `--peer-urls=${peer}0`]);
       outputs[tool].push({ code: updated.code, stdout: maskSimple(updated.stdout) });
       const listed = await run(tool, ["member", "list"]);
-      outputs[tool].push(listed.stdout.split("\n").filter((l) => l.includes(`${peer}0`)).map((l) => maskSimple(l).replace(`${peer}0`, "<peer>")));
+      outputs[tool].push(listed.stdout.split("\n").filter((l) => l.split(", ")[3] === `${peer}0`).map((l) => maskSimple(l).replace(`${peer}0`, "<peer>")));
       const removed = await run(tool, ["member", "remove", id]);
       outputs[tool].push({ code: removed.code, stdout: maskSimple(removed.stdout) });
     }
