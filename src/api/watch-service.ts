@@ -1,12 +1,14 @@
-import { type ServerDuplexStream, status as GrpcStatus } from '@grpc/grpc-js';
+import { type MethodDefinition, type ServerDuplexStream, status as GrpcStatus } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { KetchServer } from '../server/ketch-server.js';
-import { fromKeyValue, num } from '../server/etcd-convert.js';
+import { num } from '../server/etcd-convert.js';
 import type { Event } from '../mvcc/types.js';
 import type { Watcher, WatchFilter, WatchTarget } from '../server/watch-hub.js';
 import { EtcdErrors } from '../util/etcd-errors.js';
 import { requestToken } from './auth-context.js';
 import type { Msg } from './grpc-handler.js';
+import { etcdServiceDefinitions } from './etcd-proto.js';
+import { installWatchCodec, WatchEventsReply } from './watch-codec.js';
 
 /** etcd's default --experimental-watch-progress-notify-interval. */
 export const DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS = 10 * 60 * 1000;
@@ -44,6 +46,8 @@ export interface WatchServiceOptions {
  * them in order through a bounded buffer that refuses batches when the client reads too slowly.
  */
 export function watchService(server: KetchServer, log: Logger, opts: WatchServiceOptions) {
+  // Event responses are written by src/api/watch-codec.ts, each event encoded once for all watchers.
+  installWatchCodec(etcdServiceDefinitions().Watch.Watch as MethodDefinition<unknown, unknown>);
   const monitor = new LeaderMonitor(server, opts.electionTimeoutMs);
   return {
     Watch: (call: ServerDuplexStream<Msg, Msg>): void => {
@@ -75,7 +79,7 @@ interface StreamWatch {
 }
 
 interface Queued {
-  readonly msg: Msg;
+  readonly msg: Msg | WatchEventsReply;
   /** Counted against the buffer limits (event and progress responses; control ones are not). */
   readonly bytes: number;
 }
@@ -243,31 +247,32 @@ class WatchStream implements WatchTarget {
       return false;
     }
     const compactRev = this.server.mvcc.compactRevision;
+    const withPrev: boolean[] = [];
     const sizes: number[] = [];
-    const msgs: Msg[] = [];
     let total = RESPONSE_OVERHEAD_BYTES;
     for (const e of events) {
-      const m = toEventMsg(e, sw.prevKv, compactRev);
-      msgs.push(m);
-      const size = eventBytes(e, m.prev_kv !== undefined);
+      // prev_kv as etcd's sendLoop finds it: for a non-create event, the key at mod_revision - 1,
+      // which is gone once that revision is compacted.
+      const prev = sw.prevKv && e.prevKv !== undefined && !isCreate(e) && e.kv.modRevision - 1 >= compactRev;
+      withPrev.push(prev);
+      const size = eventSize(e, prev);
       sizes.push(size);
       total += size;
     }
-    const header = this.header(revision);
-    if (!sw.fragment || total < this.fragmentBytes || msgs.length < 2) {
-      this.enqueue({ header, watch_id: String(w.id), events: msgs }, total);
+    const header = this.server.header(revision);
+    if (!sw.fragment || total < this.fragmentBytes || events.length < 2) {
+      this.enqueue(new WatchEventsReply(header, w.id, events, withPrev, false), total);
     } else {
       // etcd's sendFragments: as many events per response as fit, `fragment` on all but the last.
       let i = 0;
-      while (i < msgs.length) {
-        const part: Msg[] = [];
+      while (i < events.length) {
+        const from = i;
         let size = RESPONSE_OVERHEAD_BYTES;
-        while (i < msgs.length && (part.length === 0 || size + (sizes[i] as number) < this.fragmentBytes)) {
-          part.push(msgs[i] as Msg);
+        while (i < events.length && (i === from || size + (sizes[i] as number) < this.fragmentBytes)) {
           size += sizes[i] as number;
           i++;
         }
-        this.enqueue({ header, watch_id: String(w.id), events: part, fragment: i < msgs.length }, size);
+        this.enqueue(new WatchEventsReply(header, w.id, events.slice(from, i), withPrev.slice(from, i), i < events.length), size);
       }
     }
     if (events.length > 0) sw.progressDue = false;
@@ -323,7 +328,7 @@ class WatchStream implements WatchTarget {
     this.flush();
   }
 
-  private enqueue(msg: Msg, bytes: number): void {
+  private enqueue(msg: Msg | WatchEventsReply, bytes: number): void {
     this.queue.push({ msg, bytes });
     this.bufferedResponses++;
     this.bufferedBytes += bytes;
@@ -339,7 +344,8 @@ class WatchStream implements WatchTarget {
         this.bufferedResponses--;
         this.bufferedBytes -= item.bytes;
       }
-      if (!this.call.write(item.msg)) {
+      // A WatchEventsReply is written by the definition's serializer (installWatchCodec).
+      if (!this.call.write(item.msg as Msg)) {
         this.waitingDrain = true;
         this.call.once('drain', () => {
           this.waitingDrain = false;
@@ -423,17 +429,8 @@ function isCreate(e: Event): boolean {
   return e.type === 'PUT' && e.kv.createRevision === e.kv.modRevision;
 }
 
-/**
- * An mvccpb.Event. prev_kv as etcd's sendLoop finds it: for a non-create event, the key at
- * mod_revision - 1, which is gone once that revision is compacted.
- */
-function toEventMsg(e: Event, prevKv: boolean, compactRev: number): Msg {
-  const m: Msg = { type: e.type, kv: fromKeyValue(e.kv) };
-  if (prevKv && e.prevKv !== undefined && !isCreate(e) && e.kv.modRevision - 1 >= compactRev) m.prev_kv = fromKeyValue(e.prevKv);
-  return m;
-}
-
-function eventBytes(e: Event, withPrev: boolean): number {
+/** Roughly an event's bytes on the wire, for fragmenting and buffer accounting. */
+function eventSize(e: Event, withPrev: boolean): number {
   const prev = withPrev && e.prevKv !== undefined ? e.prevKv.key.length + e.prevKv.value.length + EVENT_OVERHEAD_BYTES : 0;
   return e.kv.key.length + e.kv.value.length + EVENT_OVERHEAD_BYTES + prev;
 }

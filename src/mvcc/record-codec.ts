@@ -117,7 +117,7 @@ let cachedLease = '';
 let cachedLeaseVarint: Uint8Array = new Uint8Array(0);
 
 /** The varint bytes of an int64 lease (negative IDs take ten bytes, as in Go). Caches the last one. */
-function leaseVarint(lease: string): Uint8Array {
+export function leaseVarint(lease: string): Uint8Array {
   if (lease === cachedLease) return cachedLeaseVarint;
   let v = BigInt.asUintN(64, BigInt(lease));
   const bytes: number[] = [];
