@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { dialOverridesFor, freeLoopbackPorts, LinkNetwork, type LinkSpec, partitionPairs, planLinks, type PartitionRequest } from './link-network.js';
 import { launcherEntry, leaseOf, memberArgs } from './member-commands.js';
@@ -471,15 +471,24 @@ function processState(pid: number): string | undefined {
 }
 
 /** The last `lines` lines of a member's log (each cut to 400 characters), so an error shows why it died. */
-export function logTail(path: string, lines: number): string {
+function logTail(path: string, lines: number): string {
+  const TAIL_BYTES = 64 * 1024; // a log holds every earlier life of the member too: read only its end
   try {
-    const text = readFileSync(path, 'utf8').trimEnd();
-    if (text === '') return '(empty)';
-    return text
-      .split('\n')
-      .slice(-lines)
-      .map((l) => (l.length > 400 ? `${l.slice(0, 400)}...` : l))
-      .join('\n');
+    const fd = openSync(path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.min(size, TAIL_BYTES));
+      readSync(fd, buf, 0, buf.length, size - buf.length);
+      const text = buf.toString('utf8').trimEnd();
+      if (text === '') return '(empty)';
+      return text
+        .split('\n')
+        .slice(-lines)
+        .map((l) => (l.length > 400 ? `${l.slice(0, 400)}...` : l))
+        .join('\n');
+    } finally {
+      closeSync(fd);
+    }
   } catch (error) {
     return `(cannot read it: ${(error as Error).message})`;
   }
