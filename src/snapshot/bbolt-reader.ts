@@ -223,12 +223,7 @@ export class BoltReader {
         }
         if (freed.has(p.id)) errors.push(`page ${p.id}: reachable freed`);
       };
-      const walk = (ref: BucketRef): void => {
-        for (const el of this.elements(ref, onPage)) {
-          if ((el.flags & BUCKET_LEAF_FLAG) !== 0) walk(this.bucketRef(el.value, el.key.toString('latin1')));
-        }
-      };
-      walk({ root: this.meta.rootPage });
+      this.forEachTree(onPage);
     } catch (err) {
       if (!(err instanceof SnapshotError)) throw err;
       errors.push(err.message);
@@ -251,14 +246,30 @@ export class BoltReader {
       if (p.flags === LEAF) stats.leafPages.push(p.id);
       stats.overflowPages += p.overflow;
     };
-    const walk = (ref: BucketRef): void => {
+    this.forEachTree(onPage, (ref) => {
       if (ref.inline !== undefined) stats.inlineBuckets++;
-      for (const el of this.elements(ref, onPage)) {
-        if ((el.flags & BUCKET_LEAF_FLAG) !== 0) walk(this.bucketRef(el.value, el.key.toString('latin1')));
-      }
-    };
-    walk({ root: this.meta.rootPage });
+    });
     return stats;
+  }
+
+  /**
+   * Walks the root bucket's tree and every nested bucket's, each page passed to onPage. A pending
+   * list, not recursion, and each root page once: a damaged bucket header can point back at a tree
+   * already walked (its own parent's), which would otherwise loop until the stack overflows.
+   */
+  private forEachTree(onPage: (p: Page) => void, onTree?: (ref: BucketRef) => void): void {
+    const roots = new Set<number>();
+    const pending: BucketRef[] = [{ root: this.meta.rootPage }];
+    for (let ref = pending.pop(); ref !== undefined; ref = pending.pop()) {
+      if (ref.inline === undefined) {
+        if (roots.has(ref.root)) throw corrupt(`page ${ref.root}: root of more than one bucket`);
+        roots.add(ref.root);
+      }
+      onTree?.(ref);
+      for (const el of this.elements(ref, onPage)) {
+        if ((el.flags & BUCKET_LEAF_FLAG) !== 0) pending.push(this.bucketRef(el.value, el.key.toString('latin1')));
+      }
+    }
   }
 
   private *entries(ref: BucketRef): Generator<BoltEntry> {

@@ -66,6 +66,18 @@ function readChild(db: Buffer, branch: number): number {
   return Number(db.readBigUInt64LE(branch * PAGE + 16 + 8));
 }
 
+/** Where the value of `key` starts on a leaf page (element headers: flags, pos, ksize, vsize; pos from the header). */
+function leafValueAt(db: Buffer, leaf: number, key: string): number {
+  const count = db.readUInt16LE(leaf * PAGE + 10);
+  for (let i = 0; i < count; i++) {
+    const header = leaf * PAGE + 16 + 16 * i;
+    const keyAt = header + db.readUInt32LE(header + 4);
+    const keySize = db.readUInt32LE(header + 8);
+    if (db.subarray(keyAt, keyAt + keySize).toString("latin1") === key) return keyAt + keySize;
+  }
+  throw new Error(`no key ${key} on page ${leaf}`);
+}
+
 function countKeyRecords(file: Buffer, types: EtcdProtoTypes): number {
   let n = 0;
   for (const _ of new EtcdBackend(BoltReader.open(bufferSource(file, file.length - 32)), types).keyRecords()) n++;
@@ -282,6 +294,11 @@ describe("bbolt reader on etcd 3.4 snapshot files", () => {
     expect(run((c) => c.writeBigUInt64LE(BigInt(leaf + 1), leaf * PAGE))).toMatch(new RegExp(`page ${leaf}: the page says it is page ${leaf + 1}`));
     expect(run((c) => c.writeUInt16LE(0x10, leaf * PAGE + 8))).toMatch(new RegExp(`page ${leaf}: invalid type: freelist`));
     expect(run((c) => c.writeUInt32LE(1 << 30, leaf * PAGE + 12))).toMatch(/overflow pages run past the end/);
+    // The "key" bucket's header pointing back at the root bucket's own page: a loop through nested
+    // buckets (random damage in CI once made one, and the recursive walk overflowed the stack).
+    const rootPage = BoltReader.open(bufferSource(db)).meta.rootPage;
+    const keyBucketHeader = leafValueAt(db, rootPage, "key");
+    expect(run((c) => c.writeBigUInt64LE(BigInt(rootPage), keyBucketHeader))).toMatch(/root of more than one bucket|multiple references/);
   });
 
   it("checks a stored freelist as bbolt's Tx.Check does (etcd 3.4 does not store one, so one is written here)", () => {
