@@ -56,6 +56,9 @@ export function snapshotServerBuild(): ServerBuild {
   const dir = join(repoRoot, 'bench', `.build-${process.pid}`);
   if (copied === undefined) {
     cpSync(join(repoRoot, 'dist', 'src'), join(dir, 'dist', 'src'), { recursive: true });
+    // The optional malloc_trim addon (src/util/malloc-trim.ts finds it at dist/native).
+    const native = join(repoRoot, 'dist', 'native');
+    if (existsSync(native)) cpSync(native, join(dir, 'dist', 'native'), { recursive: true });
     cpSync(join(repoRoot, 'proto'), join(dir, 'proto'), { recursive: true });
     cpSync(benchDir, join(dir, 'dist', 'bench'), { recursive: true });
     copied = dir;
