@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 const ADDON = 'malloc-trim.node';
 
 /**
- * The built addon, found relative to this module: dist/native/ is two levels up from src/util
- * (vitest runs the sources) and dist/native/ is ../../native from dist/src/util (the programs).
+ * The built addon (scripts/build-native.mjs writes dist/native/), found relative to this module:
+ * ../../native from dist/src/util (the programs), ../../dist/native from src/util (vitest runs the sources).
  */
 export function mallocTrimAddonPath(moduleUrl: string = import.meta.url): string | undefined {
   const moduleDir = dirname(fileURLToPath(moduleUrl));
