@@ -10,6 +10,7 @@
 
 import type { MethodDefinition } from '@grpc/grpc-js';
 
+import { installMethodCodecs } from './method-codecs.js';
 import { type HeaderFields, prepareHeader, writeHeader } from './range-codec.js';
 import { varintSize } from '../mvcc/record-codec.js';
 import { decodePutRequest } from '../server/request-codec.js';
@@ -28,15 +29,7 @@ export function encodePutReply(reply: PutReply): Buffer {
   return buf;
 }
 
-const installed = Symbol('putCodecsInstalled');
-
 /** Makes a Put method definition decode requests and encode PutReply responses by hand. Idempotent. */
 export function installPutCodecs(method: MethodDefinition<unknown, unknown>): void {
-  const marked = method as MethodDefinition<unknown, unknown> & { [installed]?: true };
-  if (marked[installed] === true) return;
-  const serialize = method.responseSerialize;
-  marked.responseSerialize = (value: unknown): Buffer => (value instanceof PutReply ? encodePutReply(value) : serialize(value));
-  const deserialize = method.requestDeserialize;
-  marked.requestDeserialize = (bytes: Buffer): unknown => decodePutRequest(bytes) ?? deserialize(bytes);
-  marked[installed] = true;
+  installMethodCodecs(method, { reply: PutReply, encode: encodePutReply, decode: decodePutRequest });
 }

@@ -9,6 +9,8 @@
 
 import type { MethodDefinition } from '@grpc/grpc-js';
 
+import { installMethodCodecs } from './method-codecs.js';
+
 import type { KeyRevision } from '../mvcc/key-index.js';
 import { keyValueSize, varintSize, writeKeyValue, writeVarint } from '../mvcc/record-codec.js';
 import type { RangeRequest, RangeRevisions, SortOrder, SortTarget } from '../mvcc/types.js';
@@ -360,12 +362,5 @@ export function encodeRangeReply(reply: RangeReply): Buffer {
  * own (protobufjs) serializer. Idempotent.
  */
 export function installRangeCodec(method: MethodDefinition<unknown, unknown>): void {
-  const marked = method as MethodDefinition<unknown, unknown> & { [installed]?: true };
-  if (marked[installed] === true) return;
-  const fallback = method.responseSerialize;
-  marked.requestDeserialize = decodeRangeRequest;
-  marked.responseSerialize = (value: unknown): Buffer => (value instanceof RangeReply ? encodeRangeReply(value) : fallback(value));
-  marked[installed] = true;
+  installMethodCodecs(method, { reply: RangeReply, encode: encodeRangeReply, decode: decodeRangeRequest });
 }
-
-const installed = Symbol('rangeCodecInstalled');

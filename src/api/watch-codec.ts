@@ -16,6 +16,7 @@ import type { MethodDefinition } from '@grpc/grpc-js';
 import { leaseVarint, varintSize, writeVarint } from '../mvcc/record-codec.js';
 import type { Event, KeyValue } from '../mvcc/types.js';
 import { fromKeyValue } from '../server/etcd-convert.js';
+import { installMethodCodecs } from './method-codecs.js';
 import { type HeaderFields, prepareHeader, writeHeader } from './range-codec.js';
 
 /**
@@ -156,13 +157,7 @@ export function encodeWatchEventsReply(reply: WatchEventsReply): Buffer {
   return buf;
 }
 
-const installed = Symbol('watchCodecInstalled');
-
 /** Makes a Watch method definition encode WatchEventsReply responses by hand. Idempotent. */
 export function installWatchCodec(method: MethodDefinition<unknown, unknown>): void {
-  const marked = method as MethodDefinition<unknown, unknown> & { [installed]?: true };
-  if (marked[installed] === true) return;
-  const fallback = method.responseSerialize;
-  marked.responseSerialize = (value: unknown): Buffer => (value instanceof WatchEventsReply ? encodeWatchEventsReply(value) : fallback(value));
-  marked[installed] = true;
+  installMethodCodecs(method, { reply: WatchEventsReply, encode: encodeWatchEventsReply });
 }
