@@ -6,7 +6,7 @@ import { launcherEntry, leaseOf, memberArgs } from './member-commands.js';
 import { adminAccess, adminKubeconfig, ensureClusterPki, kubeconfigText } from './cluster-pki.js';
 import { apiReady, fetchMetrics, loggedIdentity, nodesReady, readLease, storeHealthy, type ApiAccess } from './probes.js';
 import { memberUrl, nodeNames, peerUrl, START_TIERS, stores, type MemberKind, type Topology } from './topology.js';
-import { withKetchMallocEnv } from '../util/malloc-env.js';
+import { withKetchProcessEnv } from '../util/ketch-process-env.js';
 
 /**
  * Runs the members of a topology as separate processes on this machine, tier by tier (stores,
@@ -267,7 +267,7 @@ export class LocalCluster {
     const logStart = statSync(log).size;
     // Its own process group: Ctrl-C in the launcher's terminal reaches the launcher only, which then
     // stops the members gracefully.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], detached: true, env: withKetchMallocEnv({ ...process.env, ...env }) });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], detached: true, env: withKetchProcessEnv({ ...process.env, ...env }) });
     closeSync(fd);
     child.unref();
     if (child.pid === undefined) throw new Error(`could not start ${args.join(' ')}`);

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { withKetchMallocEnv } from "../../src/util/malloc-env.js";
+import { withKetchProcessEnv } from "../../src/util/ketch-process-env.js";
 import { freePorts } from "../api/free-port.js";
 
 export type Impl = "etcd" | "ketch";
@@ -249,8 +249,8 @@ export class Member {
     const logFd = openSync(this.logPath, "a");
     let child: ChildProcess;
     try {
-      // ketch starts as its launchers start it, with its malloc settings (src/util/malloc-env.ts).
-      const env = this.impl === "ketch" ? withKetchMallocEnv(cleanEnv()) : cleanEnv();
+      // ketch starts as its launchers start it, with its malloc settings and V8 pool size (src/util/ketch-process-env.ts).
+      const env = this.impl === "ketch" ? withKetchProcessEnv(cleanEnv()) : cleanEnv();
       child = spawn(command, args, { cwd: repoRoot, stdio: ["ignore", logFd, logFd], env });
     } finally {
       closeSync(logFd);

@@ -78,8 +78,12 @@ describe('ketch-cluster', () => {
     expect(out).toMatch(/healthy after/);
     const rows = await until('one leader', (r) => r.filter((x) => x.leader).length === 1 && r.every((x) => x.up));
     expect(rows.map((r) => r.kind)).toEqual(['store', 'store', 'store']);
-    // Members start with ketch's malloc settings (src/util/malloc-env.ts); glibc reads them only at exec.
-    for (const r of rows) expect(readFileSync(`/proc/${r.pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
+    // Members start with ketch's malloc settings and V8 pool size (src/util/ketch-process-env.ts); both are read only at exec.
+    for (const r of rows) {
+      const environ = readFileSync(`/proc/${r.pid}/environ`, 'utf8').split('\0');
+      expect(environ).toContain('MALLOC_ARENA_MAX=2');
+      expect(environ.find((e) => e.startsWith('NODE_OPTIONS='))).toMatch(/--v8-pool-size=[1-4]\b/);
+    }
     const leader = rows.find((r) => r.leader) as Row;
 
     await cli('kill', leader.name);

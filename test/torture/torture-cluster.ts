@@ -15,7 +15,7 @@ import { appendFileSync, closeSync, mkdirSync, openSync, rmSync } from 'node:fs'
 import { join } from 'node:path';
 
 import { type CutMode, etcdServerFromIdentifier, LinkProxy } from '../../src/launcher/link-proxy.js';
-import { withKetchMallocEnv } from '../../src/util/malloc-env.js';
+import { withKetchProcessEnv } from '../../src/util/ketch-process-env.js';
 import { freePorts } from '../api/free-port.js';
 import { etcdBinary, ketchEntry, repoRoot } from './paths.js';
 import { hexId, RawClient } from './raw-client.js';
@@ -197,7 +197,7 @@ export class TortureCluster {
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ETCD_') && !k.startsWith('ETCDCTL_') && k !== 'KETCH_PEER_DIAL_OVERRIDES') env[k] = v;
     if (this.opts.impl === 'ketch') {
       env.KETCH_PEER_DIAL_OVERRIDES = this.dialOverrides(s.index);
-      Object.assign(env, withKetchMallocEnv(env));
+      Object.assign(env, withKetchProcessEnv(env));
     }
     appendFileSync(s.logPath, `\n=== torture: start ${new Date().toISOString()} generation ${s.generation}: ${command} ${args.join(' ')}\n`);
     const fd = openSync(s.logPath, 'a');

@@ -1,21 +1,47 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KETCH_MALLOC_ENV, withKetchMallocEnv } from '../../src/util/malloc-env.js';
+import { KETCH_MALLOC_ENV, v8PoolSize, withKetchProcessEnv } from '../../src/util/ketch-process-env.js';
 import { freePorts } from '../api/free-port.js';
 
 const ENTRY = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cmd', 'ketch.js');
 
-describe('ketch malloc settings', () => {
+describe('ketch process settings', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ketch-malloc-env-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('are added to an environment, and a value the caller set wins', () => {
     expect(KETCH_MALLOC_ENV).toEqual({ MALLOC_ARENA_MAX: '2' });
-    expect(withKetchMallocEnv({ PATH: '/bin' })).toEqual({ PATH: '/bin', MALLOC_ARENA_MAX: '2' });
-    expect(withKetchMallocEnv({ MALLOC_ARENA_MAX: '8' }).MALLOC_ARENA_MAX).toBe('8');
+    expect(withKetchProcessEnv({ PATH: '/bin' }, 2)).toEqual({ PATH: '/bin', MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--v8-pool-size=1' });
+    expect(withKetchProcessEnv({ MALLOC_ARENA_MAX: '8' }, 2).MALLOC_ARENA_MAX).toBe('8');
+    // The caller's NODE_OPTIONS are kept, and its own pool size wins.
+    expect(withKetchProcessEnv({ NODE_OPTIONS: '--max-old-space-size=512' }, 8).NODE_OPTIONS).toBe('--max-old-space-size=512 --v8-pool-size=4');
+    expect(withKetchProcessEnv({ NODE_OPTIONS: '--v8-pool-size=3' }, 2).NODE_OPTIONS).toBe('--v8-pool-size=3');
+  });
+
+  it('give V8 one worker per core but the main thread, 1 to 4', () => {
+    expect([1, 2, 3, 4, 5, 64].map(v8PoolSize)).toEqual([1, 1, 2, 3, 4, 4]);
+  });
+
+  it('start node with that many V8 workers (3 threads fewer than the default 4 on 2 cores)', async () => {
+    // Thread count of a node process that waits: the main thread, V8's workers, libuv's and Node's own.
+    const threads = async (env: NodeJS.ProcessEnv): Promise<number> => {
+      const child = spawn(process.execPath, ['-e', 'process.stdout.write("up"); setTimeout(() => {}, 10000)'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stdout.once('data', () => resolve());
+          child.once('exit', (code) => reject(new Error(`node exited ${String(code)}`)));
+        });
+        return readdirSync(`/proc/${child.pid}/task`).length;
+      } finally {
+        child.kill('SIGKILL');
+      }
+    };
+    const plain = { PATH: process.env.PATH };
+    const [byDefault, withKetch] = [await threads(plain), await threads(withKetchProcessEnv(plain, 2))];
+    expect(byDefault - withKetch).toBe(3);
   });
 
   it("are in the environment of a member started through the ketch bin's #! line, as an installed `ketch` runs", async () => {
